@@ -1,0 +1,37 @@
+# syntax=docker/dockerfile:1
+# tidemark: change-data-capture daemon (PostgreSQL WAL / MySQL binlog -> Kafka).
+#   docker build -t tidemark .
+#   docker run --rm -v "$PWD/configs:/etc/tidemark/configs:ro" -v "$PWD/connectors:/etc/tidemark/connectors:ro" tidemark
+# See docker-compose.yml for a complete demo (PostgreSQL + Kafka + tidemark).
+
+# ---- build ------------------------------------------------------------------------------------
+FROM rust:1-bookworm AS build
+# rdkafka builds its bundled librdkafka with ./configure + make (build-essential, pkg-config,
+# python3, perl); ring and aws-lc (rustls) build C with cc; cmake is there for crates that want it.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends build-essential pkg-config python3 perl cmake \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+# The cache mounts keep the crate registry and the target directory between builds (BuildKit);
+# the binary is copied out of the cached target directory in the same step.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/usr/local/cargo/git \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked --bin tidemark \
+ && install -m 0755 target/release/tidemark /usr/local/bin/tidemark
+
+# ---- runtime ----------------------------------------------------------------------------------
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 tidemark \
+ && useradd --system --uid 10001 --gid tidemark --home-dir /var/lib/tidemark --create-home \
+      --shell /usr/sbin/nologin tidemark \
+ && mkdir -p /etc/tidemark/configs /etc/tidemark/connectors
+COPY --from=build /usr/local/bin/tidemark /usr/local/bin/tidemark
+USER tidemark
+WORKDIR /etc/tidemark
+ENTRYPOINT ["tidemark"]
+CMD ["run", "--config", "/etc/tidemark/configs/tidemark.yaml"]

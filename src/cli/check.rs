@@ -1,0 +1,98 @@
+//! `tidemark check`: validates the configuration and each source's prerequisites.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientConfig;
+
+use crate::config::{self, SinkKind, SourceKind};
+use crate::source::postgres::setup::{self, CheckStatus};
+
+pub async fn check(config_path: &Path, offline: bool) -> i32 {
+    let settings = match config::load(config_path, std::env::vars()) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("FAIL  configuration: {e}");
+            return 2;
+        }
+    };
+    println!(
+        "ok    configuration: {} and {} connector file(s)",
+        config_path.display(),
+        settings.connectors.len()
+    );
+    if offline {
+        return 0;
+    }
+    let mut failed = false;
+    for c in &settings.connectors {
+        println!("connector {} ({}):", c.name, c.file.display());
+        if !c.enabled {
+            println!("  skip  disabled");
+            continue;
+        }
+        match c.kind {
+            SourceKind::Postgres => {
+                let client = match setup::connect(c).await {
+                    Ok(client) => client,
+                    Err(e) => {
+                        println!("  FAIL  {e}");
+                        failed = true;
+                        continue;
+                    }
+                };
+                match setup::inspect(&client, c).await {
+                    Ok(inspection) => {
+                        for item in setup::evaluate(c, &inspection) {
+                            let tag = match item.status {
+                                CheckStatus::Ok => "ok  ",
+                                CheckStatus::Warn => "WARN",
+                                CheckStatus::Fail => {
+                                    failed = true;
+                                    "FAIL"
+                                }
+                            };
+                            println!("  {tag}  {}", item.what);
+                            if !item.fix.is_empty() {
+                                println!("        fix: {}", item.fix);
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        println!("  FAIL  {e}");
+                        failed = true;
+                    }
+                }
+            }
+        }
+    }
+    if settings.daemon.sink == SinkKind::Kafka {
+        let brokers = settings.daemon.kafka.brokers.clone().unwrap_or_default();
+        let result = tokio::task::spawn_blocking(move || {
+            let consumer: BaseConsumer = ClientConfig::new()
+                .set("bootstrap.servers", &brokers)
+                .create()?;
+            consumer
+                .fetch_metadata(None, Duration::from_secs(10))
+                .map(|m| (brokers, m.brokers().len()))
+        })
+        .await;
+        match result {
+            Ok(Ok((b, n))) => println!("ok    Kafka at {b}: {n} broker(s)"),
+            Ok(Err(e)) => {
+                println!("FAIL  Kafka at {}: {e}", settings.daemon.kafka.brokers.as_deref().unwrap_or(""));
+                failed = true;
+            }
+            Err(e) => {
+                println!("FAIL  Kafka: {e}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        1
+    } else {
+        0
+    }
+}

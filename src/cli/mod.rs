@@ -1,0 +1,89 @@
+//! The `tidemark` command line: `run`, `check`, `tail`.
+
+pub mod check;
+pub mod logging;
+pub mod run;
+pub mod tail;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "tidemark", version, about = "Change-data-capture from PostgreSQL into Kafka")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: stream every enabled connector until SIGTERM/SIGINT.
+    Run {
+        /// The daemon file; connector and table files are found from it.
+        #[arg(long, short, default_value = "configs/tidemark.yaml")]
+        config: PathBuf,
+    },
+    /// Validate every configuration file and each source's prerequisites; say how to fix each.
+    Check {
+        #[arg(long, short, default_value = "configs/tidemark.yaml")]
+        config: PathBuf,
+        /// Only validate the files; do not connect to anything.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Print the messages of a topic as JSON lines (key, value, headers), then exit.
+    Tail {
+        topic: String,
+        /// Bootstrap servers; default: kafka.brokers of the config file.
+        #[arg(long)]
+        brokers: Option<String>,
+        #[arg(long, short, default_value = "configs/tidemark.yaml")]
+        config: PathBuf,
+        /// Start at the beginning of each partition (default: only new messages).
+        #[arg(long)]
+        from_beginning: bool,
+        /// Exit after this many messages.
+        #[arg(long)]
+        max_messages: Option<u64>,
+        /// Exit when no message arrived for this long.
+        #[arg(long, default_value_t = 5000)]
+        idle_timeout_ms: u64,
+    },
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tidemark: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Run { config } => run::run(&config).await,
+            Command::Check { config, offline } => check::check(&config, offline).await,
+            Command::Tail {
+                topic,
+                brokers,
+                config,
+                from_beginning,
+                max_messages,
+                idle_timeout_ms,
+            } => {
+                tail::tail(
+                    &topic,
+                    brokers,
+                    &config,
+                    from_beginning,
+                    max_messages,
+                    idle_timeout_ms,
+                )
+                .await
+            }
+        }
+    })
+}

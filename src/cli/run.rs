@@ -1,0 +1,112 @@
+//! `tidemark run`: the daemon.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+
+use crate::config::{self, PositionStoreKind, SinkKind};
+use crate::error::Result;
+use crate::offsets::{file::FileStore, kafka::KafkaStore, PositionStore};
+use crate::sink::{kafka::KafkaSink, stdout::StdoutSink, Sink};
+
+pub async fn run(config_path: &Path) -> i32 {
+    let settings = match config::load(config_path, std::env::vars()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tidemark: configuration error: {e}");
+            return 2;
+        }
+    };
+    super::logging::init(&settings.daemon.logging);
+    match run_daemon(Arc::new(settings)).await {
+        Ok(true) => 0,
+        Ok(false) => 1,
+        Err(e) => {
+            tracing::error!(error = %e, "tidemark stopped");
+            eprintln!("tidemark: {e}");
+            1
+        }
+    }
+}
+
+/// Runs every enabled connector; `Ok(true)` after a clean shutdown, `Ok(false)` when a
+/// connector stopped with a definite error.
+async fn run_daemon(settings: Arc<config::Settings>) -> Result<bool> {
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut term = signal(SignalKind::terminate())
+        .map_err(|e| crate::error::Error::definite("installing the SIGTERM handler").with_source(e))?;
+    let mut int = signal(SignalKind::interrupt())
+        .map_err(|e| crate::error::Error::definite("installing the SIGINT handler").with_source(e))?;
+    let signals = tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+            _ = int.recv() => tracing::info!("SIGINT: stopping"),
+        }
+        let _ = shutdown_tx.send(true);
+    });
+
+    let sink = Arc::new(match settings.daemon.sink {
+        SinkKind::Kafka => Sink::Kafka(KafkaSink::new(&settings.daemon.kafka)?),
+        SinkKind::Stdout => Sink::Stdout(StdoutSink::default()),
+    });
+    let store = Arc::new(match settings.position_store {
+        PositionStoreKind::File => PositionStore::File(FileStore::new(settings.positions_dir.clone())),
+        PositionStoreKind::Kafka => PositionStore::Kafka(
+            connect_kafka_store(&settings, shutdown_rx.clone()).await?,
+        ),
+    });
+
+    let mut tasks = Vec::new();
+    for c in settings.connectors.iter().filter(|c| c.enabled) {
+        tasks.push(tokio::spawn(crate::pipeline::supervise(
+            Arc::new(c.clone()),
+            settings.clone(),
+            sink.clone(),
+            store.clone(),
+            shutdown_rx.clone(),
+        )));
+    }
+    if tasks.is_empty() {
+        tracing::warn!("no enabled connector");
+    }
+    let mut clean = true;
+    for t in tasks {
+        match t.await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => clean = false,
+            Err(e) => {
+                tracing::error!(error = %e, "connector task panicked");
+                clean = false;
+            }
+        }
+    }
+    if let Err(e) = sink.flush().await {
+        tracing::warn!(error = %e, "flushing the sink at exit");
+    }
+    signals.abort();
+    Ok(clean)
+}
+
+/// The Kafka position store, retried while the broker is unreachable.
+async fn connect_kafka_store(
+    settings: &config::Settings,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<KafkaStore> {
+    let mut delay = std::time::Duration::from_millis(500);
+    loop {
+        match KafkaStore::new(&settings.daemon.kafka, &settings.daemon.offsets.topic).await {
+            Ok(s) => return Ok(s),
+            Err(e) if e.is_transient() => {
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "position store not reachable");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.wait_for(|s| *s) => return Err(e),
+                }
+                delay = (delay * 2).min(std::time::Duration::from_secs(30));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

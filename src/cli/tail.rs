@@ -1,0 +1,131 @@
+//! `tidemark tail <topic>`: a small consumer that prints messages as JSON lines. Every
+//! partition is assigned directly (no consumer group), so it starts at once.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Headers;
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+
+fn as_json(bytes: Option<&[u8]>) -> serde_json::Value {
+    match bytes {
+        None => serde_json::Value::Null,
+        Some(b) => serde_json::from_slice(b)
+            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(b).into_owned())),
+    }
+}
+
+pub async fn tail(
+    topic: &str,
+    brokers: Option<String>,
+    config_path: &Path,
+    from_beginning: bool,
+    max_messages: Option<u64>,
+    idle_timeout_ms: u64,
+) -> i32 {
+    let brokers = match brokers {
+        Some(b) => b,
+        None => match crate::config::load(config_path, std::env::vars()) {
+            Ok(s) => s.daemon.kafka.brokers.unwrap_or_default(),
+            Err(e) => {
+                eprintln!("tidemark tail: pass --brokers, or fix the configuration: {e}");
+                return 2;
+            }
+        },
+    };
+    let topic = topic.to_string();
+    let result = tokio::task::spawn_blocking(move || {
+        tail_blocking(&topic, &brokers, from_beginning, max_messages, idle_timeout_ms)
+    })
+    .await;
+    match result {
+        Ok(Ok(())) => 0,
+        Ok(Err(e)) => {
+            eprintln!("tidemark tail: {e}");
+            1
+        }
+        Err(e) => {
+            eprintln!("tidemark tail: {e}");
+            1
+        }
+    }
+}
+
+fn tail_blocking(
+    topic: &str,
+    brokers: &str,
+    from_beginning: bool,
+    max_messages: Option<u64>,
+    idle_timeout_ms: u64,
+) -> Result<(), String> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "tidemark-tail")
+        .set("enable.auto.commit", "false")
+        .create()
+        .map_err(|e| e.to_string())?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .map_err(|e| format!("reading metadata of {topic} from {brokers}: {e}"))?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic)
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    if partitions.is_empty() {
+        return Err(format!("topic {topic} does not exist at {brokers}"));
+    }
+    let mut tpl = TopicPartitionList::new();
+    for p in partitions {
+        tpl.add_partition_offset(
+            topic,
+            p,
+            if from_beginning {
+                Offset::Beginning
+            } else {
+                Offset::End
+            },
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    consumer.assign(&tpl).map_err(|e| e.to_string())?;
+    let idle = Duration::from_millis(idle_timeout_ms);
+    let mut last = Instant::now();
+    let mut count = 0u64;
+    while max_messages.is_none_or(|m| count < m) {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                last = Instant::now();
+                count += 1;
+                let mut headers = serde_json::Map::new();
+                if let Some(h) = m.headers() {
+                    for header in h.iter() {
+                        headers.insert(
+                            header.key.to_string(),
+                            serde_json::Value::String(
+                                String::from_utf8_lossy(header.value.unwrap_or_default()).into_owned(),
+                            ),
+                        );
+                    }
+                }
+                let line = serde_json::json!({
+                    "partition": m.partition(),
+                    "offset": m.offset(),
+                    "key": as_json(m.key()),
+                    "value": as_json(m.payload()),
+                    "headers": headers,
+                });
+                println!("{line}");
+            }
+            Some(Err(e)) => return Err(e.to_string()),
+            None => {
+                if last.elapsed() >= idle {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! `connectors/<name>.yaml`: one source database.
+
+use serde::Deserialize;
+
+use super::secret::{Secret, SecretSource};
+
+/// The kind of source database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Postgres,
+}
+
+/// TLS towards the source database.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SslMode {
+    #[default]
+    Disable,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+/// The connector file as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorFile {
+    pub kind: SourceKind,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    pub connection: ConnectionFile,
+    #[serde(default)]
+    pub postgres: PostgresOptions,
+    /// The tables to capture, `schema.table`.
+    pub tables: Vec<String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionFile {
+    #[serde(default = "default_host")]
+    pub host: String,
+    #[serde(default)]
+    pub port: Option<u16>,
+    pub database: String,
+    pub user: String,
+    #[serde(flatten)]
+    pub secret: SecretSource,
+    #[serde(default)]
+    pub sslmode: SslMode,
+    /// CA bundle for `verify-ca` / `verify-full`, relative to the connector file.
+    #[serde(default)]
+    pub sslrootcert: Option<std::path::PathBuf>,
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+}
+
+fn default_host() -> String {
+    "127.0.0.1".into()
+}
+fn default_connect_timeout_ms() -> u64 {
+    10_000
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresOptions {
+    /// Replication slot name; default `tidemark_<connector>`.
+    #[serde(default)]
+    pub slot: Option<String>,
+    /// Publication name; default `tidemark_<connector>`.
+    #[serde(default)]
+    pub publication: Option<String>,
+    /// Create the slot when missing (default true).
+    #[serde(default)]
+    pub create_slot: Option<bool>,
+    /// Create the publication when missing, and add configured tables it lacks (default true).
+    #[serde(default)]
+    pub create_publication: Option<bool>,
+    /// How often a standby status update is sent at the latest, in milliseconds.
+    #[serde(default)]
+    pub status_interval_ms: Option<u64>,
+}
+
+/// A resolved connection.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub host: String,
+    pub port: u16,
+    pub database: String,
+    pub user: String,
+    pub password: Secret,
+    pub sslmode: SslMode,
+    pub sslrootcert: Option<std::path::PathBuf>,
+    pub connect_timeout_ms: u64,
+}

@@ -1,0 +1,232 @@
+//! `configs/tidemark.yaml`: the daemon's settings (Kafka, positions, logging).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Where events go.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkKind {
+    /// Kafka through rdkafka (idempotent producer, acks=all).
+    #[default]
+    Kafka,
+    /// JSON lines on standard output, for trying tidemark without a broker.
+    Stdout,
+}
+
+/// Where committed source positions are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PositionStoreKind {
+    /// A compacted Kafka topic (the default with the Kafka sink).
+    Kafka,
+    /// A JSON file per connector in a local directory (development).
+    File,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// Directory of connector files, relative to this file.
+    #[serde(default = "default_connectors_dir")]
+    pub connectors_dir: PathBuf,
+    /// Directory of per-table files (`<connector>/<schema>.<table>.yaml`), relative to this file.
+    #[serde(default = "default_tables_dir")]
+    pub tables_dir: PathBuf,
+    #[serde(default)]
+    pub sink: SinkKind,
+    #[serde(default)]
+    pub kafka: KafkaConfig,
+    #[serde(default)]
+    pub offsets: OffsetsConfig,
+    #[serde(default)]
+    pub logging: LoggingConfig,
+    #[serde(default)]
+    pub pipeline: PipelineConfig,
+}
+
+fn default_connectors_dir() -> PathBuf {
+    PathBuf::from("../connectors")
+}
+
+fn default_tables_dir() -> PathBuf {
+    PathBuf::from("tables")
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, `host:port[,host:port...]`. Required with the Kafka sink or store.
+    #[serde(default)]
+    pub brokers: Option<String>,
+    /// Default topic name is `<topic_prefix>.<schema>.<table>`.
+    #[serde(default = "default_topic_prefix")]
+    pub topic_prefix: String,
+    /// `none`, `gzip`, `snappy` or `lz4`.
+    #[serde(default = "default_compression")]
+    pub compression: String,
+    /// Create missing topics at startup.
+    #[serde(default = "default_true")]
+    pub create_topics: bool,
+    /// Create topics with `cleanup.policy=compact`.
+    #[serde(default = "default_true")]
+    pub compact_topics: bool,
+    #[serde(default = "default_partitions")]
+    pub topic_partitions: i32,
+    #[serde(default = "default_replication")]
+    pub topic_replication_factor: i32,
+    /// How long the producer retries one message before the connector fails (and restarts
+    /// from its last committed position).
+    #[serde(default = "default_delivery_timeout_ms")]
+    pub delivery_timeout_ms: u64,
+    /// Extra librdkafka producer properties (`linger.ms`, `security.protocol`, ...).
+    #[serde(default)]
+    pub producer: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: None,
+            topic_prefix: default_topic_prefix(),
+            compression: default_compression(),
+            create_topics: true,
+            compact_topics: true,
+            topic_partitions: default_partitions(),
+            topic_replication_factor: default_replication(),
+            delivery_timeout_ms: default_delivery_timeout_ms(),
+            producer: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_topic_prefix() -> String {
+    "tidemark".into()
+}
+fn default_compression() -> String {
+    "lz4".into()
+}
+fn default_true() -> bool {
+    true
+}
+fn default_partitions() -> i32 {
+    1
+}
+fn default_replication() -> i32 {
+    1
+}
+fn default_delivery_timeout_ms() -> u64 {
+    300_000
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OffsetsConfig {
+    /// `kafka` (default with the Kafka sink) or `file` (default with the stdout sink).
+    #[serde(default)]
+    pub store: Option<PositionStoreKind>,
+    /// The compacted topic of the Kafka store.
+    #[serde(default = "default_offsets_topic")]
+    pub topic: String,
+    /// The directory of the file store, relative to this file.
+    #[serde(default = "default_offsets_path")]
+    pub path: PathBuf,
+    /// How often the newest acknowledged position is committed.
+    #[serde(default = "default_commit_interval_ms")]
+    pub commit_interval_ms: u64,
+}
+
+impl Default for OffsetsConfig {
+    fn default() -> Self {
+        Self {
+            store: None,
+            topic: default_offsets_topic(),
+            path: default_offsets_path(),
+            commit_interval_ms: default_commit_interval_ms(),
+        }
+    }
+}
+
+fn default_offsets_topic() -> String {
+    "tidemark.positions".into()
+}
+fn default_offsets_path() -> PathBuf {
+    PathBuf::from("../target/tidemark-positions")
+}
+fn default_commit_interval_ms() -> u64 {
+    1000
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoggingConfig {
+    #[serde(default)]
+    pub format: LogFormat,
+    /// A `tracing` filter (`info`, `tidemark=debug,info`); `RUST_LOG` wins when set.
+    #[serde(default = "default_level")]
+    pub level: String,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Human,
+            level: default_level(),
+        }
+    }
+}
+
+fn default_level() -> String {
+    "info".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Capacity of the channel between the source and the router (events).
+    #[serde(default = "default_channel_capacity")]
+    pub channel_capacity: usize,
+    /// At most this many produced records wait for their acknowledgement at once.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            channel_capacity: default_channel_capacity(),
+            max_in_flight: default_max_in_flight(),
+        }
+    }
+}
+
+fn default_channel_capacity() -> usize {
+    4096
+}
+fn default_max_in_flight() -> usize {
+    50_000
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        Self {
+            connectors_dir: default_connectors_dir(),
+            tables_dir: default_tables_dir(),
+            sink: SinkKind::default(),
+            kafka: KafkaConfig::default(),
+            offsets: OffsetsConfig::default(),
+            logging: LoggingConfig::default(),
+            pipeline: PipelineConfig::default(),
+        }
+    }
+}

@@ -1,0 +1,466 @@
+//! Configuration: loading, validation and environment overrides.
+//!
+//! Owns: the three kinds of YAML file (daemon, connector, table), their defaults, and the
+//! checks that need no server. Must not: connect to anything.
+//!
+//! Layout: `configs/tidemark.yaml` names a connectors directory (one file per source
+//! database) and a tables directory (`<connector>/<schema>.<table>.yaml`). Environment
+//! variables override any key: `TIDEMARK__KAFKA__BROKERS` for the daemon file,
+//! `TIDEMARK__CONNECTORS__<NAME>__CONNECTION__HOST` for connector `<name>`.
+
+pub mod connector;
+pub mod daemon;
+pub mod error;
+pub mod loader;
+pub mod secret;
+pub mod table;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use connector::{Connection, SourceKind, SslMode};
+pub use daemon::{DaemonConfig, LogFormat, PositionStoreKind, SinkKind};
+pub use error::ConfigError;
+pub use secret::Secret;
+pub use table::TableConfig;
+
+use crate::event::TableId;
+use connector::ConnectorFile;
+use loader::{env_overrides, load_file};
+
+/// Everything tidemark needs to run, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The daemon file.
+    pub file: PathBuf,
+    pub daemon: DaemonConfig,
+    /// The position store, with the default resolved.
+    pub position_store: PositionStoreKind,
+    /// The file store's directory, resolved against the daemon file's directory.
+    pub positions_dir: PathBuf,
+    pub connectors: Vec<ConnectorConfig>,
+}
+
+/// One connector, resolved.
+#[derive(Debug, Clone)]
+pub struct ConnectorConfig {
+    pub name: String,
+    pub file: PathBuf,
+    pub kind: SourceKind,
+    pub enabled: bool,
+    pub connection: Connection,
+    pub postgres: PostgresSettings,
+    pub tables: Vec<TableEntry>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PostgresSettings {
+    pub slot: String,
+    pub publication: String,
+    pub create_slot: bool,
+    pub create_publication: bool,
+    pub status_interval: Duration,
+}
+
+/// One captured table and its settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableEntry {
+    pub id: TableId,
+    pub config: TableConfig,
+    /// The table file, when there is one.
+    pub file: Option<PathBuf>,
+}
+
+impl ConnectorConfig {
+    pub fn table(&self, id: &TableId) -> Option<&TableEntry> {
+        self.tables.iter().find(|t| &t.id == id)
+    }
+}
+
+fn base_dir(file: &Path) -> PathBuf {
+    match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Loads the daemon file at `path`, every connector file and every table file, applying the
+/// environment overrides in `vars` (pass `std::env::vars()`).
+pub fn load(
+    path: &Path,
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<Settings, ConfigError> {
+    let vars: Vec<(String, String)> = vars.into_iter().collect();
+    let daemon_overrides = env_overrides(
+        vars.iter().cloned(),
+        "TIDEMARK__",
+        &["TIDEMARK__CONNECTORS__".to_string()],
+    );
+    let daemon: DaemonConfig = load_file(path, &daemon_overrides)?;
+    let dir = base_dir(path);
+    validate_daemon(path, &daemon)?;
+
+    let position_store = daemon.offsets.store.unwrap_or(match daemon.sink {
+        SinkKind::Kafka => PositionStoreKind::Kafka,
+        SinkKind::Stdout => PositionStoreKind::File,
+    });
+    if position_store == PositionStoreKind::Kafka && daemon.kafka.brokers.is_none() {
+        return Err(ConfigError::invalid(
+            path,
+            "kafka.brokers",
+            "required by the Kafka position store (offsets.store)",
+        ));
+    }
+
+    let connectors_dir = dir.join(&daemon.connectors_dir);
+    let tables_dir = dir.join(&daemon.tables_dir);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&connectors_dir)
+        .map_err(|source| ConfigError::Read {
+            file: connectors_dir.clone(),
+            source,
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(ConfigError::invalid(
+            path,
+            "connectors_dir",
+            format!("no connector files (*.yaml) in {}", connectors_dir.display()),
+        ));
+    }
+    let mut connectors = Vec::new();
+    for file in files {
+        connectors.push(load_connector(&file, &tables_dir, &vars)?);
+    }
+    Ok(Settings {
+        file: path.to_path_buf(),
+        positions_dir: dir.join(&daemon.offsets.path),
+        daemon,
+        position_store,
+        connectors,
+    })
+}
+
+fn validate_daemon(path: &Path, d: &DaemonConfig) -> Result<(), ConfigError> {
+    if d.sink == SinkKind::Kafka && d.kafka.brokers.as_deref().unwrap_or("").is_empty() {
+        return Err(ConfigError::invalid(
+            path,
+            "kafka.brokers",
+            "required with `sink: kafka` (host:port[,host:port])",
+        ));
+    }
+    if !matches!(
+        d.kafka.compression.as_str(),
+        "none" | "gzip" | "snappy" | "lz4"
+    ) {
+        return Err(ConfigError::invalid(
+            path,
+            "kafka.compression",
+            format!(
+                "`{}` is not one of none, gzip, snappy, lz4",
+                d.kafka.compression
+            ),
+        ));
+    }
+    if d.kafka.topic_partitions < 1 || d.kafka.topic_replication_factor < 1 {
+        return Err(ConfigError::invalid(
+            path,
+            "kafka.topic_partitions",
+            "topic_partitions and topic_replication_factor must be at least 1",
+        ));
+    }
+    if d.pipeline.channel_capacity == 0 || d.pipeline.max_in_flight == 0 {
+        return Err(ConfigError::invalid(
+            path,
+            "pipeline",
+            "channel_capacity and max_in_flight must be at least 1",
+        ));
+    }
+    if !valid_topic_name(&d.kafka.topic_prefix) || !valid_topic_name(&d.offsets.topic) {
+        return Err(ConfigError::invalid(
+            path,
+            "kafka.topic_prefix",
+            "topic names may hold only ASCII letters, digits, '.', '_' and '-'",
+        ));
+    }
+    Ok(())
+}
+
+/// Kafka's rule for topic names.
+pub fn valid_topic_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 249
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+fn valid_pg_identifier(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn load_connector(
+    file: &Path,
+    tables_dir: &Path,
+    vars: &[(String, String)],
+) -> Result<ConnectorConfig, ConfigError> {
+    let name = file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default()
+        .to_string();
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(ConfigError::invalid(
+            file,
+            "",
+            "a connector file name may hold only ASCII letters, digits, '_' and '-'",
+        ));
+    }
+    let prefix = format!(
+        "TIDEMARK__CONNECTORS__{}__",
+        name.to_uppercase().replace('-', "_")
+    );
+    let overrides = env_overrides(vars.iter().cloned(), &prefix, &[]);
+    let raw: ConnectorFile = load_file(file, &overrides)?;
+    let dir = base_dir(file);
+    let password = raw.connection.secret.resolve(file, "connection", &dir)?;
+    let default_port = match raw.kind {
+        SourceKind::Postgres => 5432,
+    };
+    let connection = Connection {
+        host: raw.connection.host.clone(),
+        port: raw.connection.port.unwrap_or(default_port),
+        database: raw.connection.database.clone(),
+        user: raw.connection.user.clone(),
+        password,
+        sslmode: raw.connection.sslmode,
+        sslrootcert: raw.connection.sslrootcert.as_ref().map(|p| dir.join(p)),
+        connect_timeout_ms: raw.connection.connect_timeout_ms,
+    };
+    let default_name = format!("tidemark_{}", name.to_lowercase().replace('-', "_"));
+    let postgres = PostgresSettings {
+        slot: raw.postgres.slot.clone().unwrap_or_else(|| default_name.clone()),
+        publication: raw
+            .postgres
+            .publication
+            .clone()
+            .unwrap_or_else(|| default_name.clone()),
+        create_slot: raw.postgres.create_slot.unwrap_or(true),
+        create_publication: raw.postgres.create_publication.unwrap_or(true),
+        status_interval: Duration::from_millis(raw.postgres.status_interval_ms.unwrap_or(10_000)),
+    };
+    if !valid_pg_identifier(&postgres.slot) {
+        return Err(ConfigError::invalid(
+            file,
+            "postgres.slot",
+            format!(
+                "`{}`: a slot name may hold only lower-case letters, digits and '_' (at most 63)",
+                postgres.slot
+            ),
+        ));
+    }
+    if raw.tables.is_empty() {
+        return Err(ConfigError::invalid(
+            file,
+            "tables",
+            "list at least one table as `schema.table`",
+        ));
+    }
+    let mut tables: Vec<TableEntry> = Vec::new();
+    for (i, t) in raw.tables.iter().enumerate() {
+        let id = TableId::parse(t).ok_or_else(|| {
+            ConfigError::invalid(
+                file,
+                format!("tables[{i}]"),
+                format!("`{t}` is not of the form schema.table"),
+            )
+        })?;
+        if tables.iter().any(|e| e.id == id) {
+            return Err(ConfigError::invalid(
+                file,
+                format!("tables[{i}]"),
+                format!("`{t}` is listed twice"),
+            ));
+        }
+        tables.push(TableEntry {
+            id,
+            config: TableConfig::default(),
+            file: None,
+        });
+    }
+    load_table_files(&name, file, &tables_dir.join(&name), &mut tables)?;
+    Ok(ConnectorConfig {
+        name,
+        file: file.to_path_buf(),
+        kind: raw.kind,
+        enabled: raw.enabled,
+        connection,
+        postgres,
+        tables,
+    })
+}
+
+fn load_table_files(
+    connector: &str,
+    connector_file: &Path,
+    dir: &Path,
+    tables: &mut [TableEntry],
+) -> Result<(), ConfigError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(ConfigError::Read {
+                file: dir.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .collect();
+    files.sort();
+    for file in files {
+        let stem = file
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        let id = TableId::parse(stem).ok_or_else(|| {
+            ConfigError::invalid(
+                &file,
+                "",
+                "a table file must be named <schema>.<table>.yaml",
+            )
+        })?;
+        let entry = tables.iter_mut().find(|t| t.id == id).ok_or_else(|| {
+            ConfigError::invalid(
+                &file,
+                "",
+                format!(
+                    "table {id} is not listed in `tables` of {} (connector {connector})",
+                    connector_file.display()
+                ),
+            )
+        })?;
+        let config: TableConfig = load_file(&file, &[])?;
+        if let Some(topic) = &config.topic {
+            if !valid_topic_name(topic) {
+                return Err(ConfigError::invalid(
+                    &file,
+                    "topic",
+                    format!("`{topic}`: topic names may hold only ASCII letters, digits, '.', '_' and '-'"),
+                ));
+            }
+        }
+        if let Some(key) = &config.key {
+            if key.is_empty() {
+                return Err(ConfigError::invalid(&file, "key", "list at least one column"));
+            }
+        }
+        entry.config = config;
+        entry.file = Some(file);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, rel: &str, text: &str) -> PathBuf {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn setup(connector: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let daemon = write(
+            dir.path(),
+            "configs/tidemark.yaml",
+            "kafka:\n  brokers: 127.0.0.1:9092\n",
+        );
+        write(dir.path(), "connectors/demo.yaml", connector);
+        (dir, daemon)
+    }
+
+    const CONNECTOR: &str = "kind: postgres\nconnection:\n  database: d\n  user: u\n  password: p\ntables:\n  - public.a\n  - public.b\n";
+
+    #[test]
+    fn loads_with_defaults_and_table_files() {
+        let (dir, daemon) = setup(CONNECTOR);
+        write(
+            dir.path(),
+            "configs/tables/demo/public.a.yaml",
+            "topic: custom\nkey: [x]\n",
+        );
+        let s = load(&daemon, Vec::new()).unwrap();
+        assert_eq!(s.position_store, PositionStoreKind::Kafka);
+        let c = &s.connectors[0];
+        assert_eq!(c.name, "demo");
+        assert_eq!(c.connection.port, 5432);
+        assert_eq!(c.postgres.slot, "tidemark_demo");
+        assert_eq!(c.tables[0].config.topic.as_deref(), Some("custom"));
+        assert_eq!(c.tables[1].config, TableConfig::default());
+    }
+
+    #[test]
+    fn connector_env_override() {
+        let (_dir, daemon) = setup(CONNECTOR);
+        let vars = vec![(
+            "TIDEMARK__CONNECTORS__DEMO__CONNECTION__PORT".to_string(),
+            "6543".to_string(),
+        )];
+        let s = load(&daemon, vars).unwrap();
+        assert_eq!(s.connectors[0].connection.port, 6543);
+    }
+
+    #[test]
+    fn table_file_for_unlisted_table_is_an_error() {
+        let (dir, daemon) = setup(CONNECTOR);
+        write(dir.path(), "configs/tables/demo/public.zzz.yaml", "topic: t\n");
+        let err = load(&daemon, Vec::new()).unwrap_err().to_string();
+        assert!(err.contains("public.zzz.yaml"), "{err}");
+        assert!(err.contains("not listed"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_in_connector_names_file_and_line() {
+        let (_dir, daemon) = setup(
+            "kind: postgres\nconnection:\n  database: d\n  user: u\n  hots: x\ntables: [public.a]\n",
+        );
+        let err = load(&daemon, Vec::new()).unwrap_err().to_string();
+        assert!(err.contains("connectors/demo.yaml:5:"), "{err}");
+        assert!(err.contains("unknown field `hots`"), "{err}");
+    }
+
+    #[test]
+    fn bad_table_name() {
+        let (_dir, daemon) = setup(
+            "kind: postgres\nconnection:\n  database: d\n  user: u\ntables: [public.a, nodot]\n",
+        );
+        let err = load(&daemon, Vec::new()).unwrap_err().to_string();
+        assert!(err.contains("tables[1]"), "{err}");
+    }
+
+    #[test]
+    fn kafka_sink_needs_brokers() {
+        let dir = tempfile::tempdir().unwrap();
+        let daemon = write(dir.path(), "configs/tidemark.yaml", "sink: kafka\n");
+        write(dir.path(), "connectors/demo.yaml", CONNECTOR);
+        let err = load(&daemon, Vec::new()).unwrap_err().to_string();
+        assert!(err.contains("kafka.brokers"), "{err}");
+    }
+}

@@ -1,0 +1,205 @@
+//! The change event that flows from a source through the pipeline to a sink.
+//!
+//! Owns: [`ChangeEvent`], [`Op`], [`SourceInfo`], table identities and shapes, and the opaque
+//! [`Position`] a source attaches to its checkpoints.
+//! Must not: depend on any source, router, schema or sink module.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::value::{ColumnType, Value};
+
+/// A table's identity: schema (PostgreSQL schema, MySQL database) and name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TableId {
+    pub schema: String,
+    pub table: String,
+}
+
+impl TableId {
+    pub fn new(schema: impl Into<String>, table: impl Into<String>) -> Self {
+        Self {
+            schema: schema.into(),
+            table: table.into(),
+        }
+    }
+
+    /// Parses `schema.table`.
+    pub fn parse(qualified: &str) -> Option<Self> {
+        let (schema, table) = qualified.split_once('.')?;
+        if schema.is_empty() || table.is_empty() || table.contains('.') {
+            return None;
+        }
+        Some(Self::new(schema, table))
+    }
+}
+
+impl fmt::Display for TableId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.schema, self.table)
+    }
+}
+
+/// One column of a table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnDef {
+    pub name: String,
+    pub column_type: ColumnType,
+    pub nullable: bool,
+}
+
+/// The shape of a table at one point of the log: columns in order and the key columns
+/// (indices into `columns`) that tidemark keys its messages by.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableSchema {
+    pub id: TableId,
+    pub columns: Vec<ColumnDef>,
+    /// The table's primary key (indices into `columns`); empty when it has none.
+    pub primary_key: Vec<usize>,
+}
+
+impl TableSchema {
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+}
+
+/// One row: one value per column of its [`TableSchema`], in the schema's column order.
+pub type Row = Vec<Value>;
+
+/// The operation of an event, with Debezium's codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    #[serde(rename = "c")]
+    Create,
+    #[serde(rename = "u")]
+    Update,
+    #[serde(rename = "d")]
+    Delete,
+    /// A row read by a snapshot.
+    #[serde(rename = "r")]
+    Read,
+    /// The table was truncated: every row is gone.
+    #[serde(rename = "t")]
+    Truncate,
+}
+
+impl Op {
+    pub fn code(self) -> &'static str {
+        match self {
+            Op::Create => "c",
+            Op::Update => "u",
+            Op::Delete => "d",
+            Op::Read => "r",
+            Op::Truncate => "t",
+        }
+    }
+}
+
+/// Where a change comes from, for the envelope's `source` block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceInfo {
+    /// `postgresql` or `mysql`.
+    pub connector: &'static str,
+    /// The connector's name (its file name).
+    pub name: Arc<str>,
+    /// The database name.
+    pub db: Arc<str>,
+    /// Commit time of the transaction, milliseconds since the epoch.
+    pub ts_ms: i64,
+    /// Whether the row was read by a snapshot.
+    pub snapshot: bool,
+    /// Source-specific position fields.
+    pub location: SourceLocation,
+}
+
+/// The source-specific part of [`SourceInfo`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceLocation {
+    Postgres {
+        /// LSN of this change's WAL record.
+        lsn: u64,
+        /// LSN of the transaction's commit record.
+        commit_lsn: u64,
+        tx_id: u32,
+    },
+}
+
+/// Debezium's `transaction` block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransactionInfo {
+    pub id: Arc<str>,
+    /// 1-based order of this event in its transaction.
+    pub total_order: u64,
+    /// 1-based order of this event among its table's events in the transaction.
+    pub data_collection_order: u64,
+}
+
+/// One row change (or truncate) of one table.
+#[derive(Debug, Clone)]
+pub struct ChangeEvent {
+    pub table: Arc<TableSchema>,
+    pub op: Op,
+    pub before: Option<Row>,
+    pub after: Option<Row>,
+    pub source: SourceInfo,
+    pub transaction: Option<TransactionInfo>,
+}
+
+/// A source position: an opaque, serialisable value each source defines and parses. Stages
+/// other than the source only store it and hand it back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Position(pub serde_json::Value);
+
+impl Position {
+    pub fn encode<T: Serialize>(value: &T) -> Result<Self, serde_json::Error> {
+        serde_json::to_value(value).map(Self)
+    }
+
+    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_value(self.0.clone())
+    }
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// What a source emits, in log order.
+#[derive(Debug)]
+pub enum SourceMessage {
+    /// A row change.
+    Change(ChangeEvent),
+    /// Everything emitted before this message forms a consistent prefix of the log: once all
+    /// of it is acknowledged by the sink, the source may resume from `Position` after a
+    /// restart without losing anything.
+    Checkpoint(Position),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_id_parse() {
+        assert_eq!(TableId::parse("public.t"), Some(TableId::new("public", "t")));
+        assert_eq!(TableId::parse("t"), None);
+        assert_eq!(TableId::parse("a.b.c"), None);
+        assert_eq!(TableId::parse(".t"), None);
+    }
+
+    #[test]
+    fn position_round_trip() {
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct P {
+            lsn: u64,
+        }
+        let p = Position::encode(&P { lsn: 42 }).unwrap();
+        assert_eq!(p.decode::<P>().unwrap(), P { lsn: 42 });
+    }
+}

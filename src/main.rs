@@ -1,0 +1,5 @@
+//! The `tidemark` binary; see `tidemark --help`.
+
+fn main() {
+    std::process::exit(tidemark::cli::main());
+}

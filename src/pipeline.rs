@@ -1,0 +1,154 @@
+//! Wires one connector: source -> router -> schema (encoding) -> sink -> position tracker, and
+//! supervises it (restart with backoff after a transient error).
+//!
+//! Data flows one way through bounded channels, so a slow sink slows the source down
+//! (backpressure) instead of buffering. Only this module knows every stage.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use tokio::sync::{mpsc, watch};
+
+use crate::config::{ConnectorConfig, Settings, SourceKind};
+use crate::error::{Error, Result};
+use crate::event::SourceMessage;
+use crate::offsets::tracker::{self, Pending};
+use crate::offsets::{now_ms, PositionStore};
+use crate::router::Router;
+use crate::sink::Sink;
+
+/// Runs one connector until shutdown, restarting it after transient errors. Returns the
+/// definite error that stopped it, if any.
+pub async fn supervise(
+    cfg: Arc<ConnectorConfig>,
+    settings: Arc<Settings>,
+    sink: Arc<Sink>,
+    store: Arc<PositionStore>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<()> {
+    let mut attempt: u32 = 0;
+    loop {
+        let started = Instant::now();
+        let result = run_once(
+            cfg.clone(),
+            settings.clone(),
+            sink.clone(),
+            store.clone(),
+            shutdown.clone(),
+        )
+        .await;
+        if *shutdown.borrow() {
+            if let Err(e) = &result {
+                tracing::warn!(connector = %cfg.name, error = %e, "error during shutdown");
+            }
+            return Ok(());
+        }
+        match result {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_transient() => {
+                if started.elapsed() > Duration::from_secs(60) {
+                    attempt = 0;
+                }
+                attempt = attempt.saturating_add(1);
+                let base = Duration::from_millis(500)
+                    .saturating_mul(2u32.saturating_pow(attempt.min(7)))
+                    .min(Duration::from_secs(60));
+                let jitter = rand::rng().random_range(0.5..1.0);
+                let delay = base.mul_f64(jitter);
+                tracing::warn!(connector = %cfg.name, error = %e, retry_in_ms = delay.as_millis() as u64,
+                    attempt, "transient error; restarting the connector from its last committed position");
+                let mut sd = shutdown.clone();
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = sd.wait_for(|s| *s) => return Ok(()),
+                }
+            }
+            Err(e) => {
+                tracing::error!(connector = %cfg.name, error = %e, "connector stopped");
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// One life of a connector, from its stored position to an error or a shutdown.
+pub async fn run_once(
+    cfg: Arc<ConnectorConfig>,
+    settings: Arc<Settings>,
+    sink: Arc<Sink>,
+    store: Arc<PositionStore>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<()> {
+    let start = store.load(&cfg.name).await?;
+    tracing::info!(connector = %cfg.name, position = ?start.as_ref().map(|p| p.to_string()), "starting connector");
+    let mut router = Router::new(cfg.clone(), &settings.daemon);
+    for topic in router.configured_topics() {
+        sink.ensure_topic(&topic).await?;
+    }
+    let (source_tx, mut source_rx) =
+        mpsc::channel::<SourceMessage>(settings.daemon.pipeline.channel_capacity);
+    let (pending_tx, pending_rx) = mpsc::channel::<Pending>(settings.daemon.pipeline.max_in_flight);
+    let (acked_tx, acked_rx) = watch::channel(None);
+
+    let tracker = tokio::spawn(tracker::run(
+        cfg.name.clone(),
+        pending_rx,
+        store.clone(),
+        Duration::from_millis(settings.daemon.offsets.commit_interval_ms),
+        acked_tx,
+    ));
+    let source = match cfg.kind {
+        SourceKind::Postgres => tokio::spawn(crate::source::postgres::run(
+            cfg.clone(),
+            start,
+            source_tx,
+            acked_rx,
+            shutdown.clone(),
+        )),
+    };
+
+    let forward = async {
+        while let Some(msg) = source_rx.recv().await {
+            match msg {
+                SourceMessage::Change(event) => {
+                    let schema = event.table.clone();
+                    for routed in router.route(event)? {
+                        let record = crate::schema::encode(&routed, &schema, now_ms())?;
+                        sink.ensure_topic(&record.topic).await?;
+                        let ack = sink.send(record).await?;
+                        if pending_tx.send(Pending::Record(ack)).await.is_err() {
+                            return Ok(false);
+                        }
+                    }
+                }
+                SourceMessage::Checkpoint(p) => {
+                    if pending_tx.send(Pending::Checkpoint(p)).await.is_err() {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+        Ok::<bool, Error>(true)
+    };
+    let forwarded = forward.await;
+    // Whatever happened, let the tracker finish: it commits the last fully acknowledged
+    // checkpoint, which limits duplicates after a restart.
+    drop(source_rx);
+    drop(pending_tx);
+    let tracked = tracker
+        .await
+        .map_err(|e| Error::transient("position tracker task").with_source(e))?;
+    let sourced = match forwarded {
+        Ok(true) => source
+            .await
+            .map_err(|e| Error::transient("source task").with_source(e))?,
+        _ => {
+            source.abort();
+            Ok(())
+        }
+    };
+    forwarded?;
+    tracked?;
+    sourced
+}

@@ -1,0 +1,556 @@
+//! Prerequisites of a PostgreSQL source: what `tidemark check` reports and what `run` creates.
+//!
+//! Owns: the SQL connection, the inspection of the server (wal_level, privileges, slot,
+//! publication, tables and their replica identity) and the creation of a missing slot or
+//! publication. Must not: stream the WAL.
+
+use std::time::Duration;
+
+use tokio_postgres::Client;
+
+use crate::config::{ConnectorConfig, SslMode};
+use crate::error::{classify_postgres, Error, Result};
+use crate::event::TableId;
+
+/// Opens a SQL connection and drives it on a task.
+pub async fn connect(cfg: &ConnectorConfig) -> Result<Client> {
+    let c = &cfg.connection;
+    if c.sslmode != SslMode::Disable {
+        return Err(Error::definite(format!(
+            "{}: connection.sslmode {:?} is not supported yet for PostgreSQL; use `disable` \
+             (TLS to PostgreSQL is on the roadmap)",
+            cfg.file.display(),
+            c.sslmode
+        )));
+    }
+    let mut pg = tokio_postgres::Config::new();
+    pg.host(&c.host)
+        .port(c.port)
+        .user(&c.user)
+        .dbname(&c.database)
+        .application_name("tidemark")
+        .connect_timeout(Duration::from_millis(c.connect_timeout_ms));
+    if !c.password.expose().is_empty() {
+        pg.password(c.password.expose());
+    }
+    let (client, connection) = pg.connect(tokio_postgres::NoTls).await.map_err(|e| {
+        classify_postgres(
+            format!(
+                "connector {}: cannot connect to PostgreSQL at {}:{} (database {}, user {})",
+                cfg.name, c.host, c.port, c.database, c.user
+            ),
+            e,
+        )
+    })?;
+    let name = cfg.name.clone();
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(connector = %name, error = %e, "SQL connection closed");
+        }
+    });
+    Ok(client)
+}
+
+/// The facts `check` and `prepare` decide on.
+#[derive(Debug, Clone)]
+pub struct Inspection {
+    pub server_version: String,
+    pub wal_level: String,
+    pub max_replication_slots: i64,
+    pub max_wal_senders: i64,
+    pub is_superuser: bool,
+    pub has_replication: bool,
+    pub can_create_in_db: bool,
+    pub slot: Option<SlotInfo>,
+    pub publication: Option<PublicationInfo>,
+    pub tables: Vec<TableInfo>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SlotInfo {
+    pub plugin: Option<String>,
+    pub database: Option<String>,
+    pub slot_type: String,
+    pub active_pid: Option<i32>,
+    pub confirmed_flush_lsn: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PublicationInfo {
+    pub all_tables: bool,
+    pub tables: Vec<TableId>,
+    pub publishes: [bool; 4], // insert, update, delete, truncate
+}
+
+#[derive(Debug, Clone)]
+pub struct TableInfo {
+    pub id: TableId,
+    pub exists: bool,
+    /// `d` default, `n` nothing, `f` full, `i` index.
+    pub replica_identity: Option<char>,
+    pub primary_key: Vec<String>,
+    pub columns: Vec<String>,
+    pub can_select: bool,
+    pub is_owner: bool,
+}
+
+fn q(context: &str) -> impl Fn(tokio_postgres::Error) -> Error + '_ {
+    move |e| classify_postgres(context.to_string(), e)
+}
+
+/// Gathers every fact about the server that the connector depends on.
+pub async fn inspect(client: &Client, cfg: &ConnectorConfig) -> Result<Inspection> {
+    let ctx = format!("connector {}: inspecting the server", cfg.name);
+    let row = client
+        .query_one(
+            "SELECT current_setting('server_version'), current_setting('wal_level'), \
+             current_setting('max_replication_slots')::int8, current_setting('max_wal_senders')::int8, \
+             r.rolsuper, r.rolreplication, has_database_privilege(current_database(), 'CREATE') \
+             FROM pg_roles r WHERE r.rolname = current_user",
+            &[],
+        )
+        .await
+        .map_err(q(&ctx))?;
+    let slot = client
+        .query_opt(
+            "SELECT plugin::text, database::text, slot_type, active_pid, confirmed_flush_lsn::text \
+             FROM pg_replication_slots WHERE slot_name = $1",
+            &[&cfg.postgres.slot],
+        )
+        .await
+        .map_err(q(&ctx))?
+        .map(|r| SlotInfo {
+            plugin: r.get(0),
+            database: r.get(1),
+            slot_type: r.get(2),
+            active_pid: r.get(3),
+            confirmed_flush_lsn: r.get(4),
+        });
+    let publication = match client
+        .query_opt(
+            "SELECT puballtables, pubinsert, pubupdate, pubdelete, pubtruncate \
+             FROM pg_publication WHERE pubname = $1",
+            &[&cfg.postgres.publication],
+        )
+        .await
+        .map_err(q(&ctx))?
+    {
+        None => None,
+        Some(r) => {
+            let tables = client
+                .query(
+                    "SELECT schemaname::text, tablename::text FROM pg_publication_tables WHERE pubname = $1",
+                    &[&cfg.postgres.publication],
+                )
+                .await
+                .map_err(q(&ctx))?
+                .into_iter()
+                .map(|t| TableId::new(t.get::<_, String>(0), t.get::<_, String>(1)))
+                .collect();
+            Some(PublicationInfo {
+                all_tables: r.get(0),
+                tables,
+                publishes: [r.get(1), r.get(2), r.get(3), r.get(4)],
+            })
+        }
+    };
+    let mut tables = Vec::new();
+    for entry in &cfg.tables {
+        tables.push(inspect_table(client, &entry.id, &ctx).await?);
+    }
+    Ok(Inspection {
+        server_version: row.get(0),
+        wal_level: row.get(1),
+        max_replication_slots: row.get(2),
+        max_wal_senders: row.get(3),
+        is_superuser: row.get(4),
+        has_replication: row.get(5),
+        can_create_in_db: row.get(6),
+        slot,
+        publication,
+        tables,
+    })
+}
+
+async fn inspect_table(client: &Client, id: &TableId, ctx: &str) -> Result<TableInfo> {
+    let row = client
+        .query_opt(
+            "SELECT c.oid, c.relreplident::text, has_table_privilege(c.oid, 'SELECT'), \
+             pg_has_role(c.relowner, 'USAGE') \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
+            &[&id.schema, &id.table],
+        )
+        .await
+        .map_err(q(ctx))?;
+    let Some(row) = row else {
+        return Ok(TableInfo {
+            id: id.clone(),
+            exists: false,
+            replica_identity: None,
+            primary_key: vec![],
+            columns: vec![],
+            can_select: false,
+            is_owner: false,
+        });
+    };
+    let oid: u32 = row.get(0);
+    let ident: String = row.get(1);
+    let primary_key = primary_key_columns(client, oid).await.map_err(q(ctx))?;
+    let columns = client
+        .query(
+            "SELECT attname::text FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 \
+             AND NOT attisdropped ORDER BY attnum",
+            &[&oid],
+        )
+        .await
+        .map_err(q(ctx))?
+        .into_iter()
+        .map(|r| r.get(0))
+        .collect();
+    Ok(TableInfo {
+        id: id.clone(),
+        exists: true,
+        replica_identity: ident.chars().next(),
+        primary_key,
+        columns,
+        can_select: row.get(2),
+        is_owner: row.get(3),
+    })
+}
+
+/// The primary key's column names of the relation `oid`, in key order.
+pub async fn primary_key_columns(
+    client: &Client,
+    oid: u32,
+) -> std::result::Result<Vec<String>, tokio_postgres::Error> {
+    Ok(client
+        .query(
+            "SELECT a.attname::text FROM pg_index i \
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey::int2[]) \
+             WHERE i.indrelid = $1 AND i.indisprimary \
+             ORDER BY array_position(i.indkey::int2[], a.attnum)",
+            &[&oid],
+        )
+        .await?
+        .into_iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
+/// One line of `tidemark check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckItem {
+    pub status: CheckStatus,
+    pub what: String,
+    /// How to fix it (empty when fine).
+    pub fix: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckStatus {
+    Ok,
+    Warn,
+    Fail,
+}
+
+fn item(status: CheckStatus, what: impl Into<String>, fix: impl Into<String>) -> CheckItem {
+    CheckItem {
+        status,
+        what: what.into(),
+        fix: fix.into(),
+    }
+}
+
+/// Judges an inspection: what is fine, what will fail, and how to fix each.
+pub fn evaluate(cfg: &ConnectorConfig, i: &Inspection) -> Vec<CheckItem> {
+    use CheckStatus::*;
+    let mut out = Vec::new();
+    out.push(item(Ok, format!("PostgreSQL {}", i.server_version), ""));
+    if i.wal_level == "logical" {
+        out.push(item(Ok, "wal_level = logical", ""));
+    } else {
+        out.push(item(
+            Fail,
+            format!("wal_level = {} (logical decoding needs `logical`)", i.wal_level),
+            "ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL",
+        ));
+    }
+    if i.max_replication_slots < 1 || i.max_wal_senders < 1 {
+        out.push(item(
+            Fail,
+            format!(
+                "max_replication_slots = {}, max_wal_senders = {}",
+                i.max_replication_slots, i.max_wal_senders
+            ),
+            "set both to at least 1 more than in use (postgresql.conf) and restart",
+        ));
+    }
+    if i.is_superuser || i.has_replication {
+        out.push(item(Ok, "user may replicate (REPLICATION or superuser)", ""));
+    } else {
+        out.push(item(
+            Fail,
+            format!("user {} lacks the REPLICATION attribute", cfg.connection.user),
+            format!("ALTER ROLE {} WITH REPLICATION;", cfg.connection.user),
+        ));
+    }
+    let slot = &cfg.postgres.slot;
+    match &i.slot {
+        None if cfg.postgres.create_slot => out.push(item(
+            Ok,
+            format!("slot {slot} does not exist yet; tidemark will create it"),
+            "",
+        )),
+        None => out.push(item(
+            Fail,
+            format!("slot {slot} does not exist and postgres.create_slot is false"),
+            format!("SELECT pg_create_logical_replication_slot('{slot}', 'pgoutput');"),
+        )),
+        Some(s) if s.slot_type != "logical" || s.plugin.as_deref() != Some("pgoutput") => {
+            out.push(item(
+                Fail,
+                format!(
+                    "slot {slot} exists but is a {} slot of plugin {}, not pgoutput",
+                    s.slot_type,
+                    s.plugin.as_deref().unwrap_or("(none)")
+                ),
+                format!(
+                    "choose another postgres.slot in {}, or drop it: SELECT pg_drop_replication_slot('{slot}');",
+                    cfg.file.display()
+                ),
+            ))
+        }
+        Some(s) if s.database.as_deref() != Some(cfg.connection.database.as_str()) => out.push(item(
+            Fail,
+            format!(
+                "slot {slot} belongs to database {}, not {}",
+                s.database.as_deref().unwrap_or("?"),
+                cfg.connection.database
+            ),
+            format!("choose another postgres.slot in {}", cfg.file.display()),
+        )),
+        Some(s) => {
+            let mut what = format!(
+                "slot {slot} (pgoutput, confirmed_flush_lsn {})",
+                s.confirmed_flush_lsn.as_deref().unwrap_or("-")
+            );
+            let status = if let Some(pid) = s.active_pid {
+                what.push_str(&format!(", in use by pid {pid}"));
+                Warn
+            } else {
+                Ok
+            };
+            out.push(item(
+                status,
+                what,
+                if status == Warn {
+                    "another client streams from this slot; stop it, or tidemark waits"
+                } else {
+                    ""
+                },
+            ));
+        }
+    }
+    let publication = &cfg.postgres.publication;
+    match &i.publication {
+        None if cfg.postgres.create_publication => out.push(item(
+            Ok,
+            format!("publication {publication} does not exist yet; tidemark will create it"),
+            "",
+        )),
+        None => out.push(item(
+            Fail,
+            format!("publication {publication} does not exist and postgres.create_publication is false"),
+            format!(
+                "CREATE PUBLICATION {publication} FOR TABLE {};",
+                cfg.tables.iter().map(|t| t.id.to_string()).collect::<Vec<_>>().join(", ")
+            ),
+        )),
+        Some(p) => {
+            let missing: Vec<String> = cfg
+                .tables
+                .iter()
+                .filter(|t| !p.all_tables && !p.tables.contains(&t.id))
+                .map(|t| t.id.to_string())
+                .collect();
+            if missing.is_empty() {
+                out.push(item(Ok, format!("publication {publication} covers every table"), ""));
+            } else if cfg.postgres.create_publication {
+                out.push(item(
+                    Ok,
+                    format!("publication {publication} lacks {}; tidemark will add them", missing.join(", ")),
+                    "",
+                ));
+            } else {
+                out.push(item(
+                    Fail,
+                    format!("publication {publication} lacks {}", missing.join(", ")),
+                    format!("ALTER PUBLICATION {publication} ADD TABLE {};", missing.join(", ")),
+                ));
+            }
+            if p.publishes.iter().any(|b| !b) {
+                out.push(item(
+                    Warn,
+                    format!("publication {publication} does not publish every operation (insert, update, delete, truncate = {:?})", p.publishes),
+                    format!("ALTER PUBLICATION {publication} SET (publish = 'insert, update, delete, truncate');"),
+                ));
+            }
+        }
+    }
+    let needs_create = (i.publication.is_none() && cfg.postgres.create_publication)
+        || i.publication.as_ref().is_some_and(|p| {
+            cfg.postgres.create_publication
+                && cfg.tables.iter().any(|t| !p.all_tables && !p.tables.contains(&t.id))
+        });
+    for t in &i.tables {
+        let entry = cfg.table(&t.id);
+        if !t.exists {
+            out.push(item(
+                Fail,
+                format!("table {} does not exist in database {}", t.id, cfg.connection.database),
+                format!("create it, or remove it from `tables` in {}", cfg.file.display()),
+            ));
+            continue;
+        }
+        if !t.can_select {
+            out.push(item(
+                Fail,
+                format!("no SELECT privilege on {}", t.id),
+                format!("GRANT SELECT ON {} TO {};", t.id, cfg.connection.user),
+            ));
+        }
+        if needs_create && !t.is_owner && !i.is_superuser {
+            out.push(item(
+                Fail,
+                format!("user {} does not own {} (needed to add it to a publication)", cfg.connection.user, t.id),
+                "create the publication as the table owner, and set postgres.create_publication: false",
+            ));
+        }
+        let configured_key = entry.and_then(|e| e.config.key.as_ref());
+        if let Some(key) = configured_key {
+            for k in key {
+                if !t.columns.contains(k) {
+                    out.push(item(
+                        Fail,
+                        format!("key column {k} of {} does not exist", t.id),
+                        format!(
+                            "fix `key` in {}",
+                            entry.and_then(|e| e.file.as_ref()).map(|f| f.display().to_string()).unwrap_or_default()
+                        ),
+                    ));
+                }
+            }
+        } else if t.primary_key.is_empty() {
+            out.push(item(
+                Fail,
+                format!("table {} has no primary key, so its messages have no key", t.id),
+                format!(
+                    "add a primary key, or set `key: [columns]` in configs/tables/{}/{}.yaml",
+                    cfg.name, t.id
+                ),
+            ));
+        }
+        match t.replica_identity {
+            Some('f') => out.push(item(Ok, format!("{}: REPLICA IDENTITY FULL (full before images)", t.id), "")),
+            Some('n') => out.push(item(
+                Fail,
+                format!("{}: REPLICA IDENTITY NOTHING: updates and deletes fail on a published table", t.id),
+                format!("ALTER TABLE {} REPLICA IDENTITY FULL;", t.id),
+            )),
+            Some('d') if t.primary_key.is_empty() => out.push(item(
+                Fail,
+                format!("{}: REPLICA IDENTITY DEFAULT without a primary key: updates and deletes fail", t.id),
+                format!("ALTER TABLE {} REPLICA IDENTITY FULL;", t.id),
+            )),
+            _ => out.push(item(
+                Warn,
+                format!("{}: REPLICA IDENTITY DEFAULT: before images hold only the key columns, and unchanged TOAST values are sent as a marker", t.id),
+                format!("ALTER TABLE {} REPLICA IDENTITY FULL;  (optional)", t.id),
+            )),
+        }
+    }
+    out
+}
+
+/// Creates what is missing (slot, publication, publication tables) and fails with the first
+/// definite problem `evaluate` finds.
+pub async fn prepare(client: &Client, cfg: &ConnectorConfig) -> Result<Inspection> {
+    let inspection = inspect(client, cfg).await?;
+    let problems: Vec<CheckItem> = evaluate(cfg, &inspection)
+        .into_iter()
+        .filter(|i| i.status == CheckStatus::Fail)
+        .collect();
+    if !problems.is_empty() {
+        let text = problems
+            .iter()
+            .map(|p| format!("{} (fix: {})", p.what, p.fix))
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(Error::definite(format!(
+            "connector {} ({}): {text}",
+            cfg.name,
+            cfg.file.display()
+        )));
+    }
+    let ctx = format!("connector {}: preparing the publication and slot", cfg.name);
+    let publication = quote_ident(&cfg.postgres.publication);
+    let table_list = |ids: &mut dyn Iterator<Item = &TableId>| {
+        ids.map(|t| format!("{}.{}", quote_ident(&t.schema), quote_ident(&t.table)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match &inspection.publication {
+        None => {
+            let sql = format!(
+                "CREATE PUBLICATION {publication} FOR TABLE {}",
+                table_list(&mut cfg.tables.iter().map(|t| &t.id))
+            );
+            client.batch_execute(&sql).await.map_err(q(&ctx))?;
+            tracing::info!(connector = %cfg.name, publication = %cfg.postgres.publication, "created publication");
+        }
+        Some(p) if !p.all_tables => {
+            let missing: Vec<&TableId> = cfg
+                .tables
+                .iter()
+                .map(|t| &t.id)
+                .filter(|id| !p.tables.contains(id))
+                .collect();
+            if !missing.is_empty() {
+                let sql = format!(
+                    "ALTER PUBLICATION {publication} ADD TABLE {}",
+                    table_list(&mut missing.iter().copied())
+                );
+                client.batch_execute(&sql).await.map_err(q(&ctx))?;
+                tracing::info!(connector = %cfg.name, tables = ?missing, "added tables to publication");
+            }
+        }
+        Some(_) => {}
+    }
+    if inspection.slot.is_none() {
+        client
+            .execute(
+                "SELECT pg_create_logical_replication_slot($1, 'pgoutput')",
+                &[&cfg.postgres.slot],
+            )
+            .await
+            .map_err(q(&ctx))?;
+        tracing::info!(connector = %cfg.name, slot = %cfg.postgres.slot, "created replication slot");
+    }
+    Ok(inspection)
+}
+
+/// Quotes an SQL identifier.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+    }
+}

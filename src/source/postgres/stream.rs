@@ -1,0 +1,438 @@
+//! The streaming loop of the PostgreSQL source.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use pgwire_replication::{Lsn, PgWireError, ReplicationClient, ReplicationConfig, ReplicationEvent};
+use tokio::sync::{mpsc, watch};
+
+use super::pgoutput::{self, format_lsn, pg_time_to_unix_ms, OldTuple, PgOutputMessage};
+use super::position::PgPosition;
+use super::relations::{decode_row, Relations};
+use super::setup;
+use crate::config::ConnectorConfig;
+use crate::error::{Error, Result};
+use crate::event::{
+    ChangeEvent, Op, Position, SourceInfo, SourceLocation, SourceMessage, TableId,
+    TransactionInfo,
+};
+
+/// Session settings that make pgoutput's text values unambiguous (see `text_value`).
+const SESSION_OPTIONS: &str = "-c datestyle=ISO,MDY -c intervalstyle=iso_8601 -c timezone=UTC \
+     -c bytea_output=hex -c extra_float_digits=3";
+
+/// Streams connector `cfg` from `start` (or the slot's confirmed position) into `out` until
+/// `shutdown` turns true. Acknowledged positions arriving on `acked` are reported to the
+/// server as flushed. Returns `Ok` after a requested shutdown, once `acked` has closed (the
+/// pipeline has committed its last position).
+pub async fn run(
+    cfg: Arc<ConnectorConfig>,
+    start: Option<Position>,
+    out: mpsc::Sender<SourceMessage>,
+    mut acked: watch::Receiver<Option<Position>>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<()> {
+    let start = match &start {
+        Some(p) => Some(p.decode::<PgPosition>().map_err(|e| {
+            Error::definite(format!(
+                "connector {}: stored position {p} is not a PostgreSQL position: {e}",
+                cfg.name
+            ))
+        })?),
+        None => None,
+    };
+    let sql = setup::connect(&cfg).await?;
+    setup::prepare(&sql, &cfg).await?;
+
+    let c = &cfg.connection;
+    let start_lsn = start.map_or(0, |p| p.lsn);
+    let repl_cfg = ReplicationConfig::new(
+        c.host.clone(),
+        c.user.clone(),
+        c.password.expose().to_string(),
+        c.database.clone(),
+        cfg.postgres.slot.clone(),
+        cfg.postgres.publication.clone(),
+    )
+    .with_port(c.port)
+    .with_start_lsn(Lsn::from_u64(start_lsn))
+    .with_ack_lsn(Lsn::from_u64(start_lsn))
+    .with_options(SESSION_OPTIONS)
+    .with_status_interval(cfg.postgres.status_interval)
+    .with_wakeup_interval(cfg.postgres.status_interval.min(Duration::from_secs(10)))
+    .with_buffer_size(1024)
+    .with_application_name(format!("tidemark-{}", cfg.name));
+    let mut client = ReplicationClient::connect(repl_cfg)
+        .await
+        .map_err(|e| classify_wire(&cfg.name, "starting replication", e))?;
+    client
+        .wait_started()
+        .await
+        .map_err(|e| classify_wire(&cfg.name, "starting replication", e))?;
+    tracing::info!(
+        connector = %cfg.name,
+        slot = %cfg.postgres.slot,
+        start = %if start_lsn == 0 { "slot's confirmed position".to_string() } else { format_lsn(start_lsn) },
+        "streaming WAL"
+    );
+
+    let mut decoder = Decoder::new(cfg.clone(), sql);
+    let mut acked_open = true;
+    loop {
+        tokio::select! {
+            biased;
+            changed = shutdown.changed(), if !*shutdown.borrow() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    break;
+                }
+            }
+            changed = acked.changed(), if acked_open => {
+                if changed.is_err() {
+                    acked_open = false;
+                    continue;
+                }
+                report_acked(&cfg.name, &client, &acked.borrow_and_update());
+            }
+            ev = client.recv() => {
+                let ev = match ev {
+                    Ok(Some(ev)) => ev,
+                    Ok(None) => return Err(Error::transient(format!(
+                        "connector {}: the replication stream ended", cfg.name))),
+                    Err(e) => return Err(classify_wire(&cfg.name, "streaming", e)),
+                };
+                for msg in decoder.handle(ev).await? {
+                    tokio::select! {
+                        sent = out.send(msg) => if sent.is_err() {
+                            return Err(Error::transient(format!("connector {}: pipeline stopped", cfg.name)));
+                        },
+                        _ = shutdown.wait_for(|s| *s) => break,
+                    }
+                }
+            }
+        }
+    }
+    // Graceful stop: stop reading, let the pipeline drain and commit, report its last
+    // position to the server, then end the session.
+    drop(out);
+    while acked_open {
+        match tokio::time::timeout(Duration::from_secs(60), acked.changed()).await {
+            Ok(Ok(())) => report_acked(&cfg.name, &client, &acked.borrow_and_update()),
+            Ok(Err(_)) | Err(_) => acked_open = false,
+        }
+    }
+    report_acked(&cfg.name, &client, &acked.borrow());
+    if let Err(e) = client.shutdown().await {
+        tracing::debug!(connector = %cfg.name, error = %e, "replication session ended with an error");
+    }
+    Ok(())
+}
+
+fn report_acked(name: &str, client: &ReplicationClient, pos: &Option<Position>) {
+    if let Some(p) = pos {
+        match p.decode::<PgPosition>() {
+            Ok(p) => client.update_applied_lsn(Lsn::from_u64(p.lsn)),
+            Err(e) => tracing::error!(connector = %name, error = %e, "acknowledged position is not a PostgreSQL position"),
+        }
+    }
+}
+
+fn classify_wire(name: &str, what: &str, e: PgWireError) -> Error {
+    let text = e.to_string();
+    let transient = e.is_transient()
+        || text.contains("is active for PID")
+        || text.contains("57P")
+        || text.contains("53300");
+    let err = Error {
+        severity: if transient {
+            crate::error::Severity::Transient
+        } else {
+            crate::error::Severity::Definite
+        },
+        message: format!("connector {name}: {what}"),
+        source: None,
+    };
+    err.with_source(e)
+}
+
+struct OpenTransaction {
+    xid: u32,
+    final_lsn: u64,
+    commit_time_ms: i64,
+    id: Arc<str>,
+    events: u64,
+    per_table: HashMap<u32, u64>,
+}
+
+/// Turns replication events into source messages; keeps the relation cache and the open
+/// transaction.
+struct Decoder {
+    cfg: Arc<ConnectorConfig>,
+    sql: tokio_postgres::Client,
+    relations: Relations,
+    tx: Option<OpenTransaction>,
+    last_checkpoint: u64,
+    name: Arc<str>,
+    db: Arc<str>,
+    ignored_logged: HashSet<TableId>,
+}
+
+impl Decoder {
+    fn new(cfg: Arc<ConnectorConfig>, sql: tokio_postgres::Client) -> Self {
+        Self {
+            name: Arc::from(cfg.name.as_str()),
+            db: Arc::from(cfg.connection.database.as_str()),
+            cfg,
+            sql,
+            relations: Relations::default(),
+            tx: None,
+            last_checkpoint: 0,
+            ignored_logged: HashSet::new(),
+        }
+    }
+
+    async fn handle(&mut self, ev: ReplicationEvent) -> Result<Vec<SourceMessage>> {
+        match ev {
+            ReplicationEvent::Begin {
+                final_lsn,
+                xid,
+                commit_time_micros,
+            } => {
+                self.on_message(
+                    PgOutputMessage::Begin {
+                        final_lsn: final_lsn.as_u64(),
+                        commit_time: commit_time_micros,
+                        xid,
+                    },
+                    final_lsn.as_u64(),
+                )
+                .await
+            }
+            ReplicationEvent::Commit {
+                lsn,
+                end_lsn,
+                commit_time_micros,
+            } => {
+                self.on_message(
+                    PgOutputMessage::Commit {
+                        flags: 0,
+                        commit_lsn: lsn.as_u64(),
+                        end_lsn: end_lsn.as_u64(),
+                        commit_time: commit_time_micros,
+                    },
+                    lsn.as_u64(),
+                )
+                .await
+            }
+            ReplicationEvent::Message {
+                transactional,
+                lsn,
+                prefix,
+                content,
+            } => {
+                self.on_message(
+                    PgOutputMessage::Message {
+                        transactional,
+                        lsn: lsn.as_u64(),
+                        prefix,
+                        content,
+                    },
+                    lsn.as_u64(),
+                )
+                .await
+            }
+            ReplicationEvent::XLogData {
+                wal_start, data, ..
+            } => {
+                let msg = pgoutput::decode(&data).map_err(|e| {
+                    Error::definite(format!(
+                        "connector {}: at WAL position {}",
+                        self.cfg.name,
+                        format_lsn(wal_start.as_u64())
+                    ))
+                    .with_source(e)
+                })?;
+                self.on_message(msg, wal_start.as_u64()).await
+            }
+            ReplicationEvent::KeepAlive { wal_end, .. } => {
+                // With no transaction open, everything before the server's sent position has
+                // been received: it is a consistent point to resume from (pg_recvlogical does
+                // the same). This lets the slot advance while captured tables are idle.
+                let lsn = wal_end.as_u64();
+                if self.tx.is_none() && lsn > self.last_checkpoint {
+                    self.last_checkpoint = lsn;
+                    return Ok(vec![self.checkpoint(lsn)?]);
+                }
+                Ok(vec![])
+            }
+            ReplicationEvent::StoppedAt { .. } => Ok(vec![]),
+        }
+    }
+
+    fn checkpoint(&self, lsn: u64) -> Result<SourceMessage> {
+        Position::encode(&PgPosition { lsn })
+            .map(SourceMessage::Checkpoint)
+            .map_err(|e| Error::definite("encoding a position").with_source(e))
+    }
+
+    fn open_tx(&self, lsn: u64) -> Result<&OpenTransaction> {
+        self.tx.as_ref().ok_or_else(|| {
+            Error::definite(format!(
+                "connector {}: row change outside a transaction at WAL position {}",
+                self.cfg.name,
+                format_lsn(lsn)
+            ))
+        })
+    }
+
+    async fn on_message(&mut self, msg: PgOutputMessage, lsn: u64) -> Result<Vec<SourceMessage>> {
+        match msg {
+            PgOutputMessage::Begin {
+                final_lsn,
+                commit_time,
+                xid,
+            } => {
+                self.tx = Some(OpenTransaction {
+                    xid,
+                    final_lsn,
+                    commit_time_ms: pg_time_to_unix_ms(commit_time),
+                    id: Arc::from(format!("{xid}:{final_lsn}").as_str()),
+                    events: 0,
+                    per_table: HashMap::new(),
+                });
+                Ok(vec![])
+            }
+            PgOutputMessage::Commit { end_lsn, .. } => {
+                self.tx = None;
+                self.last_checkpoint = self.last_checkpoint.max(end_lsn);
+                Ok(vec![self.checkpoint(end_lsn)?])
+            }
+            PgOutputMessage::Relation {
+                oid,
+                namespace,
+                name,
+                columns,
+                ..
+            } => {
+                let id = TableId::new(namespace, name);
+                let captured = self.cfg.table(&id).is_some();
+                if !captured && self.ignored_logged.insert(id.clone()) {
+                    tracing::info!(connector = %self.cfg.name, table = %id,
+                        "the publication sends changes of a table that is not in the connector's tables; they are skipped");
+                }
+                self.relations
+                    .update(&self.sql, oid, id, &columns, captured)
+                    .await
+                    .map_err(|e| e.context(format!("connector {}", self.cfg.name)))?;
+                Ok(vec![])
+            }
+            PgOutputMessage::Type { oid, .. } => {
+                self.relations.forget_type(oid);
+                Ok(vec![])
+            }
+            PgOutputMessage::Origin { .. } => Ok(vec![]),
+            PgOutputMessage::Message { prefix, .. } => {
+                tracing::debug!(connector = %self.cfg.name, prefix = %prefix, "logical decoding message");
+                Ok(vec![])
+            }
+            PgOutputMessage::Insert { relation, new } => {
+                let Some(schema) = self.captured_schema(relation, lsn)? else {
+                    return Ok(vec![]);
+                };
+                let at = format_lsn(lsn);
+                let after = decode_row(&schema, &new, None, &at)?;
+                Ok(vec![self.change(relation, schema, Op::Create, None, Some(after), lsn)?])
+            }
+            PgOutputMessage::Update { relation, old, new } => {
+                let Some(schema) = self.captured_schema(relation, lsn)? else {
+                    return Ok(vec![]);
+                };
+                let at = format_lsn(lsn);
+                let before = match &old {
+                    Some(o) => Some(decode_row(&schema, o.values(), None, &at)?),
+                    None => None,
+                };
+                let full_before = matches!(old, Some(OldTuple::Full(_)));
+                let after = decode_row(
+                    &schema,
+                    &new,
+                    if full_before { before.as_ref() } else { None },
+                    &at,
+                )?;
+                Ok(vec![self.change(relation, schema, Op::Update, before, Some(after), lsn)?])
+            }
+            PgOutputMessage::Delete { relation, old } => {
+                let Some(schema) = self.captured_schema(relation, lsn)? else {
+                    return Ok(vec![]);
+                };
+                let at = format_lsn(lsn);
+                let before = decode_row(&schema, old.values(), None, &at)?;
+                Ok(vec![self.change(relation, schema, Op::Delete, Some(before), None, lsn)?])
+            }
+            PgOutputMessage::Truncate { relations, .. } => {
+                let mut out = Vec::new();
+                for relation in relations {
+                    if let Some(schema) = self.captured_schema(relation, lsn)? {
+                        out.push(self.change(relation, schema, Op::Truncate, None, None, lsn)?);
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    fn captured_schema(
+        &self,
+        relation: u32,
+        lsn: u64,
+    ) -> Result<Option<Arc<crate::event::TableSchema>>> {
+        match self.relations.get(relation) {
+            Some(r) if r.captured => Ok(Some(r.schema.clone())),
+            Some(_) => Ok(None),
+            None => Err(Error::definite(format!(
+                "connector {}: change of relation {relation} at WAL position {} before its Relation message",
+                self.cfg.name,
+                format_lsn(lsn)
+            ))),
+        }
+    }
+
+    fn change(
+        &mut self,
+        relation: u32,
+        table: Arc<crate::event::TableSchema>,
+        op: Op,
+        before: Option<crate::event::Row>,
+        after: Option<crate::event::Row>,
+        lsn: u64,
+    ) -> Result<SourceMessage> {
+        self.open_tx(lsn)?;
+        let tx = self.tx.as_mut().ok_or_else(|| Error::definite("no open transaction"))?;
+        tx.events += 1;
+        let per_table = tx.per_table.entry(relation).or_insert(0);
+        *per_table += 1;
+        Ok(SourceMessage::Change(ChangeEvent {
+            table,
+            op,
+            before,
+            after,
+            source: SourceInfo {
+                connector: "postgresql",
+                name: self.name.clone(),
+                db: self.db.clone(),
+                ts_ms: tx.commit_time_ms,
+                snapshot: false,
+                location: SourceLocation::Postgres {
+                    lsn,
+                    commit_lsn: tx.final_lsn,
+                    tx_id: tx.xid,
+                },
+            },
+            transaction: Some(TransactionInfo {
+                id: tx.id.clone(),
+                total_order: tx.events,
+                data_collection_order: *per_table,
+            }),
+        }))
+    }
+}
