@@ -1,0 +1,177 @@
+//! Bad input gets a clear error and a non-zero exit, never a panic.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::common::*;
+
+fn assert_clean_failure(status: std::process::ExitStatus, out: &str, needles: &[&str]) {
+    assert!(!status.success(), "expected failure, got {status}; output:\n{out}");
+    assert!(!out.contains("panicked"), "panic:\n{out}");
+    for n in needles {
+        assert!(out.contains(n), "output lacks {n:?}:\n{out}");
+    }
+}
+
+#[test]
+fn unknown_key_in_yaml_names_file_line_and_key() {
+    let cfg = TestConfig::new(&["public.whatever"], "snapshot_mode: never\n");
+    let (status, out) = cfg.run_to_end(
+        &["check", "--offline", "--config", cfg.config_file().to_str().unwrap()],
+        Duration::from_secs(30),
+    );
+    let file = format!("connectors/{}.yaml:", cfg.name);
+    assert_clean_failure(status, &out, &[&file, "unknown field `snapshot_mode`"]);
+    let (status, out) = cfg.run_to_end(
+        &["run", "--config", cfg.config_file().to_str().unwrap()],
+        Duration::from_secs(30),
+    );
+    assert_clean_failure(status, &out, &[&file, "snapshot_mode"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_table_is_a_clear_error() {
+    let client = pg().await;
+    let cfg = TestConfig::new(&["public.no_such_table_here"], "");
+    let (status, out) = cfg.run_to_end(
+        &["run", "--config", cfg.config_file().to_str().unwrap()],
+        Duration::from_secs(60),
+    );
+    assert_clean_failure(
+        status,
+        &out,
+        &["table public.no_such_table_here does not exist", &cfg.name],
+    );
+    let (status, out) = cfg.run_to_end(
+        &["check", "--config", cfg.config_file().to_str().unwrap()],
+        Duration::from_secs(60),
+    );
+    assert_clean_failure(status, &out, &["FAIL", "no_such_table_here", "fix:"]);
+    cfg.cleanup(&client).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slot_of_another_plugin_is_a_clear_error() {
+    let client = pg().await;
+    let t = unique("slotplugin");
+    client
+        .batch_execute(&format!("CREATE TABLE {t} (id int PRIMARY KEY)"))
+        .await
+        .unwrap();
+    let cfg = TestConfig::new(&[&format!("public.{t}")], "");
+    client
+        .execute(
+            "SELECT pg_create_logical_replication_slot($1, 'test_decoding')",
+            &[&cfg.slot],
+        )
+        .await
+        .unwrap();
+    let (status, out) = cfg.run_to_end(
+        &["run", "--config", cfg.config_file().to_str().unwrap()],
+        Duration::from_secs(60),
+    );
+    assert_clean_failure(status, &out, &[&cfg.slot, "test_decoding", "not pgoutput"]);
+    cfg.cleanup(&client).await;
+    client.batch_execute(&format!("DROP TABLE {t}")).await.unwrap();
+}
+
+#[test]
+fn unreachable_server_is_reported_by_check() {
+    let cfg = TestConfig::new(&["public.t"], "");
+    let text = std::fs::read_to_string(cfg.path(&format!("connectors/{}.yaml", cfg.name))).unwrap();
+    let text = text.replace(&format!("port: {}", pg_url().port), "port: 1");
+    std::fs::write(cfg.path(&format!("connectors/{}.yaml", cfg.name)), text).unwrap();
+    let (status, out) = cfg.run_to_end(
+        &["check", "--config", cfg.config_file().to_str().unwrap()],
+        Duration::from_secs(60),
+    );
+    assert_clean_failure(status, &out, &["cannot connect to PostgreSQL at 127.0.0.1:1"]);
+}
+
+/// A second PostgreSQL with wal_level=replica, started for this test from the same binaries.
+struct ReplicaServer {
+    dir: String,
+    bin: String,
+    port: u16,
+}
+
+impl ReplicaServer {
+    fn start() -> Option<Self> {
+        let bin = std::env::var("TIDEMARK_DEV_PG_BIN").ok()?;
+        let port = 55000 + (std::process::id() % 400) as u16;
+        let dir = format!("/tmp/tidemark-test-replica-{}", std::process::id());
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let as_postgres = |args: &[&str]| {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).args(args);
+            c
+        };
+        assert!(Command::new("chown")
+            .args(["postgres", &dir])
+            .status()
+            .unwrap()
+            .success());
+        let data = format!("{dir}/data");
+        let ok = as_postgres(&[&format!("{bin}/initdb"), "-D", &data, "-A", "trust", "-U", "postgres"])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "initdb failed");
+        let opts = format!("-c wal_level=replica -c listen_addresses=127.0.0.1 -p {port} -k {dir}");
+        let ok = as_postgres(&[
+            &format!("{bin}/pg_ctl"),
+            "-D",
+            &data,
+            "-o",
+            &opts,
+            "-l",
+            &format!("{dir}/log"),
+            "-w",
+            "start",
+        ])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+        assert!(ok, "pg_ctl start failed: {}", std::fs::read_to_string(format!("{dir}/log")).unwrap_or_default());
+        Some(Self { dir, bin, port })
+    }
+}
+
+impl Drop for ReplicaServer {
+    fn drop(&mut self) {
+        let _ = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(format!("{}/pg_ctl", self.bin))
+            .args(["-D", &format!("{}/data", self.dir), "-m", "immediate", "stop"])
+            .stdout(std::process::Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn wal_level_replica_is_a_clear_error() {
+    let server = ReplicaServer::start().expect("TIDEMARK_DEV_PG_BIN is set by scripts/dev-env.sh");
+    let cfg = TestConfig::new(&["public.t"], "");
+    let path = cfg.path(&format!("connectors/{}.yaml", cfg.name));
+    let url = pg_url();
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace(&format!("port: {}", url.port), &format!("port: {}", server.port))
+        .replace(&format!("database: {}", url.database), "database: postgres")
+        .replace(&format!("user: {}", url.user), "user: postgres");
+    std::fs::write(&path, text).unwrap();
+    let (status, out) = cfg.run_to_end(
+        &["check", "--config", cfg.config_file().to_str().unwrap()],
+        Duration::from_secs(60),
+    );
+    assert_clean_failure(status, &out, &["wal_level = replica", "ALTER SYSTEM SET wal_level = logical"]);
+    let (status, out) = cfg.run_to_end(
+        &["run", "--config", cfg.config_file().to_str().unwrap()],
+        Duration::from_secs(60),
+    );
+    assert_clean_failure(status, &out, &["wal_level = replica"]);
+}

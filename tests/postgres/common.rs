@@ -1,0 +1,380 @@
+//! Helpers for the integration tests: the servers of `scripts/dev-env.sh`, a tidemark
+//! process with its own configuration, and an independent Kafka consumer.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Headers;
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use serde_json::Value as Json;
+
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests through scripts/test.sh (it starts the servers with scripts/dev-env.sh up and sources target/dev-env/env)")
+    })
+}
+
+pub fn kafka_brokers() -> String {
+    var("TIDEMARK_TEST_KAFKA_BROKERS")
+}
+
+/// The parts of `TIDEMARK_TEST_PG_URL` (postgres://user:pass@host:port/db).
+#[derive(Clone, Debug)]
+pub struct PgUrl {
+    pub user: String,
+    pub password: String,
+    pub host: String,
+    pub port: u16,
+    pub database: String,
+}
+
+pub fn pg_url() -> PgUrl {
+    parse_pg_url(&var("TIDEMARK_TEST_PG_URL"))
+}
+
+pub fn parse_pg_url(url: &str) -> PgUrl {
+    let rest = url.strip_prefix("postgres://").expect("postgres:// URL");
+    let (auth, rest) = rest.split_once('@').expect("user@ in URL");
+    let (user, password) = auth.split_once(':').unwrap_or((auth, ""));
+    let (hostport, database) = rest.split_once('/').expect("/database in URL");
+    let (host, port) = hostport.split_once(':').unwrap_or((hostport, "5432"));
+    PgUrl {
+        user: user.into(),
+        password: password.into(),
+        host: host.into(),
+        port: port.parse().expect("port"),
+        database: database.into(),
+    }
+}
+
+pub async fn pg_connect(url: &PgUrl) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::Config::new()
+        .host(&url.host)
+        .port(url.port)
+        .user(&url.user)
+        .password(&url.password)
+        .dbname(&url.database)
+        .connect(tokio_postgres::NoTls)
+        .await
+        .expect("connect to the test PostgreSQL");
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
+}
+
+pub async fn pg() -> tokio_postgres::Client {
+    pg_connect(&pg_url()).await
+}
+
+/// A name unique to this test run (lower case, for slots and tables).
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        % 100_000_000;
+    format!(
+        "{prefix}_{}_{t}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// A tidemark configuration in a temporary directory.
+pub struct TestConfig {
+    pub dir: tempfile::TempDir,
+    pub name: String,
+    pub slot: String,
+    pub prefix: String,
+}
+
+impl TestConfig {
+    /// `tables` as `schema.table`; `extra_connector` is appended to the connector file.
+    pub fn new(tables: &[&str], extra_connector: &str) -> Self {
+        let url = pg_url();
+        let name = unique("c");
+        let slot = unique("tm_slot");
+        let prefix = unique("tp");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let daemon = format!(
+            "connectors_dir: ../connectors\nkafka:\n  brokers: {}\n  topic_prefix: {prefix}\n  delivery_timeout_ms: 60000\noffsets:\n  store: kafka\n  topic: {prefix}.positions\n  commit_interval_ms: 200\nlogging:\n  level: info,tidemark=debug\n",
+            kafka_brokers()
+        );
+        write(dir.path(), "configs/tidemark.yaml", &daemon);
+        let connector = format!(
+            "kind: postgres\nconnection:\n  host: {}\n  port: {}\n  database: {}\n  user: {}\n  password_env: TIDEMARK_TEST_PG_PASSWORD\npostgres:\n  slot: {slot}\n  publication: {slot}\n  status_interval_ms: 300\ntables:\n{}\n{extra_connector}",
+            url.host,
+            url.port,
+            url.database,
+            url.user,
+            tables
+                .iter()
+                .map(|t| format!("  - {t}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        write(dir.path(), &format!("connectors/{name}.yaml"), &connector);
+        Self {
+            dir,
+            name,
+            slot,
+            prefix,
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn config_file(&self) -> PathBuf {
+        self.path("configs/tidemark.yaml")
+    }
+
+    pub fn topic(&self, table: &str) -> String {
+        format!("{}.{table}", self.prefix)
+    }
+
+    pub fn tidemark(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_tidemark"));
+        c.args(args)
+            .env("TIDEMARK_TEST_PG_PASSWORD", pg_url().password)
+            .env_remove("RUST_LOG");
+        c
+    }
+
+    /// Starts `tidemark run`; its log goes to `<dir>/tidemark-<n>.log`.
+    pub fn start(&self) -> Daemon {
+        static RUN: AtomicU32 = AtomicU32::new(0);
+        let log = self.path(&format!("tidemark-{}.log", RUN.fetch_add(1, Ordering::SeqCst)));
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = self
+            .tidemark(&["run", "--config", self.config_file().to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("spawn tidemark");
+        Daemon { child, log }
+    }
+
+    /// Runs tidemark to completion: (exit status, stdout + stderr).
+    pub fn run_to_end(&self, args: &[&str], timeout: Duration) -> (ExitStatus, String) {
+        let mut child = self
+            .tidemark(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn tidemark");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                let out = child.wait_with_output().expect("output");
+                let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+                text.push_str(&String::from_utf8_lossy(&out.stderr));
+                return (status, text);
+            }
+            if start.elapsed() > timeout {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("output");
+                panic!(
+                    "tidemark {args:?} did not exit within {timeout:?}; output:\n{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Drops the slot and publication (after the daemon stopped).
+    pub async fn cleanup(&self, client: &tokio_postgres::Client) {
+        for _ in 0..50 {
+            let active: Option<bool> = client
+                .query_opt(
+                    "SELECT active FROM pg_replication_slots WHERE slot_name = $1",
+                    &[&self.slot],
+                )
+                .await
+                .unwrap()
+                .map(|r| r.get(0));
+            match active {
+                None => break,
+                Some(false) => {
+                    let _ = client
+                        .execute("SELECT pg_drop_replication_slot($1)", &[&self.slot])
+                        .await;
+                    break;
+                }
+                Some(true) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+        let _ = client
+            .batch_execute(&format!("DROP PUBLICATION IF EXISTS {}", self.slot))
+            .await;
+    }
+}
+
+pub fn write(dir: &Path, rel: &str, text: &str) {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+pub struct Daemon {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for the exit.
+    pub fn terminate(&mut self, timeout: Duration) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill -TERM");
+        let start = Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().expect("wait") {
+                return s;
+            }
+            if start.elapsed() > timeout {
+                self.kill9();
+                panic!("tidemark did not stop within {timeout:?} of SIGTERM; log:\n{}", self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Fails the test if the daemon exited.
+    pub fn assert_running(&mut self) {
+        if let Some(s) = self.child.try_wait().expect("wait") {
+            panic!("tidemark exited with {s}; log:\n{}", self.log_text());
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until the daemon streams from `slot` (the slot exists and is active).
+pub async fn wait_streaming(client: &tokio_postgres::Client, slot: &str, daemon: &mut Daemon) {
+    let start = Instant::now();
+    loop {
+        daemon.assert_running();
+        let active: Option<bool> = client
+            .query_opt(
+                "SELECT active FROM pg_replication_slots WHERE slot_name = $1",
+                &[&slot],
+            )
+            .await
+            .unwrap()
+            .map(|r| r.get(0));
+        if active == Some(true) {
+            return;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            panic!("slot {slot} not active after 60 s; log:\n{}", daemon.log_text());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// One consumed message, with key and value parsed as JSON.
+#[derive(Debug, Clone)]
+pub struct Msg {
+    pub offset: i64,
+    pub key: Option<Json>,
+    pub value: Option<Json>,
+    pub headers: Vec<(String, String)>,
+}
+
+/// Reads partition 0 of `topic` from the beginning until `done(messages)` holds (then for
+/// `settle` more, to catch extras), or `timeout`.
+pub fn consume_until(
+    topic: &str,
+    timeout: Duration,
+    settle: Duration,
+    done: impl Fn(&[Msg]) -> bool,
+) -> Vec<Msg> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", kafka_brokers())
+        .set("group.id", "tidemark-tests")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning).unwrap();
+    consumer.assign(&tpl).expect("assign");
+    let start = Instant::now();
+    let mut out: Vec<Msg> = Vec::new();
+    let mut done_at: Option<Instant> = None;
+    loop {
+        if let Some(t) = done_at {
+            if t.elapsed() >= settle {
+                return out;
+            }
+        } else if start.elapsed() > timeout {
+            return out;
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                let parse = |b: Option<&[u8]>| b.map(|b| serde_json::from_slice(b).expect("JSON"));
+                let headers = m
+                    .headers()
+                    .map(|h| {
+                        h.iter()
+                            .map(|x| {
+                                (
+                                    x.key.to_string(),
+                                    String::from_utf8_lossy(x.value.unwrap_or_default()).into_owned(),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push(Msg {
+                    offset: m.offset(),
+                    key: parse(m.key()),
+                    value: parse(m.payload()),
+                    headers,
+                });
+            }
+            Some(Err(e)) => {
+                // The topic may not exist yet.
+                if start.elapsed() > timeout {
+                    panic!("consuming {topic}: {e}");
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            None => {}
+        }
+        if done_at.is_none() && done(&out) {
+            done_at = Some(Instant::now());
+        }
+    }
+}
+
+/// Reads `topic` until at least `n` messages arrived (and `settle` more passed).
+pub fn consume_n(topic: &str, n: usize, timeout: Duration) -> Vec<Msg> {
+    consume_until(topic, timeout, Duration::from_millis(1500), |m| m.len() >= n)
+}

@@ -1,0 +1,129 @@
+//! Insert, update, delete and truncate on two tables reach their topics in commit order,
+//! with keys, envelopes, before images and tombstones.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::common::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn changes_of_two_tables_reach_kafka_in_order_with_tombstones() {
+    let client = pg().await;
+    let a = unique("e2e_full");
+    let b = unique("e2e_default");
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE {a} (id int PRIMARY KEY, v text, n numeric(10,2));
+             ALTER TABLE {a} REPLICA IDENTITY FULL;
+             CREATE TABLE {b} (id bigint PRIMARY KEY, v text);"
+        ))
+        .await
+        .unwrap();
+    let cfg = TestConfig::new(&[&format!("public.{a}"), &format!("public.{b}")], "");
+    let mut daemon = cfg.start();
+    wait_streaming(&client, &cfg.slot, &mut daemon).await;
+
+    client
+        .batch_execute(&format!(
+            "BEGIN;
+             INSERT INTO {a} VALUES (1, 'one', 1.10), (2, 'two', 2.20);
+             INSERT INTO {b} VALUES (10, 'ten');
+             COMMIT;
+             UPDATE {a} SET v = 'uno' WHERE id = 1;
+             UPDATE {b} SET v = 'diez' WHERE id = 10;
+             DELETE FROM {a} WHERE id = 2;
+             DELETE FROM {b} WHERE id = 10;
+             UPDATE {a} SET id = 3 WHERE id = 1;
+             TRUNCATE {a};"
+        ))
+        .await
+        .unwrap();
+
+    let topic_a = cfg.topic(&format!("public.{a}"));
+    let topic_b = cfg.topic(&format!("public.{b}"));
+    let ma = consume_n(&topic_a, 9, Duration::from_secs(60));
+    let mb = consume_n(&topic_b, 4, Duration::from_secs(60));
+    let show = |m: &[Msg]| format!("{m:#?}\nlog:\n{}", daemon.log_text());
+
+    let ops = |m: &[Msg]| -> Vec<Option<String>> {
+        m.iter()
+            .map(|x| x.value.as_ref().map(|v| v["op"].as_str().unwrap().to_string()))
+            .collect()
+    };
+    let some = |s: &str| Some(s.to_string());
+    // Table a (REPLICA IDENTITY FULL): c1 c2 u1 d2 tomb2, key change 1->3 = d1 tomb1 c3, t.
+    assert_eq!(
+        ops(&ma),
+        vec![some("c"), some("c"), some("u"), some("d"), None, some("d"), None, some("c"), some("t")],
+        "{}",
+        show(&ma)
+    );
+    assert_eq!(ma.len(), 9, "{}", show(&ma));
+    let keys: Vec<_> = ma.iter().map(|m| m.key.clone().unwrap()).collect();
+    assert_eq!(
+        keys,
+        vec![
+            json!({"id": 1}),
+            json!({"id": 2}),
+            json!({"id": 1}),
+            json!({"id": 2}),
+            json!({"id": 2}),
+            json!({"id": 1}),
+            json!({"id": 1}),
+            json!({"id": 3}),
+            json!({})
+        ]
+    );
+    let v = |i: usize| ma[i].value.clone().unwrap();
+    assert_eq!(v(0)["before"], json!(null));
+    assert_eq!(v(0)["after"], json!({"id": 1, "v": "one", "n": "1.10"}));
+    assert_eq!(v(2)["before"], json!({"id": 1, "v": "one", "n": "1.10"}));
+    assert_eq!(v(2)["after"], json!({"id": 1, "v": "uno", "n": "1.10"}));
+    assert_eq!(v(3)["before"], json!({"id": 2, "v": "two", "n": "2.20"}));
+    assert_eq!(v(3)["after"], json!(null));
+    assert_eq!(v(5)["before"]["id"], json!(1));
+    assert_eq!(v(7)["after"], json!({"id": 3, "v": "uno", "n": "1.10"}));
+    assert_eq!(v(8)["before"], json!(null));
+    assert_eq!(v(8)["after"], json!(null));
+    // The envelope's source block and transaction block.
+    let src = &v(0)["source"];
+    assert_eq!(src["connector"], "postgresql");
+    assert_eq!(src["name"], cfg.name.as_str());
+    assert_eq!(src["table"], a.as_str());
+    assert_eq!(src["schema"], "public");
+    assert_eq!(src["snapshot"], "false");
+    assert!(src["lsn"].as_u64().unwrap() > 0);
+    assert_eq!(v(0)["transaction"]["total_order"], 1);
+    assert_eq!(v(1)["transaction"]["total_order"], 2);
+    assert_eq!(v(0)["transaction"]["id"], v(1)["transaction"]["id"]);
+    // Commit order: LSNs never go down within the topic.
+    let lsns: Vec<u64> = ma
+        .iter()
+        .filter_map(|m| m.value.as_ref())
+        .map(|v| v["source"]["commit_lsn"].as_u64().unwrap())
+        .collect();
+    assert!(lsns.windows(2).all(|w| w[0] <= w[1]), "{lsns:?}");
+    assert!(ma[0]
+        .headers
+        .iter()
+        .any(|(k, v)| k == "tidemark.event_time_ms" && v.parse::<i64>().is_ok()));
+
+    // Table b (REPLICA IDENTITY DEFAULT): no before image on update, key-only on delete.
+    assert_eq!(ops(&mb), vec![some("c"), some("u"), some("d"), None], "{}", show(&mb));
+    let w = |i: usize| mb[i].value.clone().unwrap();
+    assert_eq!(w(1)["before"], json!(null));
+    assert_eq!(w(1)["after"], json!({"id": 10, "v": "diez"}));
+    assert_eq!(w(2)["before"], json!({"id": 10, "v": null}));
+    assert_eq!(mb[3].key, Some(json!({"id": 10})));
+
+    // Graceful stop: exit 0, and the slot's position reached the end of the last transaction.
+    let status = daemon.terminate(Duration::from_secs(60));
+    assert!(status.success(), "exit {status}; log:\n{}", daemon.log_text());
+    assert!(daemon.log_text().contains("final position committed"), "{}", daemon.log_text());
+    cfg.cleanup(&client).await;
+    client
+        .batch_execute(&format!("DROP TABLE {a}; DROP TABLE {b};"))
+        .await
+        .unwrap();
+}

@@ -1,0 +1,8 @@
+//! Integration tests of the PostgreSQL source against the real servers of
+//! `scripts/dev-env.sh` (PostgreSQL with wal_level=logical, the tansu Kafka broker).
+
+mod bad_input;
+mod common;
+mod e2e;
+mod restart;
+mod types;
