@@ -7,8 +7,8 @@
 #    broker with cargo install, about 13 min once, cached in ~/.cache/tidemark/tools) and starts
 #    them on loopback (55432, 53306, 59092), data under target/dev-env/
 # 2. sources target/dev-env/env (TIDEMARK_TEST_PG_URL, TIDEMARK_TEST_MYSQL_URL, TIDEMARK_TEST_KAFKA_BROKERS, ...)
-# 3. builds and runs every test target: `cargo nextest run --workspace --all-targets --no-fail-fast`
-#    when cargo-nextest is installed, else `cargo test --workspace --all-targets --no-fail-fast`
+# 3. builds and runs every test target: `cargo nextest run --workspace --lib --bins --tests --no-fail-fast`
+#    when cargo-nextest is installed, else `cargo test` with the same arguments
 #    (neither runs doctests; tidemark has none)
 #
 # The exit status is the test runner's. The servers keep running afterwards, so the next run
@@ -53,15 +53,19 @@ scripts/dev-env.sh up
 . target/dev-env/env
 done_phase dev-env
 
+# Library, binary and integration tests (benches/ are driven by scripts/bench.sh instead).
+TARGETS=(--workspace --lib --bins --tests)
 if cargo nextest --version >/dev/null 2>&1; then
-    RUNNER=(cargo nextest run --workspace --all-targets --no-fail-fast)
+    BUILD=(cargo nextest run "${TARGETS[@]}")
+    RUNNER=(cargo nextest run "${TARGETS[@]}" --no-fail-fast)
 else
-    RUNNER=(cargo test --workspace --all-targets --no-fail-fast)
+    BUILD=(cargo test "${TARGETS[@]}")
+    RUNNER=(cargo test "${TARGETS[@]}" --no-fail-fast)
 fi
 
 rc=0
-header "build (${RUNNER[*]} --no-run${*:+ $*})"
-"${RUNNER[@]}" --no-run "$@" || rc=$?
+header "build (${BUILD[*]} --no-run${*:+ $*})"
+"${BUILD[@]}" --no-run "$@" || rc=$?
 done_phase build
 
 if ((rc == 0)); then

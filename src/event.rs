@@ -187,7 +187,10 @@ mod tests {
 
     #[test]
     fn table_id_parse() {
-        assert_eq!(TableId::parse("public.t"), Some(TableId::new("public", "t")));
+        assert_eq!(
+            TableId::parse("public.t"),
+            Some(TableId::new("public", "t"))
+        );
         assert_eq!(TableId::parse("t"), None);
         assert_eq!(TableId::parse("a.b.c"), None);
         assert_eq!(TableId::parse(".t"), None);

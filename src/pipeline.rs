@@ -101,6 +101,7 @@ pub async fn run_once(
     let source = match cfg.kind {
         SourceKind::Postgres => tokio::spawn(crate::source::postgres::run(
             cfg.clone(),
+            settings.daemon.kafka.compact_topics,
             start,
             source_tx,
             acked_rx,

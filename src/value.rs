@@ -52,13 +52,20 @@ pub enum Value {
     /// Microseconds since midnight (`24:00:00` is allowed).
     Time(i64),
     /// Microseconds since midnight and the UTC offset in seconds (east positive).
-    TimeTz { micros: i64, offset_seconds: i32 },
+    TimeTz {
+        micros: i64,
+        offset_seconds: i32,
+    },
     /// A timestamp without time zone, microseconds since 1970-01-01 00:00:00.
     Timestamp(i64),
     /// An instant, microseconds since 1970-01-01 00:00:00 UTC.
     TimestampTz(i64),
     /// An interval kept in its three independent parts, as PostgreSQL does.
-    Interval { months: i32, days: i32, micros: i64 },
+    Interval {
+        months: i32,
+        days: i32,
+        micros: i64,
+    },
     /// A UUID in its canonical lower-case text form.
     Uuid(String),
     /// JSON text exactly as the database produced it.
@@ -101,7 +108,10 @@ pub enum ColumnType {
     Float32,
     Float64,
     /// `precision`/`scale` when the column declares them.
-    Decimal { precision: Option<u32>, scale: Option<u32> },
+    Decimal {
+        precision: Option<u32>,
+        scale: Option<u32>,
+    },
     Text,
     Bytes,
     Date,
@@ -113,7 +123,10 @@ pub enum ColumnType {
     Uuid,
     Json,
     Array(Box<ColumnType>),
-    Enum { name: String, labels: Vec<String> },
+    Enum {
+        name: String,
+        labels: Vec<String>,
+    },
     /// A type tidemark does not model: values are carried as text. `name` is the database's.
     Other(String),
 }
@@ -154,7 +167,13 @@ fn push_ymd(year: i32, month: u32, day: u32, out: &mut String) {
 fn format_time_of_day(micros: i64, out: &mut String) {
     let secs = micros.div_euclid(1_000_000);
     let frac = micros.rem_euclid(1_000_000);
-    let _ = write!(out, "{:02}:{:02}:{:02}", secs / 3600, (secs / 60) % 60, secs % 60);
+    let _ = write!(
+        out,
+        "{:02}:{:02}:{:02}",
+        secs / 3600,
+        (secs / 60) % 60,
+        secs % 60
+    );
     if frac != 0 {
         let _ = write!(out, ".{frac:06}");
     }
@@ -340,7 +359,10 @@ mod tests {
             json(&Value::TimestampTz(-1)),
             "\"1969-12-31T23:59:59.999999Z\""
         );
-        assert_eq!(json(&Value::Timestamp(1_500_000)), "\"1970-01-01T00:00:01.500000\"");
+        assert_eq!(
+            json(&Value::Timestamp(1_500_000)),
+            "\"1970-01-01T00:00:01.500000\""
+        );
         // year 10000
         let d = NaiveDate::from_ymd_opt(10000, 1, 1).unwrap();
         let days = (d - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days() as i32;
@@ -380,6 +402,9 @@ mod tests {
         assert_eq!(json(&Value::Bytes(vec![0, 255])), "\"AP8=\"");
         let raw = RawValue::from_string("{\"a\": [1, 2.50]}".into()).unwrap();
         assert_eq!(json(&Value::Json(JsonText(raw))), "{\"a\": [1, 2.50]}");
-        assert_eq!(json(&Value::Unavailable), format!("\"{UNAVAILABLE_VALUE_MARKER}\""));
+        assert_eq!(
+            json(&Value::Unavailable),
+            format!("\"{UNAVAILABLE_VALUE_MARKER}\"")
+        );
     }
 }

@@ -71,11 +71,13 @@ fn environment(c: &Value, name: &str) -> BTreeMap<String, String> {
         None | Some(Value::Null) => {}
         Some(Value::Mapping(m)) => {
             for (k, v) in m {
-                let key = k
-                    .as_str()
-                    .unwrap_or_else(|| panic!("{COMPOSE}: service {name}: environment key {k:?} is not a string"));
+                let key = k.as_str().unwrap_or_else(|| {
+                    panic!("{COMPOSE}: service {name}: environment key {k:?} is not a string")
+                });
                 let value = scalar(v).unwrap_or_else(|| {
-                    panic!("{COMPOSE}: service {name}: environment {key} has no scalar value ({v:?})")
+                    panic!(
+                        "{COMPOSE}: service {name}: environment {key} has no scalar value ({v:?})"
+                    )
                 });
                 out.insert(key.to_string(), value);
             }
@@ -89,7 +91,9 @@ fn environment(c: &Value, name: &str) -> BTreeMap<String, String> {
                 out.insert(k.to_string(), v.to_string());
             }
         }
-        Some(other) => panic!("{COMPOSE}: service {name}: environment is neither a mapping nor a list: {other:?}"),
+        Some(other) => panic!(
+            "{COMPOSE}: service {name}: environment is neither a mapping nor a list: {other:?}"
+        ),
     }
     out
 }
@@ -128,12 +132,22 @@ fn bind_mounts(c: &Value, name: &str) -> Vec<Mount> {
             }
             Value::Mapping(_) => {
                 if item.get("type").and_then(Value::as_str) == Some("bind") {
-                    let source = item.get("source").and_then(Value::as_str).unwrap_or_else(|| {
-                        panic!("{COMPOSE}: service {name}: bind volume without `source`: {item:?}")
-                    });
-                    let target = item.get("target").and_then(Value::as_str).unwrap_or_else(|| {
-                        panic!("{COMPOSE}: service {name}: bind volume without `target`: {item:?}")
-                    });
+                    let source = item
+                        .get("source")
+                        .and_then(Value::as_str)
+                        .unwrap_or_else(|| {
+                            panic!(
+                                "{COMPOSE}: service {name}: bind volume without `source`: {item:?}"
+                            )
+                        });
+                    let target = item
+                        .get("target")
+                        .and_then(Value::as_str)
+                        .unwrap_or_else(|| {
+                            panic!(
+                                "{COMPOSE}: service {name}: bind volume without `target`: {item:?}"
+                            )
+                        });
                     out.push(Mount {
                         source: source.to_string(),
                         target: target.to_string(),
@@ -188,7 +202,11 @@ fn describe_mounts(mounts: &[Mount]) -> String {
 
 /// The container path of the config file in the tidemark service's command.
 fn tidemark_config_arg(c: &Value) -> String {
-    let cmd = words(service(c, "tidemark").get("command").unwrap_or(&Value::Null));
+    let cmd = words(
+        service(c, "tidemark")
+            .get("command")
+            .unwrap_or(&Value::Null),
+    );
     assert!(
         !cmd.is_empty(),
         "{COMPOSE}: service tidemark has no `command:`; it should be [\"run\", \"--config\", <path>]"
@@ -265,11 +283,14 @@ fn config_directories_are_mounted_in_the_container() {
     let c = compose();
     let config = PathBuf::from(tidemark_config_arg(&c));
     let mounts = bind_mounts(&c, "tidemark");
-    let host_config = host_path(&mounts, &config)
-        .unwrap_or_else(|| panic!("{COMPOSE}: --config {} is not under a bind mount", config.display()));
+    let host_config = host_path(&mounts, &config).unwrap_or_else(|| {
+        panic!(
+            "{COMPOSE}: --config {} is not under a bind mount",
+            config.display()
+        )
+    });
     let daemon: tidemark::config::DaemonConfig =
-        tidemark::config::loader::load_file(&host_config, &[])
-            .unwrap_or_else(|e| panic!("{e}"));
+        tidemark::config::loader::load_file(&host_config, &[]).unwrap_or_else(|e| panic!("{e}"));
     let dir = config.parent().unwrap_or(Path::new("/"));
     for (key, rel) in [
         ("connectors_dir", &daemon.connectors_dir),
@@ -391,7 +412,11 @@ fn kafka_brokers_point_at_a_compose_listener() {
 #[test]
 fn postgres_runs_with_logical_wal() {
     let c = compose();
-    let cmd = words(service(&c, "postgres").get("command").unwrap_or(&Value::Null));
+    let cmd = words(
+        service(&c, "postgres")
+            .get("command")
+            .unwrap_or(&Value::Null),
+    );
     assert!(
         cmd.iter().any(|w| w == "wal_level=logical" || w == "--wal_level=logical"),
         "{COMPOSE}: service postgres runs with command {cmd:?}, which does not set wal_level=logical \
@@ -415,7 +440,10 @@ fn depends_on_waits_for_healthy_services() {
         };
         for (dep, spec) in deps {
             let dep = dep.as_str().unwrap_or_default();
-            let condition = spec.get("condition").and_then(Value::as_str).unwrap_or("(none)");
+            let condition = spec
+                .get("condition")
+                .and_then(Value::as_str)
+                .unwrap_or("(none)");
             assert_eq!(
                 condition, "service_healthy",
                 "{COMPOSE}: service {name} depends on {dep} with condition {condition}, expected service_healthy"
@@ -424,7 +452,10 @@ fn depends_on_waits_for_healthy_services() {
                 panic!("{COMPOSE}: service {name} depends on {dep}, which is not a service")
             });
             let hc = target.get("healthcheck");
-            let test = hc.and_then(|h| h.get("test")).map(words).unwrap_or_default();
+            let test = hc
+                .and_then(|h| h.get("test"))
+                .map(words)
+                .unwrap_or_default();
             let disabled = hc
                 .and_then(|h| h.get("disable"))
                 .and_then(Value::as_bool)
@@ -447,7 +478,10 @@ fn build_context(c: &Value) -> (PathBuf, PathBuf) {
     let (context, dockerfile) = match build {
         Value::Mapping(_) => (
             build.get("context").and_then(Value::as_str).unwrap_or("."),
-            build.get("dockerfile").and_then(Value::as_str).unwrap_or("Dockerfile"),
+            build
+                .get("dockerfile")
+                .and_then(Value::as_str)
+                .unwrap_or("Dockerfile"),
         ),
         other => (other.as_str().unwrap_or("."), "Dockerfile"),
     };
@@ -461,7 +495,10 @@ fn dockerfile_final_stage_runs_as_non_root() {
     let c = compose();
     let (_, dockerfile) = build_context(&c);
     let text = std::fs::read_to_string(&dockerfile).unwrap_or_else(|e| {
-        panic!("{COMPOSE}: service tidemark builds from {}, which cannot be read: {e}", dockerfile.display())
+        panic!(
+            "{COMPOSE}: service tidemark builds from {}, which cannot be read: {e}",
+            dockerfile.display()
+        )
     });
     let instructions: Vec<(usize, String)> = text
         .lines()
@@ -550,8 +587,10 @@ fn configuration_loads_with_the_compose_environment() {
         .collect();
     files.sort();
     for file in &files {
-        let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        let v: Value = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let text =
+            std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let v: Value =
+            serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         if let Some(var) = v
             .get("connection")
             .and_then(|c| c.get("password_env"))
@@ -586,7 +625,11 @@ fn configuration_loads_with_the_compose_environment() {
             panic!(
                 "no connector `demo` after loading {}; connectors: {:?}",
                 host_config.display(),
-                settings.connectors.iter().map(|c| &c.name).collect::<Vec<_>>()
+                settings
+                    .connectors
+                    .iter()
+                    .map(|c| &c.name)
+                    .collect::<Vec<_>>()
             )
         });
     let pg_env = environment(&c, "postgres");
@@ -603,7 +646,11 @@ fn configuration_loads_with_the_compose_environment() {
         demo.connection.host
     );
     // The postgres image listens on 5432 unless its command sets another port.
-    let pg_cmd = words(service(&c, "postgres").get("command").unwrap_or(&Value::Null));
+    let pg_cmd = words(
+        service(&c, "postgres")
+            .get("command")
+            .unwrap_or(&Value::Null),
+    );
     let pg_port: u16 = pg_cmd
         .iter()
         .find_map(|w| w.strip_prefix("port="))
@@ -624,7 +671,11 @@ fn configuration_loads_with_the_compose_environment() {
     for (what, got, var) in [
         ("database", demo.connection.database.as_str(), "POSTGRES_DB"),
         ("user", demo.connection.user.as_str(), "POSTGRES_USER"),
-        ("password", demo.connection.password.expose(), "POSTGRES_PASSWORD"),
+        (
+            "password",
+            demo.connection.password.expose(),
+            "POSTGRES_PASSWORD",
+        ),
     ] {
         if let Some(want) = pg_env.get(var) {
             assert!(

@@ -44,7 +44,9 @@ pub async fn check(config_path: &Path, offline: bool) -> i32 {
                 };
                 match setup::inspect(&client, c).await {
                     Ok(inspection) => {
-                        for item in setup::evaluate(c, &inspection) {
+                        for item in
+                            setup::evaluate(c, &inspection, settings.daemon.kafka.compact_topics)
+                        {
                             let tag = match item.status {
                                 CheckStatus::Ok => "ok  ",
                                 CheckStatus::Warn => "WARN",
@@ -81,7 +83,10 @@ pub async fn check(config_path: &Path, offline: bool) -> i32 {
         match result {
             Ok(Ok((b, n))) => println!("ok    Kafka at {b}: {n} broker(s)"),
             Ok(Err(e)) => {
-                println!("FAIL  Kafka at {}: {e}", settings.daemon.kafka.brokers.as_deref().unwrap_or(""));
+                println!(
+                    "FAIL  Kafka at {}: {e}",
+                    settings.daemon.kafka.brokers.as_deref().unwrap_or("")
+                );
                 failed = true;
             }
             Err(e) => {

@@ -35,10 +35,12 @@ pub async fn run(config_path: &Path) -> i32 {
 /// connector stopped with a definite error.
 async fn run_daemon(settings: Arc<config::Settings>) -> Result<bool> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let mut term = signal(SignalKind::terminate())
-        .map_err(|e| crate::error::Error::definite("installing the SIGTERM handler").with_source(e))?;
-    let mut int = signal(SignalKind::interrupt())
-        .map_err(|e| crate::error::Error::definite("installing the SIGINT handler").with_source(e))?;
+    let mut term = signal(SignalKind::terminate()).map_err(|e| {
+        crate::error::Error::definite("installing the SIGTERM handler").with_source(e)
+    })?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| {
+        crate::error::Error::definite("installing the SIGINT handler").with_source(e)
+    })?;
     let signals = tokio::spawn(async move {
         tokio::select! {
             _ = term.recv() => tracing::info!("SIGTERM: stopping"),
@@ -52,10 +54,12 @@ async fn run_daemon(settings: Arc<config::Settings>) -> Result<bool> {
         SinkKind::Stdout => Sink::Stdout(StdoutSink::default()),
     });
     let store = Arc::new(match settings.position_store {
-        PositionStoreKind::File => PositionStore::File(FileStore::new(settings.positions_dir.clone())),
-        PositionStoreKind::Kafka => PositionStore::Kafka(
-            connect_kafka_store(&settings, shutdown_rx.clone()).await?,
-        ),
+        PositionStoreKind::File => {
+            PositionStore::File(FileStore::new(settings.positions_dir.clone()))
+        }
+        PositionStoreKind::Kafka => {
+            PositionStore::Kafka(connect_kafka_store(&settings, shutdown_rx.clone()).await?)
+        }
     });
 
     let mut tasks = Vec::new();

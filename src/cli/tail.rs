@@ -36,7 +36,13 @@ pub async fn tail(
     };
     let topic = topic.to_string();
     let result = tokio::task::spawn_blocking(move || {
-        tail_blocking(&topic, &brokers, from_beginning, max_messages, idle_timeout_ms)
+        tail_blocking(
+            &topic,
+            &brokers,
+            from_beginning,
+            max_messages,
+            idle_timeout_ms,
+        )
     })
     .await;
     match result {
@@ -105,7 +111,8 @@ fn tail_blocking(
                         headers.insert(
                             header.key.to_string(),
                             serde_json::Value::String(
-                                String::from_utf8_lossy(header.value.unwrap_or_default()).into_owned(),
+                                String::from_utf8_lossy(header.value.unwrap_or_default())
+                                    .into_owned(),
                             ),
                         );
                     }

@@ -49,8 +49,15 @@ pub struct ConnectionFile {
     pub port: Option<u16>,
     pub database: String,
     pub user: String,
-    #[serde(flatten)]
-    pub secret: SecretSource,
+    /// The password inline (discouraged: prefer `password_env` or `password_file`).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// The name of an environment variable that holds the password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// A file whose content (trailing newline trimmed) is the password.
+    #[serde(default)]
+    pub password_file: Option<std::path::PathBuf>,
     #[serde(default)]
     pub sslmode: SslMode,
     /// CA bundle for `verify-ca` / `verify-full`, relative to the connector file.
@@ -85,6 +92,16 @@ pub struct PostgresOptions {
     /// How often a standby status update is sent at the latest, in milliseconds.
     #[serde(default)]
     pub status_interval_ms: Option<u64>,
+}
+
+impl ConnectionFile {
+    pub fn secret(&self) -> SecretSource {
+        SecretSource {
+            password: self.password.clone(),
+            password_env: self.password_env.clone(),
+            password_file: self.password_file.clone(),
+        }
+    }
 }
 
 /// A resolved connection.

@@ -128,9 +128,9 @@ fn from_yaml_located<T: DeserializeOwned>(file: &Path, text: &str) -> Result<T, 
             }
         }
         // serde_yaml prefixes the path itself ("kafka.brokers: invalid type ..."): drop it.
-        if !key.is_empty() {
-            if let Some(stripped) = message.strip_prefix(&format!("{key}: ")) {
-                message = stripped.to_string();
+        if let Some((prefix, rest)) = message.split_once(": ") {
+            if !prefix.is_empty() && key.starts_with(prefix) && !prefix.contains(' ') {
+                message = rest.to_string();
             }
         }
         ConfigError::Invalid {
@@ -148,14 +148,14 @@ fn from_merged<T: DeserializeOwned>(
     overrides: &[EnvOverride],
 ) -> Result<T, ConfigError> {
     let text = if text.trim().is_empty() { "{}" } else { text };
-    let mut builder = config::Config::builder().add_source(config::File::from_str(
-        text,
-        config::FileFormat::Yaml,
-    ));
+    let mut builder = config::Config::builder()
+        .add_source(config::File::from_str(text, config::FileFormat::Yaml));
     for o in overrides {
         builder = builder
             .set_override(o.key.as_str(), o.value.clone())
-            .map_err(|e| ConfigError::invalid(file, &o.key, format!("{} (from ${}): {e}", o.value, o.var)))?;
+            .map_err(|e| {
+                ConfigError::invalid(file, &o.key, format!("{} (from ${}): {e}", o.value, o.var))
+            })?;
     }
     let cfg = builder
         .build()
@@ -220,16 +220,20 @@ mod tests {
     #[test]
     fn unknown_key_names_file_key_and_line() {
         let text = "kafka:\n  brokers: a\n  brokerz: b\n";
-        let err = parse_str::<Outer>(file(), text, &[]).unwrap_err().to_string();
+        let err = parse_str::<Outer>(file(), text, &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("configs/x.yaml:3:"), "{err}");
         assert!(err.contains("unknown field `brokerz`"), "{err}");
-        assert!(err.contains("`kafka`"), "{err}");
+        assert!(err.contains("`kafka.brokerz`"), "{err}");
     }
 
     #[test]
     fn bad_type_names_key() {
         let text = "kafka:\n  brokers: a\n  partitions: lots\n";
-        let err = parse_str::<Outer>(file(), text, &[]).unwrap_err().to_string();
+        let err = parse_str::<Outer>(file(), text, &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("kafka.partitions"), "{err}");
         assert!(err.contains(":3:"), "{err}");
     }

@@ -127,7 +127,10 @@ pub fn load(
         return Err(ConfigError::invalid(
             path,
             "connectors_dir",
-            format!("no connector files (*.yaml) in {}", connectors_dir.display()),
+            format!(
+                "no connector files (*.yaml) in {}",
+                connectors_dir.display()
+            ),
         ));
     }
     let mut connectors = Vec::new();
@@ -233,7 +236,7 @@ fn load_connector(
     let overrides = env_overrides(vars.iter().cloned(), &prefix, &[]);
     let raw: ConnectorFile = load_file(file, &overrides)?;
     let dir = base_dir(file);
-    let password = raw.connection.secret.resolve(file, "connection", &dir)?;
+    let password = raw.connection.secret().resolve(file, "connection", &dir)?;
     let default_port = match raw.kind {
         SourceKind::Postgres => 5432,
     };
@@ -249,7 +252,11 @@ fn load_connector(
     };
     let default_name = format!("tidemark_{}", name.to_lowercase().replace('-', "_"));
     let postgres = PostgresSettings {
-        slot: raw.postgres.slot.clone().unwrap_or_else(|| default_name.clone()),
+        slot: raw
+            .postgres
+            .slot
+            .clone()
+            .unwrap_or_else(|| default_name.clone()),
         publication: raw
             .postgres
             .publication
@@ -365,7 +372,11 @@ fn load_table_files(
         }
         if let Some(key) = &config.key {
             if key.is_empty() {
-                return Err(ConfigError::invalid(&file, "key", "list at least one column"));
+                return Err(ConfigError::invalid(
+                    &file,
+                    "key",
+                    "list at least one column",
+                ));
             }
         }
         entry.config = config;
@@ -430,7 +441,11 @@ mod tests {
     #[test]
     fn table_file_for_unlisted_table_is_an_error() {
         let (dir, daemon) = setup(CONNECTOR);
-        write(dir.path(), "configs/tables/demo/public.zzz.yaml", "topic: t\n");
+        write(
+            dir.path(),
+            "configs/tables/demo/public.zzz.yaml",
+            "topic: t\n",
+        );
         let err = load(&daemon, Vec::new()).unwrap_err().to_string();
         assert!(err.contains("public.zzz.yaml"), "{err}");
         assert!(err.contains("not listed"), "{err}");

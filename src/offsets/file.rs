@@ -62,8 +62,11 @@ impl FileStore {
         .await
         .map_err(|e| Error::transient("committing a position").with_source(e))?
         .map_err(|e| {
-            Error::transient(format!("writing the position file in {}", self.dir.display()))
-                .with_source(e)
+            Error::transient(format!(
+                "writing the position file in {}",
+                self.dir.display()
+            ))
+            .with_source(e)
         })
     }
 }

@@ -126,7 +126,9 @@ fn load_blocking(brokers: &str, topic: &str, connector: &str) -> Result<Option<P
                 }
             }
             Some(Err(e)) => {
-                return Err(Error::transient(format!("reading position topic {topic}")).with_source(e))
+                return Err(
+                    Error::transient(format!("reading position topic {topic}")).with_source(e)
+                )
             }
             None => {
                 if last_message.elapsed() > idle {

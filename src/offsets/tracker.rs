@@ -94,12 +94,16 @@ mod tests {
     #[tokio::test]
     async fn commits_only_after_every_earlier_ack() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(PositionStore::File(FileStore::new(dir.path().to_path_buf())));
+        let store = Arc::new(PositionStore::File(FileStore::new(
+            dir.path().to_path_buf(),
+        )));
         let (tx, rx) = mpsc::channel(16);
         let (acked_tx, mut acked_rx) = watch::channel(None);
         let (gate_tx, gate_rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(run("c".into(), rx, store.clone(), Duration::ZERO, acked_tx));
-        tx.send(Pending::Record(Box::pin(async { Ok(()) }))).await.unwrap();
+        tx.send(Pending::Record(Box::pin(async { Ok(()) })))
+            .await
+            .unwrap();
         tx.send(Pending::Checkpoint(pos(1))).await.unwrap();
         acked_rx.changed().await.unwrap();
         assert_eq!(*acked_rx.borrow(), Some(pos(1)));
@@ -124,7 +128,9 @@ mod tests {
     #[tokio::test]
     async fn a_failed_ack_stops_before_later_checkpoints() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(PositionStore::File(FileStore::new(dir.path().to_path_buf())));
+        let store = Arc::new(PositionStore::File(FileStore::new(
+            dir.path().to_path_buf(),
+        )));
         let (tx, rx) = mpsc::channel(16);
         let (acked_tx, _acked_rx) = watch::channel(None);
         let task = tokio::spawn(run("c".into(), rx, store.clone(), Duration::ZERO, acked_tx));
@@ -143,7 +149,9 @@ mod tests {
     #[tokio::test]
     async fn interval_batches_commits_and_final_commit_happens() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(PositionStore::File(FileStore::new(dir.path().to_path_buf())));
+        let store = Arc::new(PositionStore::File(FileStore::new(
+            dir.path().to_path_buf(),
+        )));
         let (tx, rx) = mpsc::channel(16);
         let (acked_tx, _acked_rx) = watch::channel(None);
         let task = tokio::spawn(run(

@@ -29,6 +29,8 @@ pub struct Routed {
     pub key: Option<Row>,
     /// The change, or `None` for a tombstone.
     pub event: Option<ChangeEvent>,
+    /// Commit time of the change (for a tombstone: of the delete it follows), ms since epoch.
+    pub event_time_ms: i64,
 }
 
 pub struct Router {
@@ -101,6 +103,7 @@ impl Router {
     /// The messages for one change, in the order they must be produced.
     pub fn route(&mut self, event: ChangeEvent) -> Result<Vec<Routed>> {
         let route = self.route_for(&event.table)?;
+        let event_time_ms = event.source.ts_ms;
         let key_of = |row: &Row| -> Option<Row> {
             if route.key_columns.is_empty() {
                 return None;
@@ -120,6 +123,7 @@ impl Router {
                     route,
                     key,
                     event: Some(event),
+                    event_time_ms,
                 }]
             }
             Op::Delete => {
@@ -129,11 +133,13 @@ impl Router {
                         route: route.clone(),
                         key: key.clone(),
                         event: Some(event),
+                        event_time_ms,
                     },
                     Routed {
                         route,
                         key,
                         event: None,
+                        event_time_ms,
                     },
                 ]
             }
@@ -156,16 +162,19 @@ impl Router {
                                 route: route.clone(),
                                 key: Some(old.clone()),
                                 event: Some(delete),
+                                event_time_ms,
                             },
                             Routed {
                                 route: route.clone(),
                                 key: Some(old),
                                 event: None,
+                                event_time_ms,
                             },
                             Routed {
                                 route,
                                 key: new_key,
                                 event: Some(create),
+                                event_time_ms,
                             },
                         ]
                     }
@@ -173,6 +182,7 @@ impl Router {
                         route,
                         key: new_key,
                         event: Some(event),
+                        event_time_ms,
                     }],
                 }
             }
@@ -180,6 +190,7 @@ impl Router {
                 route,
                 key: None,
                 event: Some(event),
+                event_time_ms,
             }],
         })
     }

@@ -1,5 +1,7 @@
 use super::*;
-use crate::config::{Connection, PostgresSettings, Secret, SourceKind, SslMode, TableConfig, TableEntry};
+use crate::config::{
+    Connection, PostgresSettings, Secret, SourceKind, SslMode, TableConfig, TableEntry,
+};
 use crate::event::{ColumnDef, SourceInfo, SourceLocation};
 use crate::value::ColumnType;
 

@@ -130,7 +130,9 @@ pub fn encode(routed: &Routed, schema: &TableSchema, now_ms: i64) -> Result<OutR
                 columns: &routed.route.key_columns,
                 values: routed.key.as_ref(),
             })
-            .map_err(|e| Error::definite(format!("encoding the key of {}", schema.id)).with_source(e))?,
+            .map_err(|e| {
+                Error::definite(format!("encoding the key of {}", schema.id)).with_source(e)
+            })?,
         )
     };
     let (value, event_time_ms, op) = match &routed.event {
@@ -143,7 +145,7 @@ pub fn encode(routed: &Routed, schema: &TableSchema, now_ms: i64) -> Result<OutR
             event.source.ts_ms,
             Some(event.op.code()),
         ),
-        None => (None, now_ms, None),
+        None => (None, routed.event_time_ms, None),
     };
     Ok(OutRecord {
         topic: routed.route.topic.clone(),
@@ -192,6 +194,7 @@ mod tests {
             },
             key,
             event,
+            event_time_ms: 1234,
         }
     }
 
@@ -246,6 +249,7 @@ mod tests {
         let rec = encode(&r, &schema(), 99).unwrap();
         assert_eq!(rec.key.as_deref(), Some(&b"{\"id\":7}"[..]));
         assert!(rec.value.is_none());
+        assert_eq!(rec.event_time_ms, 1234);
         assert!(rec.op.is_none());
     }
 

@@ -12,7 +12,7 @@ pub use json::encode;
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutRecord {
     pub topic: std::sync::Arc<str>,
-    /// `None` only for a keyless table on a non-compacted topic.
+    /// The JSON key object (`{}` for a truncate or a keyless table on a non-compacted topic).
     pub key: Option<Vec<u8>>,
     /// `None` is a tombstone.
     pub value: Option<Vec<u8>>,

@@ -31,16 +31,19 @@ pub struct KafkaSink {
 /// The producer properties tidemark sets; `kafka.producer` entries override them.
 pub fn producer_config(k: &KafkaConfig) -> ClientConfig {
     let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", k.brokers.as_deref().unwrap_or_default())
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("compression.type", &k.compression)
-        .set("linger.ms", "5")
-        .set("batch.num.messages", "10000")
-        .set("queue.buffering.max.messages", "200000")
-        .set("queue.buffering.max.kbytes", "262144")
-        .set("message.timeout.ms", k.delivery_timeout_ms.to_string())
-        .set("client.id", "tidemark");
+    c.set(
+        "bootstrap.servers",
+        k.brokers.as_deref().unwrap_or_default(),
+    )
+    .set("enable.idempotence", "true")
+    .set("acks", "all")
+    .set("compression.type", &k.compression)
+    .set("linger.ms", "5")
+    .set("batch.num.messages", "10000")
+    .set("queue.buffering.max.messages", "200000")
+    .set("queue.buffering.max.kbytes", "262144")
+    .set("message.timeout.ms", k.delivery_timeout_ms.to_string())
+    .set("client.id", "tidemark");
     for (key, value) in &k.producer {
         c.set(key, value);
     }
@@ -59,7 +62,10 @@ fn kafka_error(what: impl Into<String>, e: KafkaError) -> Error {
                 | RDKafkaErrorCode::InvalidTopic
                 | RDKafkaErrorCode::UnknownTopicOrPartition
         ),
-        None => !matches!(e, KafkaError::ClientConfig(..) | KafkaError::ClientCreation(_)),
+        None => !matches!(
+            e,
+            KafkaError::ClientConfig(..) | KafkaError::ClientCreation(_)
+        ),
     };
     let err = if transient {
         Error::transient(what)

@@ -6,7 +6,10 @@ use std::time::Duration;
 use crate::common::*;
 
 fn assert_clean_failure(status: std::process::ExitStatus, out: &str, needles: &[&str]) {
-    assert!(!status.success(), "expected failure, got {status}; output:\n{out}");
+    assert!(
+        !status.success(),
+        "expected failure, got {status}; output:\n{out}"
+    );
     assert!(!out.contains("panicked"), "panic:\n{out}");
     for n in needles {
         assert!(out.contains(n), "output lacks {n:?}:\n{out}");
@@ -17,7 +20,12 @@ fn assert_clean_failure(status: std::process::ExitStatus, out: &str, needles: &[
 fn unknown_key_in_yaml_names_file_line_and_key() {
     let cfg = TestConfig::new(&["public.whatever"], "snapshot_mode: never\n");
     let (status, out) = cfg.run_to_end(
-        &["check", "--offline", "--config", cfg.config_file().to_str().unwrap()],
+        &[
+            "check",
+            "--offline",
+            "--config",
+            cfg.config_file().to_str().unwrap(),
+        ],
         Duration::from_secs(30),
     );
     let file = format!("connectors/{}.yaml:", cfg.name);
@@ -72,7 +80,10 @@ async fn slot_of_another_plugin_is_a_clear_error() {
     );
     assert_clean_failure(status, &out, &[&cfg.slot, "test_decoding", "not pgoutput"]);
     cfg.cleanup(&client).await;
-    client.batch_execute(&format!("DROP TABLE {t}")).await.unwrap();
+    client
+        .batch_execute(&format!("DROP TABLE {t}"))
+        .await
+        .unwrap();
 }
 
 #[test]
@@ -85,7 +96,11 @@ fn unreachable_server_is_reported_by_check() {
         &["check", "--config", cfg.config_file().to_str().unwrap()],
         Duration::from_secs(60),
     );
-    assert_clean_failure(status, &out, &["cannot connect to PostgreSQL at 127.0.0.1:1"]);
+    assert_clean_failure(
+        status,
+        &out,
+        &["cannot connect to PostgreSQL at 127.0.0.1:1"],
+    );
 }
 
 /// A second PostgreSQL with wal_level=replica, started for this test from the same binaries.
@@ -113,11 +128,19 @@ impl ReplicaServer {
             .unwrap()
             .success());
         let data = format!("{dir}/data");
-        let ok = as_postgres(&[&format!("{bin}/initdb"), "-D", &data, "-A", "trust", "-U", "postgres"])
-            .stdout(std::process::Stdio::null())
-            .status()
-            .unwrap()
-            .success();
+        let ok = as_postgres(&[
+            &format!("{bin}/initdb"),
+            "-D",
+            &data,
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+        ])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .success();
         assert!(ok, "initdb failed");
         let opts = format!("-c wal_level=replica -c listen_addresses=127.0.0.1 -p {port} -k {dir}");
         let ok = as_postgres(&[
@@ -135,7 +158,11 @@ impl ReplicaServer {
         .status()
         .unwrap()
         .success();
-        assert!(ok, "pg_ctl start failed: {}", std::fs::read_to_string(format!("{dir}/log")).unwrap_or_default());
+        assert!(
+            ok,
+            "pg_ctl start failed: {}",
+            std::fs::read_to_string(format!("{dir}/log")).unwrap_or_default()
+        );
         Some(Self { dir, bin, port })
     }
 }
@@ -145,7 +172,13 @@ impl Drop for ReplicaServer {
         let _ = Command::new("runuser")
             .args(["-u", "postgres", "--"])
             .arg(format!("{}/pg_ctl", self.bin))
-            .args(["-D", &format!("{}/data", self.dir), "-m", "immediate", "stop"])
+            .args([
+                "-D",
+                &format!("{}/data", self.dir),
+                "-m",
+                "immediate",
+                "stop",
+            ])
             .stdout(std::process::Stdio::null())
             .status();
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -160,7 +193,10 @@ fn wal_level_replica_is_a_clear_error() {
     let url = pg_url();
     let text = std::fs::read_to_string(&path)
         .unwrap()
-        .replace(&format!("port: {}", url.port), &format!("port: {}", server.port))
+        .replace(
+            &format!("port: {}", url.port),
+            &format!("port: {}", server.port),
+        )
         .replace(&format!("database: {}", url.database), "database: postgres")
         .replace(&format!("user: {}", url.user), "user: postgres");
     std::fs::write(&path, text).unwrap();
@@ -168,7 +204,14 @@ fn wal_level_replica_is_a_clear_error() {
         &["check", "--config", cfg.config_file().to_str().unwrap()],
         Duration::from_secs(60),
     );
-    assert_clean_failure(status, &out, &["wal_level = replica", "ALTER SYSTEM SET wal_level = logical"]);
+    assert_clean_failure(
+        status,
+        &out,
+        &[
+            "wal_level = replica",
+            "ALTER SYSTEM SET wal_level = logical",
+        ],
+    );
     let (status, out) = cfg.run_to_end(
         &["run", "--config", cfg.config_file().to_str().unwrap()],
         Duration::from_secs(60),

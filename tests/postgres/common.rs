@@ -152,7 +152,10 @@ impl TestConfig {
     /// Starts `tidemark run`; its log goes to `<dir>/tidemark-<n>.log`.
     pub fn start(&self) -> Daemon {
         static RUN: AtomicU32 = AtomicU32::new(0);
-        let log = self.path(&format!("tidemark-{}.log", RUN.fetch_add(1, Ordering::SeqCst)));
+        let log = self.path(&format!(
+            "tidemark-{}.log",
+            RUN.fetch_add(1, Ordering::SeqCst)
+        ));
         let file = std::fs::File::create(&log).expect("log file");
         let child = self
             .tidemark(&["run", "--config", self.config_file().to_str().unwrap()])
@@ -255,7 +258,10 @@ impl Daemon {
             }
             if start.elapsed() > timeout {
                 self.kill9();
-                panic!("tidemark did not stop within {timeout:?} of SIGTERM; log:\n{}", self.log_text());
+                panic!(
+                    "tidemark did not stop within {timeout:?} of SIGTERM; log:\n{}",
+                    self.log_text()
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -293,7 +299,10 @@ pub async fn wait_streaming(client: &tokio_postgres::Client, slot: &str, daemon:
             return;
         }
         if start.elapsed() > Duration::from_secs(60) {
-            panic!("slot {slot} not active after 60 s; log:\n{}", daemon.log_text());
+            panic!(
+                "slot {slot} not active after 60 s; log:\n{}",
+                daemon.log_text()
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -323,7 +332,8 @@ pub fn consume_until(
         .create()
         .expect("consumer");
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning).unwrap();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
     consumer.assign(&tpl).expect("assign");
     let start = Instant::now();
     let mut out: Vec<Msg> = Vec::new();
@@ -346,7 +356,8 @@ pub fn consume_until(
                             .map(|x| {
                                 (
                                     x.key.to_string(),
-                                    String::from_utf8_lossy(x.value.unwrap_or_default()).into_owned(),
+                                    String::from_utf8_lossy(x.value.unwrap_or_default())
+                                        .into_owned(),
                                 )
                             })
                             .collect()
@@ -376,5 +387,7 @@ pub fn consume_until(
 
 /// Reads `topic` until at least `n` messages arrived (and `settle` more passed).
 pub fn consume_n(topic: &str, n: usize, timeout: Duration) -> Vec<Msg> {
-    consume_until(topic, timeout, Duration::from_millis(1500), |m| m.len() >= n)
+    consume_until(topic, timeout, Duration::from_millis(1500), |m| {
+        m.len() >= n
+    })
 }

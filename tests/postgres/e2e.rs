@@ -48,14 +48,28 @@ async fn changes_of_two_tables_reach_kafka_in_order_with_tombstones() {
 
     let ops = |m: &[Msg]| -> Vec<Option<String>> {
         m.iter()
-            .map(|x| x.value.as_ref().map(|v| v["op"].as_str().unwrap().to_string()))
+            .map(|x| {
+                x.value
+                    .as_ref()
+                    .map(|v| v["op"].as_str().unwrap().to_string())
+            })
             .collect()
     };
     let some = |s: &str| Some(s.to_string());
     // Table a (REPLICA IDENTITY FULL): c1 c2 u1 d2 tomb2, key change 1->3 = d1 tomb1 c3, t.
     assert_eq!(
         ops(&ma),
-        vec![some("c"), some("c"), some("u"), some("d"), None, some("d"), None, some("c"), some("t")],
+        vec![
+            some("c"),
+            some("c"),
+            some("u"),
+            some("d"),
+            None,
+            some("d"),
+            None,
+            some("c"),
+            some("t")
+        ],
         "{}",
         show(&ma)
     );
@@ -110,7 +124,12 @@ async fn changes_of_two_tables_reach_kafka_in_order_with_tombstones() {
         .any(|(k, v)| k == "tidemark.event_time_ms" && v.parse::<i64>().is_ok()));
 
     // Table b (REPLICA IDENTITY DEFAULT): no before image on update, key-only on delete.
-    assert_eq!(ops(&mb), vec![some("c"), some("u"), some("d"), None], "{}", show(&mb));
+    assert_eq!(
+        ops(&mb),
+        vec![some("c"), some("u"), some("d"), None],
+        "{}",
+        show(&mb)
+    );
     let w = |i: usize| mb[i].value.clone().unwrap();
     assert_eq!(w(1)["before"], json!(null));
     assert_eq!(w(1)["after"], json!({"id": 10, "v": "diez"}));
@@ -119,8 +138,16 @@ async fn changes_of_two_tables_reach_kafka_in_order_with_tombstones() {
 
     // Graceful stop: exit 0, and the slot's position reached the end of the last transaction.
     let status = daemon.terminate(Duration::from_secs(60));
-    assert!(status.success(), "exit {status}; log:\n{}", daemon.log_text());
-    assert!(daemon.log_text().contains("final position committed"), "{}", daemon.log_text());
+    assert!(
+        status.success(),
+        "exit {status}; log:\n{}",
+        daemon.log_text()
+    );
+    assert!(
+        daemon.log_text().contains("final position committed"),
+        "{}",
+        daemon.log_text()
+    );
     cfg.cleanup(&client).await;
     client
         .batch_execute(&format!("DROP TABLE {a}; DROP TABLE {b};"))

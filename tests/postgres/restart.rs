@@ -58,7 +58,10 @@ fn versions(msgs: &[Msg]) -> Vec<(i32, i32)> {
         .filter_map(|m| m.value.as_ref())
         .map(|v| {
             let a = &v["after"];
-            (a["id"].as_i64().unwrap() as i32, a["v"].as_i64().unwrap() as i32)
+            (
+                a["id"].as_i64().unwrap() as i32,
+                a["v"].as_i64().unwrap() as i32,
+            )
         })
         .collect()
 }
@@ -68,7 +71,9 @@ async fn kill_9_and_restart_loses_nothing_and_keeps_per_key_order() {
     let mut client = pg().await;
     let t = unique("restart");
     client
-        .batch_execute(&format!("CREATE TABLE {t} (id int PRIMARY KEY, v int NOT NULL)"))
+        .batch_execute(&format!(
+            "CREATE TABLE {t} (id int PRIMARY KEY, v int NOT NULL)"
+        ))
         .await
         .unwrap();
     let cfg = TestConfig::new(&[&format!("public.{t}")], "");
@@ -81,7 +86,10 @@ async fn kill_9_and_restart_loses_nothing_and_keeps_per_key_order() {
     // Wait for the walsender to notice, so the slot's position is final.
     for _ in 0..100 {
         let active: bool = client
-            .query_one("SELECT active FROM pg_replication_slots WHERE slot_name = $1", &[&cfg.slot])
+            .query_one(
+                "SELECT active FROM pg_replication_slots WHERE slot_name = $1",
+                &[&cfg.slot],
+            )
             .await
             .unwrap()
             .get(0);
@@ -105,10 +113,15 @@ async fn kill_9_and_restart_loses_nothing_and_keeps_per_key_order() {
         .filter(|(lsn, _)| *lsn <= confirmed)
         .flat_map(|(_, c)| c.iter().copied())
         .collect();
-    let before_restart = consume_until(&topic, Duration::from_secs(30), Duration::from_secs(2), |m| {
-        let have: BTreeSet<(i32, i32)> = versions(m).into_iter().collect();
-        must_have.is_subset(&have)
-    });
+    let before_restart = consume_until(
+        &topic,
+        Duration::from_secs(30),
+        Duration::from_secs(2),
+        |m| {
+            let have: BTreeSet<(i32, i32)> = versions(m).into_iter().collect();
+            must_have.is_subset(&have)
+        },
+    );
     let have: BTreeSet<(i32, i32)> = versions(&before_restart).into_iter().collect();
     let missing: Vec<_> = must_have.difference(&have).take(5).collect();
     assert!(
@@ -122,12 +135,20 @@ async fn kill_9_and_restart_loses_nothing_and_keeps_per_key_order() {
     wait_streaming(&client, &cfg.slot, &mut daemon).await;
     written.extend(write_txs(&mut client, &t, 70, TXS).await);
 
-    let all: BTreeSet<(i32, i32)> = written.iter().flat_map(|(_, c)| c.iter().copied()).collect();
+    let all: BTreeSet<(i32, i32)> = written
+        .iter()
+        .flat_map(|(_, c)| c.iter().copied())
+        .collect();
     assert_eq!(all.len(), (TXS * PER_TX) as usize);
-    let msgs = consume_until(&topic, Duration::from_secs(120), Duration::from_secs(1), |m| {
-        let have: BTreeSet<(i32, i32)> = versions(m).into_iter().collect();
-        all.is_subset(&have)
-    });
+    let msgs = consume_until(
+        &topic,
+        Duration::from_secs(120),
+        Duration::from_secs(1),
+        |m| {
+            let have: BTreeSet<(i32, i32)> = versions(m).into_iter().collect();
+            all.is_subset(&have)
+        },
+    );
     let seen = versions(&msgs);
     let have: BTreeSet<(i32, i32)> = seen.iter().copied().collect();
     let missing: Vec<_> = all.difference(&have).take(10).collect();
@@ -154,10 +175,16 @@ async fn kill_9_and_restart_loses_nothing_and_keeps_per_key_order() {
         );
     }
     let duplicates = seen.len() - have.len();
-    eprintln!("restart test: {} messages, {duplicates} duplicates", seen.len());
+    eprintln!(
+        "restart test: {} messages, {duplicates} duplicates",
+        seen.len()
+    );
 
     let status = daemon.terminate(Duration::from_secs(60));
     assert!(status.success(), "exit {status}");
     cfg.cleanup(&client).await;
-    client.batch_execute(&format!("DROP TABLE {t}")).await.unwrap();
+    client
+        .batch_execute(&format!("DROP TABLE {t}"))
+        .await
+        .unwrap();
 }

@@ -96,12 +96,18 @@ async fn every_type_round_trips_exactly() {
             assert_eq!(v, &json!(null), "row 3 column {k}");
         }
     }
-    assert!(daemon.log_text().contains("column type is not modelled"), "no warning for point:\n{}", daemon.log_text());
+    assert!(
+        daemon.log_text().contains("column type is not modelled"),
+        "no warning for point:\n{}",
+        daemon.log_text()
+    );
 
     daemon.terminate(Duration::from_secs(60));
     cfg.cleanup(&client).await;
     client
-        .batch_execute(&format!("DROP TABLE {t}; DROP DOMAIN {dom}; DROP TYPE {mood};"))
+        .batch_execute(&format!(
+            "DROP TABLE {t}; DROP DOMAIN {dom}; DROP TYPE {mood};"
+        ))
         .await
         .unwrap();
 }

@@ -223,10 +223,7 @@ impl<'a> Cursor<'a> {
 
     fn finish(&self) -> Result<(), DecodeError> {
         if self.pos != self.data.len() {
-            return Err(self.err(format!(
-                "{} trailing bytes",
-                self.data.len() - self.pos
-            )));
+            return Err(self.err(format!("{} trailing bytes", self.data.len() - self.pos)));
         }
         Ok(())
     }
@@ -505,7 +502,10 @@ mod tests {
                 columns,
                 replica_identity,
             } => {
-                assert_eq!((oid, namespace.as_str(), name.as_str()), (16384, "public", "t"));
+                assert_eq!(
+                    (oid, namespace.as_str(), name.as_str()),
+                    (16384, "public", "t")
+                );
                 assert_eq!(replica_identity, b'd');
                 assert_eq!(columns.len(), 2);
                 assert!(columns[0].is_key && !columns[1].is_key);

@@ -193,7 +193,9 @@ mod tests {
     fn bad_value_names_table_column_and_position() {
         let s = schema();
         let tuple = vec![TupleValue::Text(Bytes::from_static(b"x")), TupleValue::Null];
-        let err = decode_row(&s, &tuple, None, "0/16B3748").unwrap_err().to_string();
+        let err = decode_row(&s, &tuple, None, "0/16B3748")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("public.t"), "{err}");
         assert!(err.contains("column id"), "{err}");
         assert!(err.contains("0/16B3748"), "{err}");

@@ -263,7 +263,7 @@ fn item(status: CheckStatus, what: impl Into<String>, fix: impl Into<String>) ->
 }
 
 /// Judges an inspection: what is fine, what will fail, and how to fix each.
-pub fn evaluate(cfg: &ConnectorConfig, i: &Inspection) -> Vec<CheckItem> {
+pub fn evaluate(cfg: &ConnectorConfig, i: &Inspection, compacted: bool) -> Vec<CheckItem> {
     use CheckStatus::*;
     let mut out = Vec::new();
     out.push(item(Ok, format!("PostgreSQL {}", i.server_version), ""));
@@ -272,7 +272,10 @@ pub fn evaluate(cfg: &ConnectorConfig, i: &Inspection) -> Vec<CheckItem> {
     } else {
         out.push(item(
             Fail,
-            format!("wal_level = {} (logical decoding needs `logical`)", i.wal_level),
+            format!(
+                "wal_level = {} (logical decoding needs `logical`)",
+                i.wal_level
+            ),
             "ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL",
         ));
     }
@@ -287,11 +290,18 @@ pub fn evaluate(cfg: &ConnectorConfig, i: &Inspection) -> Vec<CheckItem> {
         ));
     }
     if i.is_superuser || i.has_replication {
-        out.push(item(Ok, "user may replicate (REPLICATION or superuser)", ""));
+        out.push(item(
+            Ok,
+            "user may replicate (REPLICATION or superuser)",
+            "",
+        ));
     } else {
         out.push(item(
             Fail,
-            format!("user {} lacks the REPLICATION attribute", cfg.connection.user),
+            format!(
+                "user {} lacks the REPLICATION attribute",
+                cfg.connection.user
+            ),
             format!("ALTER ROLE {} WITH REPLICATION;", cfg.connection.user),
         ));
     }
@@ -361,10 +371,16 @@ pub fn evaluate(cfg: &ConnectorConfig, i: &Inspection) -> Vec<CheckItem> {
         )),
         None => out.push(item(
             Fail,
-            format!("publication {publication} does not exist and postgres.create_publication is false"),
+            format!(
+                "publication {publication} does not exist and postgres.create_publication is false"
+            ),
             format!(
                 "CREATE PUBLICATION {publication} FOR TABLE {};",
-                cfg.tables.iter().map(|t| t.id.to_string()).collect::<Vec<_>>().join(", ")
+                cfg.tables
+                    .iter()
+                    .map(|t| t.id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )),
         Some(p) => {
@@ -375,18 +391,28 @@ pub fn evaluate(cfg: &ConnectorConfig, i: &Inspection) -> Vec<CheckItem> {
                 .map(|t| t.id.to_string())
                 .collect();
             if missing.is_empty() {
-                out.push(item(Ok, format!("publication {publication} covers every table"), ""));
+                out.push(item(
+                    Ok,
+                    format!("publication {publication} covers every table"),
+                    "",
+                ));
             } else if cfg.postgres.create_publication {
                 out.push(item(
                     Ok,
-                    format!("publication {publication} lacks {}; tidemark will add them", missing.join(", ")),
+                    format!(
+                        "publication {publication} lacks {}; tidemark will add them",
+                        missing.join(", ")
+                    ),
                     "",
                 ));
             } else {
                 out.push(item(
                     Fail,
                     format!("publication {publication} lacks {}", missing.join(", ")),
-                    format!("ALTER PUBLICATION {publication} ADD TABLE {};", missing.join(", ")),
+                    format!(
+                        "ALTER PUBLICATION {publication} ADD TABLE {};",
+                        missing.join(", ")
+                    ),
                 ));
             }
             if p.publishes.iter().any(|b| !b) {
@@ -401,15 +427,24 @@ pub fn evaluate(cfg: &ConnectorConfig, i: &Inspection) -> Vec<CheckItem> {
     let needs_create = (i.publication.is_none() && cfg.postgres.create_publication)
         || i.publication.as_ref().is_some_and(|p| {
             cfg.postgres.create_publication
-                && cfg.tables.iter().any(|t| !p.all_tables && !p.tables.contains(&t.id))
+                && cfg
+                    .tables
+                    .iter()
+                    .any(|t| !p.all_tables && !p.tables.contains(&t.id))
         });
     for t in &i.tables {
         let entry = cfg.table(&t.id);
         if !t.exists {
             out.push(item(
                 Fail,
-                format!("table {} does not exist in database {}", t.id, cfg.connection.database),
-                format!("create it, or remove it from `tables` in {}", cfg.file.display()),
+                format!(
+                    "table {} does not exist in database {}",
+                    t.id, cfg.connection.database
+                ),
+                format!(
+                    "create it, or remove it from `tables` in {}",
+                    cfg.file.display()
+                ),
             ));
             continue;
         }
@@ -436,15 +471,21 @@ pub fn evaluate(cfg: &ConnectorConfig, i: &Inspection) -> Vec<CheckItem> {
                         format!("key column {k} of {} does not exist", t.id),
                         format!(
                             "fix `key` in {}",
-                            entry.and_then(|e| e.file.as_ref()).map(|f| f.display().to_string()).unwrap_or_default()
+                            entry
+                                .and_then(|e| e.file.as_ref())
+                                .map(|f| f.display().to_string())
+                                .unwrap_or_default()
                         ),
                     ));
                 }
             }
-        } else if t.primary_key.is_empty() {
+        } else if t.primary_key.is_empty() && compacted {
             out.push(item(
                 Fail,
-                format!("table {} has no primary key, so its messages have no key", t.id),
+                format!(
+                    "table {} has no primary key, so its messages have no key",
+                    t.id
+                ),
                 format!(
                     "add a primary key, or set `key: [columns]` in configs/tables/{}/{}.yaml",
                     cfg.name, t.id
@@ -457,6 +498,11 @@ pub fn evaluate(cfg: &ConnectorConfig, i: &Inspection) -> Vec<CheckItem> {
                 Fail,
                 format!("{}: REPLICA IDENTITY NOTHING: updates and deletes fail on a published table", t.id),
                 format!("ALTER TABLE {} REPLICA IDENTITY FULL;", t.id),
+            )),
+            Some('i') => out.push(item(
+                Warn,
+                format!("{}: REPLICA IDENTITY USING INDEX: before images hold only the index's columns", t.id),
+                format!("ALTER TABLE {} REPLICA IDENTITY FULL;  (optional)", t.id),
             )),
             Some('d') if t.primary_key.is_empty() => out.push(item(
                 Fail,
@@ -475,9 +521,13 @@ pub fn evaluate(cfg: &ConnectorConfig, i: &Inspection) -> Vec<CheckItem> {
 
 /// Creates what is missing (slot, publication, publication tables) and fails with the first
 /// definite problem `evaluate` finds.
-pub async fn prepare(client: &Client, cfg: &ConnectorConfig) -> Result<Inspection> {
+pub async fn prepare(
+    client: &Client,
+    cfg: &ConnectorConfig,
+    compacted: bool,
+) -> Result<Inspection> {
     let inspection = inspect(client, cfg).await?;
-    let problems: Vec<CheckItem> = evaluate(cfg, &inspection)
+    let problems: Vec<CheckItem> = evaluate(cfg, &inspection, compacted)
         .into_iter()
         .filter(|i| i.status == CheckStatus::Fail)
         .collect();

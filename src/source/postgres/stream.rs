@@ -4,7 +4,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pgwire_replication::{Lsn, PgWireError, ReplicationClient, ReplicationConfig, ReplicationEvent};
+use pgwire_replication::{
+    Lsn, PgWireError, ReplicationClient, ReplicationConfig, ReplicationEvent,
+};
 use tokio::sync::{mpsc, watch};
 
 use super::pgoutput::{self, format_lsn, pg_time_to_unix_ms, OldTuple, PgOutputMessage};
@@ -14,8 +16,7 @@ use super::setup;
 use crate::config::ConnectorConfig;
 use crate::error::{Error, Result};
 use crate::event::{
-    ChangeEvent, Op, Position, SourceInfo, SourceLocation, SourceMessage, TableId,
-    TransactionInfo,
+    ChangeEvent, Op, Position, SourceInfo, SourceLocation, SourceMessage, TableId, TransactionInfo,
 };
 
 /// Session settings that make pgoutput's text values unambiguous (see `text_value`).
@@ -26,8 +27,10 @@ const SESSION_OPTIONS: &str = "-c datestyle=ISO,MDY -c intervalstyle=iso_8601 -c
 /// `shutdown` turns true. Acknowledged positions arriving on `acked` are reported to the
 /// server as flushed. Returns `Ok` after a requested shutdown, once `acked` has closed (the
 /// pipeline has committed its last position).
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     cfg: Arc<ConnectorConfig>,
+    compacted: bool,
     start: Option<Position>,
     out: mpsc::Sender<SourceMessage>,
     mut acked: watch::Receiver<Option<Position>>,
@@ -43,7 +46,7 @@ pub async fn run(
         None => None,
     };
     let sql = setup::connect(&cfg).await?;
-    setup::prepare(&sql, &cfg).await?;
+    setup::prepare(&sql, &cfg, compacted).await?;
 
     let c = &cfg.connection;
     let start_lsn = start.map_or(0, |p| p.lsn);
@@ -132,7 +135,9 @@ fn report_acked(name: &str, client: &ReplicationClient, pos: &Option<Position>) 
     if let Some(p) = pos {
         match p.decode::<PgPosition>() {
             Ok(p) => client.update_applied_lsn(Lsn::from_u64(p.lsn)),
-            Err(e) => tracing::error!(connector = %name, error = %e, "acknowledged position is not a PostgreSQL position"),
+            Err(e) => {
+                tracing::error!(connector = %name, error = %e, "acknowledged position is not a PostgreSQL position")
+            }
         }
     }
 }
@@ -341,7 +346,14 @@ impl Decoder {
                 };
                 let at = format_lsn(lsn);
                 let after = decode_row(&schema, &new, None, &at)?;
-                Ok(vec![self.change(relation, schema, Op::Create, None, Some(after), lsn)?])
+                Ok(vec![self.change(
+                    relation,
+                    schema,
+                    Op::Create,
+                    None,
+                    Some(after),
+                    lsn,
+                )?])
             }
             PgOutputMessage::Update { relation, old, new } => {
                 let Some(schema) = self.captured_schema(relation, lsn)? else {
@@ -359,7 +371,14 @@ impl Decoder {
                     if full_before { before.as_ref() } else { None },
                     &at,
                 )?;
-                Ok(vec![self.change(relation, schema, Op::Update, before, Some(after), lsn)?])
+                Ok(vec![self.change(
+                    relation,
+                    schema,
+                    Op::Update,
+                    before,
+                    Some(after),
+                    lsn,
+                )?])
             }
             PgOutputMessage::Delete { relation, old } => {
                 let Some(schema) = self.captured_schema(relation, lsn)? else {
@@ -367,7 +386,14 @@ impl Decoder {
                 };
                 let at = format_lsn(lsn);
                 let before = decode_row(&schema, old.values(), None, &at)?;
-                Ok(vec![self.change(relation, schema, Op::Delete, Some(before), None, lsn)?])
+                Ok(vec![self.change(
+                    relation,
+                    schema,
+                    Op::Delete,
+                    Some(before),
+                    None,
+                    lsn,
+                )?])
             }
             PgOutputMessage::Truncate { relations, .. } => {
                 let mut out = Vec::new();
@@ -407,7 +433,10 @@ impl Decoder {
         lsn: u64,
     ) -> Result<SourceMessage> {
         self.open_tx(lsn)?;
-        let tx = self.tx.as_mut().ok_or_else(|| Error::definite("no open transaction"))?;
+        let tx = self
+            .tx
+            .as_mut()
+            .ok_or_else(|| Error::definite("no open transaction"))?;
         tx.events += 1;
         let per_table = tx.per_table.entry(relation).or_insert(0);
         *per_table += 1;

@@ -9,8 +9,8 @@
 use chrono::NaiveDate;
 
 use crate::value::{
-    ColumnType, JsonText, Value, DATE_INFINITY, DATE_NEG_INFINITY, MICROS_PER_DAY, TIMESTAMP_INFINITY,
-    TIMESTAMP_NEG_INFINITY,
+    ColumnType, JsonText, Value, DATE_INFINITY, DATE_NEG_INFINITY, MICROS_PER_DAY,
+    TIMESTAMP_INFINITY, TIMESTAMP_NEG_INFINITY,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,9 +61,7 @@ pub fn parse(t: &ColumnType, text: &str) -> Result<Value, ValueError> {
         ColumnType::Date => Value::Date(parse_date(text).ok_or_else(|| e("not an ISO date"))?),
         ColumnType::Time => Value::Time(parse_time(text).ok_or_else(|| e("not HH:MM:SS[.f]"))?),
         ColumnType::TimeTz => {
-            let split = text
-                .rfind(['+', '-'])
-                .ok_or_else(|| e("no UTC offset"))?;
+            let split = text.rfind(['+', '-']).ok_or_else(|| e("no UTC offset"))?;
             let micros = parse_time(&text[..split]).ok_or_else(|| e("bad time"))?;
             let offset_seconds = parse_offset(&text[split..]).ok_or_else(|| e("bad offset"))?;
             Value::TimeTz {
@@ -319,10 +317,7 @@ fn parse_array_level(
                 loop {
                     match b.get(*pos) {
                         Some(b'\\') => {
-                            let c = s[*pos + 1..]
-                                .chars()
-                                .next()
-                                .ok_or("dangling escape")?;
+                            let c = s[*pos + 1..].chars().next().ok_or("dangling escape")?;
                             out.push(c);
                             *pos += 1 + c.len_utf8();
                         }
@@ -385,16 +380,38 @@ mod tests {
             Value::Int(i64::MIN)
         );
         assert_eq!(
-            p(ColumnType::Decimal { precision: None, scale: None }, "-123456789012345678901234567890.000001"),
+            p(
+                ColumnType::Decimal {
+                    precision: None,
+                    scale: None
+                },
+                "-123456789012345678901234567890.000001"
+            ),
             Value::Decimal("-123456789012345678901234567890.000001".into())
         );
         assert_eq!(
-            p(ColumnType::Decimal { precision: None, scale: None }, "NaN"),
+            p(
+                ColumnType::Decimal {
+                    precision: None,
+                    scale: None
+                },
+                "NaN"
+            ),
             Value::Decimal("NaN".into())
         );
-        assert!(parse(&ColumnType::Decimal { precision: None, scale: None }, "1e5").is_err());
+        assert!(parse(
+            &ColumnType::Decimal {
+                precision: None,
+                scale: None
+            },
+            "1e5"
+        )
+        .is_err());
         assert!(matches!(p(ColumnType::Float64, "NaN"), Value::Float64(f) if f.is_nan()));
-        assert_eq!(p(ColumnType::Float64, "-Infinity"), Value::Float64(f64::NEG_INFINITY));
+        assert_eq!(
+            p(ColumnType::Float64, "-Infinity"),
+            Value::Float64(f64::NEG_INFINITY)
+        );
         assert_eq!(p(ColumnType::Float32, "1.1"), Value::Float32(1.1));
         assert_eq!(p(ColumnType::Bytes, "\\x00ff"), Value::Bytes(vec![0, 255]));
         assert!(parse(&ColumnType::Bytes, "\\x0").is_err());
@@ -405,10 +422,7 @@ mod tests {
         assert_eq!(p(ColumnType::Date, "1970-01-02"), Value::Date(1));
         assert_eq!(p(ColumnType::Date, "infinity"), Value::Date(DATE_INFINITY));
         // 0001-01-01 BC is astronomical year 0
-        assert_eq!(
-            parse_date("0001-01-01 BC"),
-            days_from_ymd(0, 1, 1)
-        );
+        assert_eq!(parse_date("0001-01-01 BC"), days_from_ymd(0, 1, 1));
         assert_eq!(p(ColumnType::Time, "24:00:00"), Value::Time(MICROS_PER_DAY));
         assert_eq!(p(ColumnType::Time, "00:00:00.5"), Value::Time(500_000));
         assert_eq!(

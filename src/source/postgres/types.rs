@@ -149,7 +149,11 @@ impl TypeResolver {
         };
         Ok(match (ct.kind.as_str(), ct.category.as_str()) {
             ("d", _) => {
-                let m = if ct.base_modifier >= 0 { ct.base_modifier } else { type_modifier };
+                let m = if ct.base_modifier >= 0 {
+                    ct.base_modifier
+                } else {
+                    type_modifier
+                };
                 Box::pin(self.resolve_uncached(client, ct.base, m, depth + 1)).await?
             }
             ("e", _) => ColumnType::Enum {

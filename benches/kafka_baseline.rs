@@ -1,0 +1,151 @@
+//! Baselines for `scripts/bench.sh` (not a criterion bench: it measures whole runs).
+//!
+//! `produce --brokers B --topic T --messages N --sample FILE`: the raw produce rate of rdkafka
+//! with tidemark's producer settings (idempotent, acks=all, lz4, linger 5 ms): N messages whose
+//! values cycle through the sample (one message value per line: real tidemark envelopes, so
+//! size and compressibility match), with distinct keys; prints `produce_rate_msgs_per_s=<f>`.
+//!
+//! `latency --brokers B --topic T --messages N`: consumes N messages from the end of T and
+//! prints p50/p99 of (receive time - source.ts_ms), the commit-to-consumer latency, an upper
+//! bound of commit-to-ack.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+
+fn arg(args: &[String], name: &str) -> String {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| panic!("missing {name}"))
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+async fn produce(brokers: &str, topic: &str, n: usize, sample: &str) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("compression.type", "lz4")
+        .set("linger.ms", "5")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "200000")
+        .create()
+        .expect("producer");
+    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+        ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .create()
+            .expect("admin");
+    let _ = admin
+        .create_topics(
+            [&rdkafka::admin::NewTopic::new(
+                topic,
+                1,
+                rdkafka::admin::TopicReplication::Fixed(1),
+            )],
+            &rdkafka::admin::AdminOptions::new(),
+        )
+        .await;
+    let text = std::fs::read_to_string(sample).expect("sample file");
+    let payloads: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+    assert!(!payloads.is_empty(), "empty sample {sample}");
+    let start = Instant::now();
+    let mut pending = std::collections::VecDeque::new();
+    for i in 0..n {
+        let key = format!("{{\"id\":{i}}}");
+        loop {
+            match producer.send_result(
+                FutureRecord::to(topic)
+                    .key(&key)
+                    .payload(payloads[i % payloads.len()]),
+            ) {
+                Ok(f) => {
+                    pending.push_back(f);
+                    break;
+                }
+                Err((_, _)) => tokio::time::sleep(Duration::from_millis(1)).await,
+            }
+        }
+        while pending.len() > 50_000 {
+            pending.pop_front().unwrap().await.unwrap().unwrap();
+        }
+    }
+    for f in pending {
+        f.await.unwrap().unwrap();
+    }
+    producer.flush(Duration::from_secs(60)).unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "produce_messages={n} produce_seconds={secs:.3} produce_rate_msgs_per_s={:.0}",
+        n as f64 / secs
+    );
+}
+
+fn latency(brokers: &str, topic: &str, n: usize) {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "tidemark-bench")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::End).unwrap();
+    consumer.assign(&tpl).unwrap();
+    println!("latency_ready=1");
+    let mut lat = Vec::with_capacity(n);
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while lat.len() < n && Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            let Some(p) = m.payload() else { continue };
+            let v: serde_json::Value = serde_json::from_slice(p).unwrap();
+            if let Some(ts) = v["source"]["ts_ms"].as_i64() {
+                lat.push(now_ms() - ts);
+            }
+        }
+    }
+    lat.sort_unstable();
+    let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p) as usize];
+    println!(
+        "latency_messages={} latency_p50_ms={} latency_p99_ms={} latency_max_ms={}",
+        lat.len(),
+        pct(0.5),
+        pct(0.99),
+        lat.last().unwrap()
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--bench") && args.len() <= 2 {
+        // `cargo bench` without arguments: nothing to do (scripts/bench.sh drives this).
+        return;
+    }
+    match args.get(1).map(String::as_str) {
+        Some("produce") => {
+            produce(
+                &arg(&args, "--brokers"),
+                &arg(&args, "--topic"),
+                arg(&args, "--messages").parse().unwrap(),
+                &arg(&args, "--sample"),
+            )
+            .await
+        }
+        Some("latency") => latency(
+            &arg(&args, "--brokers"),
+            &arg(&args, "--topic"),
+            arg(&args, "--messages").parse().unwrap(),
+        ),
+        _ => eprintln!("usage: kafka_baseline produce|latency ... (see scripts/bench.sh)"),
+    }
+}

@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Throughput and latency of tidemark against raw baselines, in one run on one machine:
+#   (1) raw WAL decode: pg_recvlogical (pgoutput) reading the workload's WAL to /dev/null
+#   (2) raw produce: rdkafka, tidemark's producer settings, same count and mean size
+#   (3) tidemark end to end: slot -> Kafka, until the slot confirms the workload's end
+#   (4) commit-to-consumer latency p50/p99 at a fixed rate, and tidemark's peak RSS
+# Usage: scripts/bench.sh            (BENCH_CHANGES=500000 BENCH_RATE=500 BENCH_SECONDS=20)
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+N=${BENCH_CHANGES:-500000}
+RATE=${BENCH_RATE:-500}
+SECS=${BENCH_SECONDS:-20}
+
+scripts/dev-env.sh up >/dev/null
+# shellcheck disable=SC1091
+. target/dev-env/env
+echo "building (release)..." >&2
+cargo build --release --bin tidemark -q
+BASE=$(cargo bench --bench kafka_baseline --no-run --message-format=json 2>/dev/null \
+  | python3 -c 'import sys,json
+for l in sys.stdin:
+    m=json.loads(l)
+    if m.get("reason")=="compiler-artifact" and m.get("executable") and "kafka_baseline" in m["target"]["name"]:
+        print(m["executable"])' | tail -1)
+
+calc() { python3 -c "print($1)"; }
+RUN="b$$_$(date +%s)"
+OUT="target/bench/$RUN"
+mkdir -p "$OUT"
+PGURL="$TIDEMARK_TEST_PG_URL"
+export PGPASSWORD=tidemark
+PSQL=(psql "$PGURL" -v ON_ERROR_STOP=1 -qAt)
+T="bench_$RUN"
+"${PSQL[@]}" <<SQL
+CREATE TABLE $T (id bigint PRIMARY KEY, c1 int, c2 bigint, c3 text, c4 numeric(12,2),
+  c5 timestamptz, c6 boolean, c7 double precision, c8 text, c9 date);
+CREATE PUBLICATION pub_$RUN FOR TABLE $T;
+SELECT 1 FROM pg_create_logical_replication_slot('raw_$RUN', 'pgoutput');
+SELECT 1 FROM pg_create_logical_replication_slot('raw2_$RUN', 'pgoutput');
+SELECT 1 FROM pg_create_logical_replication_slot('tm_$RUN', 'pgoutput');
+SQL
+
+HALF=$((N / 2))
+echo "workload: $HALF single-row INSERT transactions, then $HALF UPDATEs in transactions of 1000 rows" >&2
+W0=$(date +%s.%N)
+"${PSQL[@]}" <<SQL
+DO \$\$ BEGIN
+  FOR i IN 1..$HALF LOOP
+    INSERT INTO $T VALUES (i, i, i * 1000, 'customer-' || i, i * 1.25, now(), i % 2 = 0, i / 7.0, md5(i::text), current_date);
+    COMMIT;
+  END LOOP;
+END \$\$;
+DO \$\$ BEGIN
+  FOR b IN 0..($HALF - 1) / 1000 LOOP
+    UPDATE $T SET c1 = c1 + 1, c3 = c3 || '+', c5 = now() WHERE id > b * 1000 AND id <= (b + 1) * 1000;
+    COMMIT;
+  END LOOP;
+END \$\$;
+SQL
+W1=$(date +%s.%N)
+END_LSN=$("${PSQL[@]}" -c "SELECT pg_current_wal_insert_lsn()")
+echo "workload written in $(calc "$W1 - $W0") s, WAL end $END_LSN" >&2
+
+# (1) raw WAL decode; run once before and once after tidemark, the faster one counts
+raw_decode() {
+  local r0 r1
+  r0=$(date +%s.%N)
+  "$TIDEMARK_DEV_PG_BIN/pg_recvlogical" -d "$PGURL" --slot "$1" --start --endpos="$END_LSN" \
+    -o proto_version=1 -o "publication_names=pub_$RUN" -f /dev/null --no-loop
+  r1=$(date +%s.%N)
+  calc "$N / ($r1 - $r0)"
+}
+RAW_DECODE_1=$(raw_decode "raw_$RUN")
+
+# (3) tidemark end to end
+CFG="$OUT/configs"
+mkdir -p "$CFG" "$OUT/connectors"
+cat > "$CFG/tidemark.yaml" <<YAML
+connectors_dir: ../connectors
+kafka:
+  brokers: $TIDEMARK_TEST_KAFKA_BROKERS
+  topic_prefix: $RUN
+offsets:
+  store: file
+  path: ../positions
+  commit_interval_ms: 100
+logging:
+  level: warn
+YAML
+cat > "$OUT/connectors/bench.yaml" <<YAML
+kind: postgres
+connection: {host: 127.0.0.1, port: ${TIDEMARK_DEV_PG_PORT:-55432}, database: tidemark_test, user: tidemark, password_env: PGPASSWORD}
+postgres: {slot: tm_$RUN, publication: pub_$RUN, status_interval_ms: 100}
+tables: [public.$T]
+YAML
+confirmed() { "${PSQL[@]}" -c "SELECT confirmed_flush_lsn >= '$END_LSN'::pg_lsn FROM pg_replication_slots WHERE slot_name = 'tm_$RUN'"; }
+E0=$(date +%s.%N)
+target/release/tidemark run --config "$CFG/tidemark.yaml" 2>"$OUT/tidemark.log" &
+TM=$!
+trap 'kill $TM 2>/dev/null || true' EXIT
+until [ "$(confirmed)" = t ]; do
+  kill -0 $TM 2>/dev/null || { echo "tidemark died:" >&2; tail -20 "$OUT/tidemark.log" >&2; exit 1; }
+  sleep 0.1
+done
+E1=$(date +%s.%N)
+E2E=$(calc "$N / ($E1 - $E0)")
+RSS_BULK=$(awk '/VmHWM/ {print $2}' /proc/$TM/status)
+target/release/tidemark tail "$RUN.public.$T" --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" --from-beginning \
+  --max-messages 20000 --idle-timeout-ms 3000 | python3 -c 'import sys,json,random
+vals=[json.dumps(json.loads(l)["value"],separators=(",",":")) for l in sys.stdin]
+random.seed(1); random.shuffle(vals)
+print("\n".join(vals))' > "$OUT/sample.jsonl"
+SIZE=$(python3 -c "import sys; v=open('$OUT/sample.jsonl').read().split(chr(10)); print(sum(map(len,v))//len(v))")
+RAW_DECODE_2=$(raw_decode "raw2_$RUN")
+RAW_DECODE=$(python3 -c "print(max($RAW_DECODE_1, $RAW_DECODE_2))")
+
+# (2) raw produce: the same count, values sampled from tidemark's own messages
+PRODUCE=$("$BASE" produce --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" --topic "raw_$RUN" --messages "$N" --sample "$OUT/sample.jsonl" \
+  | sed -n 's/.*produce_rate_msgs_per_s=\([0-9.]*\).*/\1/p')
+
+# (4) latency at a fixed rate, tidemark still running
+LN=$((RATE * SECS))
+"$BASE" latency --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" --topic "$RUN.public.$T" --messages "$LN" > "$OUT/latency.txt" &
+LAT=$!
+sleep 2
+"${PSQL[@]}" <<SQL
+DO \$\$ BEGIN
+  FOR i IN 1..$LN LOOP
+    INSERT INTO $T VALUES ($N + i, i, i, 'late', 1, now(), true, 1, 'x', current_date);
+    COMMIT;
+    PERFORM pg_sleep(1.0 / $RATE);
+  END LOOP;
+END \$\$;
+SQL
+wait $LAT
+RSS=$(awk '/VmHWM/ {print $2}' /proc/$TM/status)
+kill -TERM $TM; wait $TM || true
+trap - EXIT
+
+MIN=$(python3 -c "print(min($RAW_DECODE, $PRODUCE))")
+RATIO=$(python3 -c "print(round($E2E / $MIN * 100, 1))")
+{
+  echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(uname -r)"
+  echo "workload: $N changes ($HALF single-row inserts, $HALF updates in 1000-row transactions), 10 columns, mean message $SIZE bytes"
+  printf "raw WAL decode (pg_recvlogical, pgoutput): %.0f changes/s (runs: %.0f before, %.0f after tidemark)\n" "$RAW_DECODE" "$RAW_DECODE_1" "$RAW_DECODE_2"
+  printf "raw produce (rdkafka, idempotent, acks=all, lz4): %.0f msgs/s\n" "$PRODUCE"
+  printf "tidemark end to end: %.0f events/s = %s%% of min(raw decode, raw produce)\n" "$E2E" "$RATIO"
+  echo "peak RSS: $((RSS_BULK / 1024)) MiB after the bulk run, $((RSS / 1024)) MiB after the latency run"
+  echo "latency at $RATE changes/s for $SECS s (commit to consumer): $(cat "$OUT/latency.txt" | tail -1)"
+} | tee "$OUT/results.txt"
+
+"${PSQL[@]}" <<SQL >/dev/null
+SELECT pg_drop_replication_slot('raw_$RUN');
+SELECT pg_drop_replication_slot('raw2_$RUN');
+SELECT pg_drop_replication_slot('tm_$RUN');
+DROP PUBLICATION pub_$RUN;
+DROP TABLE $T;
+SQL
