@@ -38,6 +38,7 @@ CREATE TABLE $T (id bigint PRIMARY KEY, c1 int, c2 bigint, c3 text, c4 numeric(1
 CREATE PUBLICATION pub_$RUN FOR TABLE $T;
 SELECT 1 FROM pg_create_logical_replication_slot('raw_$RUN', 'pgoutput');
 SELECT 1 FROM pg_create_logical_replication_slot('raw2_$RUN', 'pgoutput');
+SELECT 1 FROM pg_create_logical_replication_slot('raw3_$RUN', 'pgoutput');
 SELECT 1 FROM pg_create_logical_replication_slot('tm_$RUN', 'pgoutput');
 SQL
 
@@ -106,6 +107,9 @@ done
 E1=$(date +%s.%N)
 E2E=$(calc "$N / ($E1 - $E0)")
 RSS_BULK=$(awk '/VmHWM/ {print $2}' /proc/$TM/status)
+# Check that the run really delivered every change (read the topic to an idle timeout).
+DELIVERED=$(target/release/tidemark tail "$RUN.public.$T" --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" --from-beginning \
+  --idle-timeout-ms 5000 | wc -l)
 target/release/tidemark tail "$RUN.public.$T" --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" --from-beginning \
   --max-messages 20000 --idle-timeout-ms 3000 | python3 -c 'import sys,json,random
 vals=[json.dumps(json.loads(l)["value"],separators=(",",":")) for l in sys.stdin]
@@ -113,7 +117,11 @@ random.seed(1); random.shuffle(vals)
 print("\n".join(vals))' > "$OUT/sample.jsonl"
 SIZE=$(python3 -c "import sys; v=open('$OUT/sample.jsonl').read().split(chr(10)); print(sum(map(len,v))//len(v))")
 RAW_DECODE_2=$(raw_decode "raw2_$RUN")
-RAW_DECODE=$(python3 -c "print(max($RAW_DECODE_1, $RAW_DECODE_2))")
+# the replication client crate alone (no pgoutput decoding, no producing)
+WAL_READ=$("$BASE" wal-read --host 127.0.0.1 --port "${TIDEMARK_DEV_PG_PORT:-55432}" --user tidemark \
+  --password tidemark --database tidemark_test --slot "raw3_$RUN" --publication "pub_$RUN" --end-lsn "$END_LSN" \
+  | sed -n 's/.*wal_read_rate_changes_per_s=\([0-9.]*\).*/\1/p')
+RAW_DECODE=$(python3 -c "print(max($RAW_DECODE_1, $RAW_DECODE_2, $WAL_READ))")
 
 # (2) raw produce: the same count, values sampled from tidemark's own messages
 PRODUCE=$("$BASE" produce --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" --topic "raw_$RUN" --messages "$N" --sample "$OUT/sample.jsonl" \
@@ -143,9 +151,10 @@ RATIO=$(python3 -c "print(round($E2E / $MIN * 100, 1))")
 {
   echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(uname -r)"
   echo "workload: $N changes ($HALF single-row inserts, $HALF updates in 1000-row transactions), 10 columns, mean message $SIZE bytes"
-  printf "raw WAL decode (pg_recvlogical, pgoutput): %.0f changes/s (runs: %.0f before, %.0f after tidemark)\n" "$RAW_DECODE" "$RAW_DECODE_1" "$RAW_DECODE_2"
+  printf "raw WAL read: %.0f changes/s, the fastest of pg_recvlogical (pgoutput, to /dev/null) %.0f before and %.0f after tidemark, and the replication client alone %.0f\n" "$RAW_DECODE" "$RAW_DECODE_1" "$RAW_DECODE_2" "$WAL_READ"
   printf "raw produce (rdkafka, idempotent, acks=all, lz4): %.0f msgs/s\n" "$PRODUCE"
-  printf "tidemark end to end: %.0f events/s = %s%% of min(raw decode, raw produce)\n" "$E2E" "$RATIO"
+  printf "tidemark end to end: %.0f events/s = %s%% of min(raw WAL read, raw produce)\n" "$E2E" "$RATIO"
+  echo "messages in the topic after the bulk run: $DELIVERED (expected $N)"
   echo "peak RSS: $((RSS_BULK / 1024)) MiB after the bulk run, $((RSS / 1024)) MiB after the latency run"
   echo "latency at $RATE changes/s for $SECS s (commit to consumer): $(cat "$OUT/latency.txt" | tail -1)"
 } | tee "$OUT/results.txt"
@@ -153,6 +162,7 @@ RATIO=$(python3 -c "print(round($E2E / $MIN * 100, 1))")
 "${PSQL[@]}" <<SQL >/dev/null
 SELECT pg_drop_replication_slot('raw_$RUN');
 SELECT pg_drop_replication_slot('raw2_$RUN');
+SELECT pg_drop_replication_slot('raw3_$RUN');
 SELECT pg_drop_replication_slot('tm_$RUN');
 DROP PUBLICATION pub_$RUN;
 DROP TABLE $T;
