@@ -151,6 +151,11 @@ impl TestConfig {
 
     /// Starts `tidemark run`; its log goes to `<dir>/tidemark-<n>.log`.
     pub fn start(&self) -> Daemon {
+        self.start_with_stdout(Stdio::null())
+    }
+
+    /// Starts `tidemark run` with its standard output going to `stdout`.
+    pub fn start_with_stdout(&self, stdout: impl Into<Stdio>) -> Daemon {
         static RUN: AtomicU32 = AtomicU32::new(0);
         let log = self.path(&format!(
             "tidemark-{}.log",
@@ -159,7 +164,7 @@ impl TestConfig {
         let file = std::fs::File::create(&log).expect("log file");
         let child = self
             .tidemark(&["run", "--config", self.config_file().to_str().unwrap()])
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(file)
             .spawn()
             .expect("spawn tidemark");

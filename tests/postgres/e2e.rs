@@ -154,3 +154,79 @@ async fn changes_of_two_tables_reach_kafka_in_order_with_tombstones() {
         .await
         .unwrap();
 }
+
+/// Without a broker: `sink: stdout` prints JSON lines, positions go to the file store, and
+/// `tidemark check` passes on a correct setup.
+#[tokio::test(flavor = "multi_thread")]
+async fn stdout_sink_file_store_and_a_passing_check() {
+    let client = pg().await;
+    let t = unique("stdout");
+    client
+        .batch_execute(&format!("CREATE TABLE {t} (id int PRIMARY KEY, v text)"))
+        .await
+        .unwrap();
+    let cfg = TestConfig::new(&[&format!("public.{t}")], "");
+    write(
+        cfg.dir.path(),
+        "configs/tidemark.yaml",
+        "connectors_dir: ../connectors\nsink: stdout\noffsets:\n  store: file\n  path: ../positions\n  commit_interval_ms: 100\n",
+    );
+    let (status, out) = cfg.run_to_end(
+        &["check", "--config", cfg.config_file().to_str().unwrap()],
+        Duration::from_secs(60),
+    );
+    assert!(status.success(), "check failed:\n{out}");
+    assert!(out.contains("ok    wal_level = logical"), "{out}");
+    assert!(!out.contains("FAIL"), "{out}");
+
+    let stdout_path = cfg.path("stdout.jsonl");
+    let mut daemon = cfg.start_with_stdout(std::fs::File::create(&stdout_path).unwrap());
+    wait_streaming(&client, &cfg.slot, &mut daemon).await;
+    client
+        .batch_execute(&format!(
+            "INSERT INTO {t} VALUES (1, 'a'), (2, 'b'); DELETE FROM {t} WHERE id = 1;"
+        ))
+        .await
+        .unwrap();
+    let start = std::time::Instant::now();
+    let lines = loop {
+        let text = std::fs::read_to_string(&stdout_path).unwrap_or_default();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON line"))
+            .collect();
+        if lines.len() >= 4 || start.elapsed() > Duration::from_secs(30) {
+            break lines;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(lines.len(), 4, "{lines:#?}\nlog:\n{}", daemon.log_text());
+    let topic = format!("tidemark.public.{t}"); // the default prefix
+    assert!(
+        lines.iter().all(|l| l["topic"] == topic.as_str()),
+        "{lines:#?}"
+    );
+    assert_eq!(lines[0]["value"]["op"], "c");
+    assert_eq!(lines[2]["value"]["op"], "d");
+    assert_eq!(lines[3]["key"], json!({"id": 1}));
+    assert_eq!(lines[3]["value"], json!(null));
+
+    let status = daemon.terminate(Duration::from_secs(60));
+    assert!(
+        status.success(),
+        "exit {status}; log:\n{}",
+        daemon.log_text()
+    );
+    let stored = std::fs::read_to_string(cfg.path(&format!("positions/{}.json", cfg.name)))
+        .expect("position file written");
+    let stored: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    assert!(
+        stored["position"]["lsn"].as_str().unwrap().contains('/'),
+        "{stored}"
+    );
+    cfg.cleanup(&client).await;
+    client
+        .batch_execute(&format!("DROP TABLE {t}"))
+        .await
+        .unwrap();
+}
