@@ -111,3 +111,55 @@ async fn every_type_round_trips_exactly() {
         .await
         .unwrap();
 }
+
+/// An unchanged TOASTed value: taken from the old tuple with REPLICA IDENTITY FULL, else the
+/// documented marker, never a silent null.
+#[tokio::test(flavor = "multi_thread")]
+async fn unchanged_toast_values_are_never_silent_nulls() {
+    let client = pg().await;
+    let full = unique("toast_full");
+    let dflt = unique("toast_default");
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE {full} (id int PRIMARY KEY, big text, n int);
+             ALTER TABLE {full} REPLICA IDENTITY FULL;
+             ALTER TABLE {full} ALTER COLUMN big SET STORAGE EXTERNAL;
+             CREATE TABLE {dflt} (id int PRIMARY KEY, big text, n int);
+             ALTER TABLE {dflt} ALTER COLUMN big SET STORAGE EXTERNAL;"
+        ))
+        .await
+        .unwrap();
+    let cfg = TestConfig::new(&[&format!("public.{full}"), &format!("public.{dflt}")], "");
+    let mut daemon = cfg.start();
+    wait_streaming(&client, &cfg.slot, &mut daemon).await;
+    let big: String = "x".repeat(10_000);
+    for t in [&full, &dflt] {
+        client
+            .execute(&format!("INSERT INTO {t} VALUES (1, $1, 0)"), &[&big])
+            .await
+            .unwrap();
+        client
+            .batch_execute(&format!("UPDATE {t} SET n = 1 WHERE id = 1"))
+            .await
+            .unwrap();
+    }
+    let mf = consume_n(&cfg.topic(&format!("public.{full}")), 2, Duration::from_secs(60));
+    let md = consume_n(&cfg.topic(&format!("public.{dflt}")), 2, Duration::from_secs(60));
+    assert_eq!(mf.len(), 2, "{}", daemon.log_text());
+    assert_eq!(md.len(), 2, "{}", daemon.log_text());
+    let uf = mf[1].value.as_ref().unwrap();
+    assert_eq!(uf["after"]["big"], json!(big), "FULL: the value comes from the old tuple");
+    assert_eq!(uf["after"]["n"], json!(1));
+    let ud = md[1].value.as_ref().unwrap();
+    assert_eq!(
+        ud["after"]["big"],
+        json!("__tidemark_unavailable_value"),
+        "DEFAULT: the marker, not null"
+    );
+    daemon.terminate(Duration::from_secs(60));
+    cfg.cleanup(&client).await;
+    client
+        .batch_execute(&format!("DROP TABLE {full}; DROP TABLE {dflt};"))
+        .await
+        .unwrap();
+}
