@@ -1,6 +1,5 @@
 //! Bad input gets a clear error and a non-zero exit, never a panic.
 
-use std::process::Command;
 use std::time::Duration;
 
 use crate::common::*;
@@ -103,91 +102,10 @@ fn unreachable_server_is_reported_by_check() {
     );
 }
 
-/// A second PostgreSQL with wal_level=replica, started for this test from the same binaries.
-struct ReplicaServer {
-    dir: String,
-    bin: String,
-    port: u16,
-}
-
-impl ReplicaServer {
-    fn start() -> Option<Self> {
-        let bin = std::env::var("TIDEMARK_DEV_PG_BIN").ok()?;
-        let port = 55000 + (std::process::id() % 400) as u16;
-        let dir = format!("/tmp/tidemark-test-replica-{}", std::process::id());
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let as_postgres = |args: &[&str]| {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).args(args);
-            c
-        };
-        assert!(Command::new("chown")
-            .args(["postgres", &dir])
-            .status()
-            .unwrap()
-            .success());
-        let data = format!("{dir}/data");
-        let ok = as_postgres(&[
-            &format!("{bin}/initdb"),
-            "-D",
-            &data,
-            "-A",
-            "trust",
-            "-U",
-            "postgres",
-        ])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap()
-        .success();
-        assert!(ok, "initdb failed");
-        let opts = format!("-c wal_level=replica -c listen_addresses=127.0.0.1 -p {port} -k {dir}");
-        let ok = as_postgres(&[
-            &format!("{bin}/pg_ctl"),
-            "-D",
-            &data,
-            "-o",
-            &opts,
-            "-l",
-            &format!("{dir}/log"),
-            "-w",
-            "start",
-        ])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap()
-        .success();
-        assert!(
-            ok,
-            "pg_ctl start failed: {}",
-            std::fs::read_to_string(format!("{dir}/log")).unwrap_or_default()
-        );
-        Some(Self { dir, bin, port })
-    }
-}
-
-impl Drop for ReplicaServer {
-    fn drop(&mut self) {
-        let _ = Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(format!("{}/pg_ctl", self.bin))
-            .args([
-                "-D",
-                &format!("{}/data", self.dir),
-                "-m",
-                "immediate",
-                "stop",
-            ])
-            .stdout(std::process::Stdio::null())
-            .status();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 #[test]
 fn wal_level_replica_is_a_clear_error() {
-    let server = ReplicaServer::start().expect("TIDEMARK_DEV_PG_BIN is set by scripts/dev-env.sh");
+    let server = PrivatePostgres::start("replica")
+        .expect("TIDEMARK_DEV_PG_BIN is set by scripts/dev-env.sh");
     let cfg = TestConfig::new(&["public.t"], "");
     let path = cfg.path(&format!("connectors/{}.yaml", cfg.name));
     let url = pg_url();

@@ -396,3 +396,126 @@ pub fn consume_n(topic: &str, n: usize, timeout: Duration) -> Vec<Msg> {
         m.len() >= n
     })
 }
+
+/// A PostgreSQL of the test's own (from the dev-env binaries), for tests that must restart or
+/// misconfigure a server without disturbing the shared one. User `postgres`, trust auth.
+pub struct PrivatePostgres {
+    dir: String,
+    bin: String,
+    pub port: u16,
+    opts: String,
+}
+
+impl PrivatePostgres {
+    pub fn start(wal_level: &str) -> Option<Self> {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let bin = std::env::var("TIDEMARK_DEV_PG_BIN").ok()?;
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let port = 54000 + ((std::process::id() * 4 + n) % 900) as u16;
+        let dir = format!("/tmp/tidemark-test-pg-{}-{n}", std::process::id());
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!(Command::new("chown")
+            .args(["postgres", &dir])
+            .status()
+            .unwrap()
+            .success());
+        let data = format!("{dir}/data");
+        let ok = Self::as_postgres(&[
+            &format!("{bin}/initdb"),
+            "-D",
+            &data,
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+        assert!(ok, "initdb failed");
+        let opts = format!(
+            "-c wal_level={wal_level} -c listen_addresses=127.0.0.1 -p {port} -k {dir} -c fsync=off"
+        );
+        let server = Self {
+            dir,
+            bin,
+            port,
+            opts,
+        };
+        server.pg_ctl(&["-w", "start"]);
+        Some(server)
+    }
+
+    fn as_postgres(args: &[&str]) -> Command {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).args(args);
+        c
+    }
+
+    fn pg_ctl(&self, args: &[&str]) {
+        let data = format!("{}/data", self.dir);
+        let log = format!("{}/log", self.dir);
+        let mut full: Vec<&str> = vec!["-D", &data, "-o", &self.opts, "-l", &log];
+        full.extend_from_slice(args);
+        let ok = Self::as_postgres(
+            &[&[format!("{}/pg_ctl", self.bin).as_str()][..], &full[..]].concat(),
+        )
+        .stdout(Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+        assert!(
+            ok,
+            "pg_ctl {args:?} failed: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+
+    /// A fast restart: every connection is cut.
+    pub fn restart(&self) {
+        self.pg_ctl(&["-m", "fast", "-w", "restart"]);
+    }
+
+    pub fn url(&self) -> PgUrl {
+        PgUrl {
+            user: "postgres".into(),
+            password: String::new(),
+            host: "127.0.0.1".into(),
+            port: self.port,
+            database: "postgres".into(),
+        }
+    }
+
+    /// Points `cfg`'s connector at this server.
+    pub fn use_in(&self, cfg: &TestConfig) {
+        let path = cfg.path(&format!("connectors/{}.yaml", cfg.name));
+        let url = pg_url();
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace(
+                &format!("port: {}", url.port),
+                &format!("port: {}", self.port),
+            )
+            .replace(&format!("database: {}", url.database), "database: postgres")
+            .replace(&format!("user: {}", url.user), "user: postgres");
+        std::fs::write(&path, text).unwrap();
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let _ = Self::as_postgres(&[
+            &format!("{}/pg_ctl", self.bin),
+            "-D",
+            &format!("{}/data", self.dir),
+            "-m",
+            "immediate",
+            "stop",
+        ])
+        .stdout(Stdio::null())
+        .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

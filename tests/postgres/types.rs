@@ -143,12 +143,24 @@ async fn unchanged_toast_values_are_never_silent_nulls() {
             .await
             .unwrap();
     }
-    let mf = consume_n(&cfg.topic(&format!("public.{full}")), 2, Duration::from_secs(60));
-    let md = consume_n(&cfg.topic(&format!("public.{dflt}")), 2, Duration::from_secs(60));
+    let mf = consume_n(
+        &cfg.topic(&format!("public.{full}")),
+        2,
+        Duration::from_secs(60),
+    );
+    let md = consume_n(
+        &cfg.topic(&format!("public.{dflt}")),
+        2,
+        Duration::from_secs(60),
+    );
     assert_eq!(mf.len(), 2, "{}", daemon.log_text());
     assert_eq!(md.len(), 2, "{}", daemon.log_text());
     let uf = mf[1].value.as_ref().unwrap();
-    assert_eq!(uf["after"]["big"], json!(big), "FULL: the value comes from the old tuple");
+    assert_eq!(
+        uf["after"]["big"],
+        json!(big),
+        "FULL: the value comes from the old tuple"
+    );
     assert_eq!(uf["after"]["n"], json!(1));
     let ud = md[1].value.as_ref().unwrap();
     assert_eq!(
