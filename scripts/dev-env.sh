@@ -582,6 +582,7 @@ write_env() {
         printf 'export TIDEMARK_TEST_MYSQL_URL=%q\n' "mysql://tidemark:tidemark@127.0.0.1:$MYSQL_PORT/tidemark_test"
         printf 'export TIDEMARK_TEST_KAFKA_BROKERS=%q\n' "127.0.0.1:$KAFKA_PORT"
         printf 'export TIDEMARK_DEV_PG_BIN=%q\n' "$PG_BIN"
+        printf 'export TIDEMARK_DEV_TANSU=%q\n' "$TANSU"
     } >"$tmp"
     mv "$tmp" "$ENV_FILE"
 }

@@ -330,8 +330,19 @@ pub fn consume_until(
     settle: Duration,
     done: impl Fn(&[Msg]) -> bool,
 ) -> Vec<Msg> {
+    consume_until_at(&kafka_brokers(), topic, timeout, settle, done)
+}
+
+/// [`consume_until`] from the broker at `brokers`.
+pub fn consume_until_at(
+    brokers: &str,
+    topic: &str,
+    timeout: Duration,
+    settle: Duration,
+    done: impl Fn(&[Msg]) -> bool,
+) -> Vec<Msg> {
     let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", kafka_brokers())
+        .set("bootstrap.servers", brokers)
         .set("group.id", "tidemark-tests")
         .set("enable.auto.commit", "false")
         .create()
