@@ -107,17 +107,7 @@ fn wal_level_replica_is_a_clear_error() {
     let server = PrivatePostgres::start("replica")
         .expect("TIDEMARK_DEV_PG_BIN is set by scripts/dev-env.sh");
     let cfg = TestConfig::new(&["public.t"], "");
-    let path = cfg.path(&format!("connectors/{}.yaml", cfg.name));
-    let url = pg_url();
-    let text = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace(
-            &format!("port: {}", url.port),
-            &format!("port: {}", server.port),
-        )
-        .replace(&format!("database: {}", url.database), "database: postgres")
-        .replace(&format!("user: {}", url.user), "user: postgres");
-    std::fs::write(&path, text).unwrap();
+    server.use_in(&cfg);
     let (status, out) = cfg.run_to_end(
         &["check", "--config", cfg.config_file().to_str().unwrap()],
         Duration::from_secs(60),

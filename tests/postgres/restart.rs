@@ -52,6 +52,21 @@ fn parse_lsn(s: &str) -> u64 {
     (u64::from_str_radix(hi, 16).unwrap() << 32) | u64::from_str_radix(lo, 16).unwrap()
 }
 
+/// Reads `topic` until every pair of `want` is there (or `timeout`); returns the messages and
+/// the set of pairs seen.
+fn consume_all(
+    topic: &str,
+    want: &BTreeSet<(i32, i32)>,
+    timeout: Duration,
+) -> (Vec<Msg>, BTreeSet<(i32, i32)>) {
+    let msgs = consume_until(topic, timeout, Duration::from_secs(1), |m| {
+        let have: BTreeSet<(i32, i32)> = versions(m).into_iter().collect();
+        want.is_subset(&have)
+    });
+    let have = versions(&msgs).into_iter().collect();
+    (msgs, have)
+}
+
 /// (key, version) pairs in topic order.
 fn versions(msgs: &[Msg]) -> Vec<(i32, i32)> {
     msgs.iter()
@@ -113,16 +128,7 @@ async fn kill_9_and_restart_loses_nothing_and_keeps_per_key_order() {
         .filter(|(lsn, _)| *lsn <= confirmed)
         .flat_map(|(_, c)| c.iter().copied())
         .collect();
-    let before_restart = consume_until(
-        &topic,
-        Duration::from_secs(30),
-        Duration::from_secs(2),
-        |m| {
-            let have: BTreeSet<(i32, i32)> = versions(m).into_iter().collect();
-            must_have.is_subset(&have)
-        },
-    );
-    let have: BTreeSet<(i32, i32)> = versions(&before_restart).into_iter().collect();
+    let (_, have) = consume_all(&topic, &must_have, Duration::from_secs(30));
     let missing: Vec<_> = must_have.difference(&have).take(5).collect();
     assert!(
         missing.is_empty(),
@@ -140,17 +146,8 @@ async fn kill_9_and_restart_loses_nothing_and_keeps_per_key_order() {
         .flat_map(|(_, c)| c.iter().copied())
         .collect();
     assert_eq!(all.len(), (TXS * PER_TX) as usize);
-    let msgs = consume_until(
-        &topic,
-        Duration::from_secs(120),
-        Duration::from_secs(1),
-        |m| {
-            let have: BTreeSet<(i32, i32)> = versions(m).into_iter().collect();
-            all.is_subset(&have)
-        },
-    );
+    let (msgs, have) = consume_all(&topic, &all, Duration::from_secs(120));
     let seen = versions(&msgs);
-    let have: BTreeSet<(i32, i32)> = seen.iter().copied().collect();
     let missing: Vec<_> = all.difference(&have).take(10).collect();
     assert!(
         missing.is_empty(),
@@ -219,16 +216,7 @@ async fn database_restart_loses_nothing() {
         .iter()
         .flat_map(|(_, c)| c.iter().copied())
         .collect();
-    let msgs = consume_until(
-        &topic,
-        Duration::from_secs(120),
-        Duration::from_secs(1),
-        |m| {
-            let have: BTreeSet<(i32, i32)> = versions(m).into_iter().collect();
-            all.is_subset(&have)
-        },
-    );
-    let have: BTreeSet<(i32, i32)> = versions(&msgs).into_iter().collect();
+    let (_, have) = consume_all(&topic, &all, Duration::from_secs(120));
     let missing = all.difference(&have).count();
     assert_eq!(
         missing,
