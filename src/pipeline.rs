@@ -110,13 +110,19 @@ pub async fn run_once(
     };
 
     let forward = async {
+        // Topics this connector already made sure of: the sink is asked once per topic, not
+        // once per event.
+        let mut ensured: std::collections::HashSet<Arc<str>> = std::collections::HashSet::new();
         while let Some(msg) = source_rx.recv().await {
             match msg {
                 SourceMessage::Change(event) => {
                     let schema = event.table.clone();
                     for routed in router.route(event)? {
                         let record = crate::schema::encode(&routed, &schema, now_ms())?;
-                        sink.ensure_topic(&record.topic).await?;
+                        if !ensured.contains(&record.topic) {
+                            sink.ensure_topic(&record.topic).await?;
+                            ensured.insert(record.topic.clone());
+                        }
                         let ack = sink.send(record).await?;
                         if pending_tx.send(Pending::Record(ack)).await.is_err() {
                             return Ok(false);

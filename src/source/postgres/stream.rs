@@ -280,16 +280,6 @@ impl Decoder {
             .map_err(|e| Error::definite("encoding a position").with_source(e))
     }
 
-    fn open_tx(&self, lsn: u64) -> Result<&OpenTransaction> {
-        self.tx.as_ref().ok_or_else(|| {
-            Error::definite(format!(
-                "connector {}: row change outside a transaction at WAL position {}",
-                self.cfg.name,
-                format_lsn(lsn)
-            ))
-        })
-    }
-
     async fn on_message(&mut self, msg: PgOutputMessage, lsn: u64) -> Result<Vec<SourceMessage>> {
         match msg {
             PgOutputMessage::Begin {
@@ -432,11 +422,13 @@ impl Decoder {
         after: Option<crate::event::Row>,
         lsn: u64,
     ) -> Result<SourceMessage> {
-        self.open_tx(lsn)?;
-        let tx = self
-            .tx
-            .as_mut()
-            .ok_or_else(|| Error::definite("no open transaction"))?;
+        let tx = self.tx.as_mut().ok_or_else(|| {
+            Error::definite(format!(
+                "connector {}: row change outside a transaction at WAL position {}",
+                self.cfg.name,
+                format_lsn(lsn)
+            ))
+        })?;
         tx.events += 1;
         let per_table = tx.per_table.entry(relation).or_insert(0);
         *per_table += 1;
