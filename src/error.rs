@@ -101,3 +101,34 @@ pub fn classify_postgres(context: impl Into<String>, e: tokio_postgres::Error) -
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Sorts a MySQL client error: lost connections, timeouts and server-side conditions that
+/// pass (too many connections, lock waits, shutdown in progress) are transient; access
+/// denied, unknown database, bad SQL and the like are definite.
+pub fn classify_mysql(context: impl Into<String>, e: mysql_async::Error) -> Error {
+    let transient = match &e {
+        mysql_async::Error::Io(_) => true,
+        mysql_async::Error::Driver(d) => matches!(
+            d,
+            mysql_async::DriverError::ConnectionClosed | mysql_async::DriverError::PoolDisconnected
+        ),
+        mysql_async::Error::Server(s) => matches!(
+            s.code,
+            1040 // too many connections
+                | 1053 // server shutdown in progress
+                | 1205 // lock wait timeout
+                | 1213 // deadlock
+                | 1927 // connection killed (MariaDB)
+                | 2002 | 2003 | 2006 | 2013
+                | 1158..=1161 // network read/write errors
+        ),
+        mysql_async::Error::Other(_) => false,
+        _ => false,
+    };
+    let err = if transient {
+        Error::transient(context)
+    } else {
+        Error::definite(context)
+    };
+    err.with_source(e)
+}

@@ -125,6 +125,18 @@ pub enum SourceLocation {
         commit_lsn: u64,
         tx_id: u32,
     },
+    Mysql {
+        /// The binlog file that holds the change.
+        file: Arc<str>,
+        /// Offset of the rows event in that file.
+        pos: u64,
+        /// Index of the row within its rows event (0-based).
+        row: u32,
+        /// The transaction's GTID (`uuid:n` or MariaDB `domain-server-seq`), when GTIDs are on.
+        gtid: Option<Arc<str>>,
+        /// The server id that wrote the event.
+        server_id: u32,
+    },
 }
 
 /// Debezium's `transaction` block.
@@ -179,6 +191,13 @@ pub enum SourceMessage {
     /// of it is acknowledged by the sink, the source may resume from `Position` after a
     /// restart without losing anything.
     Checkpoint(Position),
+    /// The log shows a table in a new shape (a DDL statement changed it) from the next change
+    /// on. Informational for the pipeline (logged today; the schema stage will use it).
+    SchemaChange {
+        table: Arc<TableSchema>,
+        /// The shape before, when the source had seen one.
+        previous: Option<Arc<TableSchema>>,
+    },
 }
 
 #[cfg(test)]

@@ -107,6 +107,13 @@ pub async fn run_once(
             acked_rx,
             shutdown.clone(),
         )),
+        SourceKind::Mysql => tokio::spawn(crate::source::mysql::run(
+            cfg.clone(),
+            start,
+            source_tx,
+            acked_rx,
+            shutdown.clone(),
+        )),
     };
 
     let forward = async {
@@ -128,6 +135,12 @@ pub async fn run_once(
                             return Ok(false);
                         }
                     }
+                }
+                SourceMessage::SchemaChange { table, previous } => {
+                    tracing::info!(connector = %cfg.name, table = %table.id,
+                        columns = ?table.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+                        previous_columns = ?previous.as_ref().map(|p| p.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>()),
+                        "table changed shape in the log");
                 }
                 SourceMessage::Checkpoint(p) => {
                     if pending_tx.send(Pending::Checkpoint(p)).await.is_err() {

@@ -49,7 +49,8 @@ pub enum Value {
     Bytes(Vec<u8>),
     /// Days since 1970-01-01; [`DATE_INFINITY`] / [`DATE_NEG_INFINITY`] for the infinities.
     Date(i32),
-    /// Microseconds since midnight (`24:00:00` is allowed).
+    /// Microseconds since midnight (`24:00:00` is allowed). MySQL `TIME` is a signed duration
+    /// of up to 838:59:59: it may be negative or above a day.
     Time(i64),
     /// Microseconds since midnight and the UTC offset in seconds (east positive).
     TimeTz {
@@ -73,6 +74,11 @@ pub enum Value {
     Array(Vec<Value>),
     /// An enum label.
     Enum(String),
+    /// A spatial value: SRID and the OGC well-known binary (MySQL `GEOMETRY` and subtypes).
+    Geometry {
+        srid: u32,
+        wkb: Vec<u8>,
+    },
     /// A value the log did not carry (see [`UNAVAILABLE_VALUE_MARKER`]).
     Unavailable,
 }
@@ -127,6 +133,14 @@ pub enum ColumnType {
         name: String,
         labels: Vec<String>,
     },
+    /// A MySQL `SET`: values are the chosen members joined by `,` in declaration order.
+    Set {
+        labels: Vec<String>,
+    },
+    /// A spatial type (`name` is the database's: `geometry`, `point`, ...).
+    Geometry {
+        name: String,
+    },
     /// A type tidemark does not model: values are carried as text. `name` is the database's.
     Other(String),
 }
@@ -165,8 +179,12 @@ fn push_ymd(year: i32, month: u32, day: u32, out: &mut String) {
 }
 
 fn format_time_of_day(micros: i64, out: &mut String) {
-    let secs = micros.div_euclid(1_000_000);
-    let frac = micros.rem_euclid(1_000_000);
+    if micros < 0 {
+        out.push('-');
+    }
+    let abs = micros.unsigned_abs();
+    let secs = abs / 1_000_000;
+    let frac = abs % 1_000_000;
     let _ = write!(
         out,
         "{:02}:{:02}:{:02}",
@@ -319,6 +337,16 @@ impl Serialize for Value {
                 seq.end()
             }
             Value::Unavailable => s.serialize_str(UNAVAILABLE_VALUE_MARKER),
+            Value::Geometry { srid, wkb } => {
+                use serde::ser::SerializeMap;
+                let mut m = s.serialize_map(Some(2))?;
+                m.serialize_entry(
+                    "wkb",
+                    &base64::engine::general_purpose::STANDARD.encode(wkb),
+                )?;
+                m.serialize_entry("srid", srid)?;
+                m.end()
+            }
             Value::Date(_)
             | Value::Time(_)
             | Value::TimeTz { .. }

@@ -7,7 +7,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 
 use crate::config::{self, SinkKind, SourceKind};
-use crate::source::postgres::setup::{self, CheckStatus};
+use crate::source::check::{CheckItem, CheckStatus};
+use crate::source::{mysql, postgres::setup};
 
 pub async fn check(config_path: &Path, offline: bool) -> i32 {
     let settings = match config::load(config_path, std::env::vars()) {
@@ -44,28 +45,37 @@ pub async fn check(config_path: &Path, offline: bool) -> i32 {
                 };
                 match setup::inspect(&client, c).await {
                     Ok(inspection) => {
-                        for item in
-                            setup::evaluate(c, &inspection, settings.daemon.kafka.compact_topics)
-                        {
-                            let tag = match item.status {
-                                CheckStatus::Ok => "ok  ",
-                                CheckStatus::Warn => "WARN",
-                                CheckStatus::Fail => {
-                                    failed = true;
-                                    "FAIL"
-                                }
-                            };
-                            println!("  {tag}  {}", item.what);
-                            if !item.fix.is_empty() {
-                                println!("        fix: {}", item.fix);
-                            }
-                        }
+                        failed |= print_items(setup::evaluate(
+                            c,
+                            &inspection,
+                            settings.daemon.kafka.compact_topics,
+                        ));
                     }
                     Err(e) => {
                         println!("  FAIL  {e}");
                         failed = true;
                     }
                 }
+            }
+            SourceKind::Mysql => {
+                let mut conn = match mysql::setup::connect(c).await {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        println!("  FAIL  {e}");
+                        failed = true;
+                        continue;
+                    }
+                };
+                match mysql::setup::inspect(&mut conn, c).await {
+                    Ok(inspection) => {
+                        failed |= print_items(mysql::setup::evaluate(c, &inspection));
+                    }
+                    Err(e) => {
+                        println!("  FAIL  {e}");
+                        failed = true;
+                    }
+                }
+                let _ = conn.disconnect().await;
             }
         }
     }
@@ -100,4 +110,24 @@ pub async fn check(config_path: &Path, offline: bool) -> i32 {
     } else {
         0
     }
+}
+
+/// Prints check items; true when any failed.
+fn print_items(items: Vec<CheckItem>) -> bool {
+    let mut failed = false;
+    for item in items {
+        let tag = match item.status {
+            CheckStatus::Ok => "ok  ",
+            CheckStatus::Warn => "WARN",
+            CheckStatus::Fail => {
+                failed = true;
+                "FAIL"
+            }
+        };
+        println!("  {tag}  {}", item.what);
+        if !item.fix.is_empty() {
+            println!("        fix: {}", item.fix);
+        }
+    }
+    failed
 }

@@ -9,6 +9,17 @@ use super::secret::{Secret, SecretSource};
 #[serde(rename_all = "lowercase")]
 pub enum SourceKind {
     Postgres,
+    /// MySQL 8.x or MariaDB 10.5+ (binlog over the replication protocol).
+    Mysql,
+}
+
+impl SourceKind {
+    pub fn default_port(self) -> u16 {
+        match self {
+            SourceKind::Postgres => 5432,
+            SourceKind::Mysql => 3306,
+        }
+    }
 }
 
 /// TLS towards the source database.
@@ -31,7 +42,9 @@ pub struct ConnectorFile {
     pub enabled: bool,
     pub connection: ConnectionFile,
     #[serde(default)]
-    pub postgres: PostgresOptions,
+    pub postgres: Option<PostgresOptions>,
+    #[serde(default)]
+    pub mysql: Option<MysqlOptions>,
     /// The tables to capture, `schema.table`.
     pub tables: Vec<String>,
 }
@@ -92,6 +105,32 @@ pub struct PostgresOptions {
     /// How often a standby status update is sent at the latest, in milliseconds.
     #[serde(default)]
     pub status_interval_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MysqlOptions {
+    /// The replica server id tidemark registers with; unique among the server's replicas
+    /// (required).
+    #[serde(default)]
+    pub server_id: Option<u32>,
+    /// How often the server sends a heartbeat when the binlog is idle, in milliseconds.
+    #[serde(default)]
+    pub heartbeat_ms: Option<u64>,
+    /// Resume by GTID (`auto`: when the server has GTIDs on), or always by file and offset.
+    #[serde(default)]
+    pub gtid: Option<GtidUse>,
+}
+
+/// Whether a MySQL connector resumes by GTID.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GtidUse {
+    /// GTID when the server has it on, else file and offset.
+    #[default]
+    Auto,
+    /// Always file and offset.
+    Off,
 }
 
 impl ConnectionFile {

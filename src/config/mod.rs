@@ -18,7 +18,7 @@ pub mod table;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use connector::{Connection, SourceKind, SslMode};
+pub use connector::{Connection, GtidUse, SourceKind, SslMode};
 pub use daemon::{DaemonConfig, LogFormat, PositionStoreKind, SinkKind};
 pub use error::ConfigError;
 pub use secret::Secret;
@@ -50,7 +50,26 @@ pub struct ConnectorConfig {
     pub enabled: bool,
     pub connection: Connection,
     pub postgres: PostgresSettings,
+    pub mysql: MysqlSettings,
     pub tables: Vec<TableEntry>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MysqlSettings {
+    /// The replica server id (required for `kind: mysql`; 0 for other kinds).
+    pub server_id: u32,
+    pub heartbeat: Duration,
+    pub gtid: GtidUse,
+}
+
+impl Default for MysqlSettings {
+    fn default() -> Self {
+        Self {
+            server_id: 0,
+            heartbeat: Duration::from_secs(5),
+            gtid: GtidUse::Auto,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -237,9 +256,24 @@ fn load_connector(
     let raw: ConnectorFile = load_file(file, &overrides)?;
     let dir = base_dir(file);
     let password = raw.connection.secret().resolve(file, "connection", &dir)?;
-    let default_port = match raw.kind {
-        SourceKind::Postgres => 5432,
-    };
+    let default_port = raw.kind.default_port();
+    match (raw.kind, &raw.postgres, &raw.mysql) {
+        (SourceKind::Mysql, Some(_), _) => {
+            return Err(ConfigError::invalid(
+                file,
+                "postgres",
+                "a `kind: mysql` connector takes a `mysql:` block, not `postgres:`",
+            ))
+        }
+        (SourceKind::Postgres, _, Some(_)) => {
+            return Err(ConfigError::invalid(
+                file,
+                "mysql",
+                "a `kind: postgres` connector takes a `postgres:` block, not `mysql:`",
+            ))
+        }
+        _ => {}
+    }
     let connection = Connection {
         host: raw.connection.host.clone(),
         port: raw.connection.port.unwrap_or(default_port),
@@ -251,21 +285,30 @@ fn load_connector(
         connect_timeout_ms: raw.connection.connect_timeout_ms,
     };
     let default_name = format!("tidemark_{}", name.to_lowercase().replace('-', "_"));
+    let pg = raw.postgres.clone().unwrap_or_default();
     let postgres = PostgresSettings {
-        slot: raw
-            .postgres
-            .slot
-            .clone()
-            .unwrap_or_else(|| default_name.clone()),
-        publication: raw
-            .postgres
+        slot: pg.slot.clone().unwrap_or_else(|| default_name.clone()),
+        publication: pg
             .publication
             .clone()
             .unwrap_or_else(|| default_name.clone()),
-        create_slot: raw.postgres.create_slot.unwrap_or(true),
-        create_publication: raw.postgres.create_publication.unwrap_or(true),
-        status_interval: Duration::from_millis(raw.postgres.status_interval_ms.unwrap_or(10_000)),
+        create_slot: pg.create_slot.unwrap_or(true),
+        create_publication: pg.create_publication.unwrap_or(true),
+        status_interval: Duration::from_millis(pg.status_interval_ms.unwrap_or(10_000)),
     };
+    let my = raw.mysql.clone().unwrap_or_default();
+    let mysql = MysqlSettings {
+        server_id: my.server_id.unwrap_or(0),
+        heartbeat: Duration::from_millis(my.heartbeat_ms.unwrap_or(5_000).max(100)),
+        gtid: my.gtid.unwrap_or_default(),
+    };
+    if raw.kind == SourceKind::Mysql && mysql.server_id == 0 {
+        return Err(ConfigError::invalid(
+            file,
+            "mysql.server_id",
+            "set `mysql.server_id` to a number (1..4294967295) that no other replica of this server uses",
+        ));
+    }
     if !valid_pg_identifier(&postgres.slot) {
         return Err(ConfigError::invalid(
             file,
@@ -313,6 +356,7 @@ fn load_connector(
         enabled: raw.enabled,
         connection,
         postgres,
+        mysql,
         tables,
     })
 }

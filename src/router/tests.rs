@@ -28,6 +28,7 @@ fn connector(key: Option<Vec<String>>, topic: Option<String>) -> Arc<ConnectorCo
             create_publication: true,
             status_interval: std::time::Duration::from_secs(1),
         },
+        mysql: Default::default(),
         tables: vec![TableEntry {
             id: TableId::new("public", "t"),
             config: TableConfig { topic, key },

@@ -77,6 +77,19 @@ impl Serialize for SourceRef<'_> {
                 m.serialize_entry("lsn", lsn)?;
                 m.serialize_entry("commit_lsn", commit_lsn)?;
             }
+            SourceLocation::Mysql {
+                file,
+                pos,
+                row,
+                gtid,
+                server_id,
+            } => {
+                m.serialize_entry("server_id", server_id)?;
+                m.serialize_entry("gtid", &gtid.as_deref())?;
+                m.serialize_entry("file", &**file)?;
+                m.serialize_entry("pos", pos)?;
+                m.serialize_entry("row", row)?;
+            }
         }
         m.end()
     }

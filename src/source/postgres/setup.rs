@@ -238,29 +238,7 @@ pub async fn primary_key_columns(
         .collect())
 }
 
-/// One line of `tidemark check`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckItem {
-    pub status: CheckStatus,
-    pub what: String,
-    /// How to fix it (empty when fine).
-    pub fix: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CheckStatus {
-    Ok,
-    Warn,
-    Fail,
-}
-
-fn item(status: CheckStatus, what: impl Into<String>, fix: impl Into<String>) -> CheckItem {
-    CheckItem {
-        status,
-        what: what.into(),
-        fix: fix.into(),
-    }
-}
+pub use crate::source::check::{item, CheckItem, CheckStatus};
 
 /// Judges an inspection: what is fine, what will fail, and how to fix each.
 pub fn evaluate(cfg: &ConnectorConfig, i: &Inspection, compacted: bool) -> Vec<CheckItem> {

@@ -55,7 +55,10 @@ pub fn parse(t: &ColumnType, text: &str) -> Result<Value, ValueError> {
                 return Err(e("not a decimal number"));
             }
         }
-        ColumnType::Text | ColumnType::Other(_) => Value::Text(text.to_string()),
+        ColumnType::Text
+        | ColumnType::Other(_)
+        | ColumnType::Set { .. }
+        | ColumnType::Geometry { .. } => Value::Text(text.to_string()),
         ColumnType::Enum { .. } => Value::Enum(text.to_string()),
         ColumnType::Bytes => Value::Bytes(parse_bytea(text).ok_or_else(|| e("not hex bytea"))?),
         ColumnType::Date => Value::Date(parse_date(text).ok_or_else(|| e("not an ISO date"))?),

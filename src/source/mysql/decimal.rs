@@ -1,0 +1,186 @@
+//! MySQL's binary DECIMAL format (`decimal2bin`), decoded to exact decimal text.
+//!
+//! The number is stored as big-endian groups of up to nine decimal digits: the integer
+//! part's leading partial group, its full groups, the fraction's full groups, then the
+//! fraction's trailing partial group. A partial group of `n` digits takes
+//! `DIG2BYTES[n]` bytes. The first byte's top bit is flipped (set = non-negative) and a
+//! negative number has every byte inverted, so the bytes sort like the numbers.
+
+use super::reader::{ByteReader, DecodeResult};
+
+const DIG2BYTES: [usize; 10] = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4];
+const DIGITS_PER_GROUP: usize = 9;
+
+/// The stored size of a DECIMAL(precision, scale) value.
+pub fn binary_size(precision: u8, scale: u8) -> usize {
+    let (p, s) = (usize::from(precision), usize::from(scale));
+    let intg = p.saturating_sub(s);
+    (intg / DIGITS_PER_GROUP) * 4
+        + DIG2BYTES[intg % DIGITS_PER_GROUP]
+        + (s / DIGITS_PER_GROUP) * 4
+        + DIG2BYTES[s % DIGITS_PER_GROUP]
+}
+
+/// Decodes one DECIMAL(precision, scale) value to text such as `-12.340`.
+pub fn decode(r: &mut ByteReader<'_>, precision: u8, scale: u8) -> DecodeResult<String> {
+    if scale > precision || precision > 65 || scale > 38 {
+        return Err(r.error(format!(
+            "DECIMAL({precision},{scale}) is not a valid declaration"
+        )));
+    }
+    let size = binary_size(precision, scale);
+    let offset = r.offset();
+    let raw = r.take(size, "DECIMAL value")?;
+    if raw.is_empty() {
+        return Ok("0".into());
+    }
+    let negative = raw[0] & 0x80 == 0;
+    let mask = if negative { 0xff } else { 0x00 };
+    let mut bytes: Vec<u8> = raw.iter().map(|b| b ^ mask).collect();
+    bytes[0] ^= 0x80;
+
+    let (p, s) = (usize::from(precision), usize::from(scale));
+    let intg = p - s;
+    let mut groups: Vec<(usize, usize)> = Vec::new(); // (digits, bytes)
+    if intg % DIGITS_PER_GROUP != 0 {
+        groups.push((intg % DIGITS_PER_GROUP, DIG2BYTES[intg % DIGITS_PER_GROUP]));
+    }
+    groups.extend(std::iter::repeat_n((9, 4), intg / DIGITS_PER_GROUP));
+    let int_groups = groups.len();
+    groups.extend(std::iter::repeat_n((9, 4), s / DIGITS_PER_GROUP));
+    if s % DIGITS_PER_GROUP != 0 {
+        groups.push((s % DIGITS_PER_GROUP, DIG2BYTES[s % DIGITS_PER_GROUP]));
+    }
+
+    let mut int_digits = String::new();
+    let mut frac_digits = String::new();
+    let mut at = 0;
+    for (k, (digits, nbytes)) in groups.iter().enumerate() {
+        let value = bytes[at..at + nbytes]
+            .iter()
+            .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+        if value >= 10u64.pow(*digits as u32) {
+            return Err(super::reader::DecodeError {
+                what: format!(
+                    "DECIMAL({precision},{scale}) group {} holds {value}, more than {digits} digits",
+                    k + 1
+                ),
+                offset: offset + at,
+            });
+        }
+        at += nbytes;
+        let text = format!("{value:0width$}", width = *digits);
+        if k < int_groups {
+            int_digits.push_str(&text);
+        } else {
+            frac_digits.push_str(&text);
+        }
+    }
+    let int_digits = int_digits.trim_start_matches('0');
+    let is_zero = int_digits.is_empty() && frac_digits.bytes().all(|b| b == b'0');
+    let mut out = String::with_capacity(p + 3);
+    if negative && !is_zero {
+        out.push('-');
+    }
+    out.push_str(if int_digits.is_empty() {
+        "0"
+    } else {
+        int_digits
+    });
+    if s > 0 {
+        out.push('.');
+        out.push_str(&frac_digits);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Encodes decimal text the way MySQL does (the inverse of [`decode`]), for tests.
+    pub(crate) fn encode(text: &str, precision: u8, scale: u8) -> Vec<u8> {
+        let negative = text.starts_with('-');
+        let text = text.trim_start_matches('-');
+        let (int_part, frac_part) = text.split_once('.').unwrap_or((text, ""));
+        let (p, s) = (usize::from(precision), usize::from(scale));
+        let intg = p - s;
+        let int_part = int_part.trim_start_matches('0');
+        let int_padded = format!("{int_part:0>intg$}");
+        let frac_padded = format!("{frac_part:0<s$}");
+        let mut out = Vec::new();
+        let mut push = |digits: &str| {
+            if digits.is_empty() {
+                return;
+            }
+            let n = DIG2BYTES[digits.len()];
+            let v: u64 = digits.parse().unwrap();
+            for i in (0..n).rev() {
+                out.push((v >> (8 * i)) as u8);
+            }
+        };
+        let lead = intg % 9;
+        push(&int_padded[..lead]);
+        for chunk in int_padded.as_bytes()[lead..].chunks(9) {
+            push(std::str::from_utf8(chunk).unwrap());
+        }
+        for chunk in frac_padded.as_bytes().chunks(9) {
+            push(std::str::from_utf8(chunk).unwrap());
+        }
+        out[0] ^= 0x80;
+        if negative {
+            for b in out.iter_mut() {
+                *b ^= 0xff;
+            }
+        }
+        out
+    }
+
+    fn round_trip(text: &str, p: u8, s: u8) -> String {
+        let bytes = encode(text, p, s);
+        assert_eq!(bytes.len(), binary_size(p, s), "{text} ({p},{s})");
+        decode(&mut ByteReader::new(&bytes), p, s).unwrap()
+    }
+
+    #[test]
+    fn mysql_manual_example() {
+        // The manual's example: 1234567890.1234 as DECIMAL(14,4).
+        let b = [0x81, 0x0D, 0xFB, 0x38, 0xD2, 0x04, 0xD2];
+        assert_eq!(
+            decode(&mut ByteReader::new(&b), 14, 4).unwrap(),
+            "1234567890.1234"
+        );
+        // And -1234567890.1234.
+        let n: Vec<u8> = b.iter().map(|x| !x).collect();
+        assert_eq!(
+            decode(&mut ByteReader::new(&n), 14, 4).unwrap(),
+            "-1234567890.1234"
+        );
+    }
+
+    #[test]
+    fn round_trips() {
+        assert_eq!(round_trip("0.00", 10, 2), "0.00");
+        assert_eq!(round_trip("-0.01", 10, 2), "-0.01");
+        assert_eq!(round_trip("12345678.90", 10, 2), "12345678.90");
+        assert_eq!(round_trip("7", 1, 0), "7");
+        assert_eq!(round_trip("0.5", 1, 1), "0.5");
+        let max = format!("{}.{}", "9".repeat(35), "9".repeat(30));
+        assert_eq!(round_trip(&max, 65, 30), max);
+        assert_eq!(round_trip(&format!("-{max}"), 65, 30), format!("-{max}"));
+        assert_eq!(
+            round_trip("-123456789012345678", 18, 0),
+            "-123456789012345678"
+        );
+    }
+
+    #[test]
+    fn bad_bytes_are_errors() {
+        // A 4-byte group holding 999999999 + 1.
+        let mut b = vec![0x80 | 0x3b, 0x9a, 0xca, 0x00];
+        assert!(decode(&mut ByteReader::new(&b), 9, 0).is_err());
+        b.truncate(2);
+        assert!(decode(&mut ByteReader::new(&b), 9, 0).is_err());
+        assert!(decode(&mut ByteReader::new(&[0x80]), 70, 0).is_err());
+    }
+}

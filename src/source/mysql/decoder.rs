@@ -1,0 +1,580 @@
+//! Turns binlog events, in stream order, into source messages: row changes of the captured
+//! tables, schema-change signals, and checkpoints at transaction boundaries.
+//!
+//! Owns the per-stream state: the current binlog file and offset, the open transaction, the
+//! GTID state, and the TABLE_MAP cache. Pure (no I/O), so it is tested on byte vectors.
+//! Must not: talk to the server (see `stream`), or buffer a transaction: each rows event is
+//! decoded and emitted on its own, so memory stays bounded whatever the transaction size.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use super::charset::{Charset, CharsetMap};
+use super::column_type as t;
+use super::events::{self, QueryKind};
+use super::gtid::{MariaGtidPos, MysqlGtidSet};
+use super::position::MysqlPosition;
+use super::row_value::Notice;
+use super::rows::{self, RowsKind};
+use super::setup::Flavor;
+use super::table_map::TableMap;
+use crate::config::ConnectorConfig;
+use crate::error::{Error, Result};
+use crate::event::{
+    ChangeEvent, ColumnDef, Op, Position, SourceInfo, SourceLocation, SourceMessage, TableId,
+    TableSchema, TransactionInfo,
+};
+use crate::value::ColumnType;
+
+/// One binlog event: its common header fields and its body (without the checksum).
+#[derive(Debug, Clone, Copy)]
+pub struct RawEvent<'a> {
+    pub event_type: u8,
+    pub timestamp: u32,
+    pub server_id: u32,
+    /// Offset just after this event in its file (0 for artificial events).
+    pub log_pos: u64,
+    pub size: u32,
+    pub flags: u16,
+    pub body: &'a [u8],
+}
+
+/// `LOG_EVENT_ARTIFICIAL_F`: made up by the server for the stream, not in the file.
+const ARTIFICIAL: u16 = 0x20;
+
+/// Event types that carry nothing tidemark needs (statement-based helpers, file markers,
+/// annotations, MySQL transaction metadata).
+const IGNORED: &[u8] = &[
+    3,  // STOP
+    5,  // INTVAR
+    13, // RAND
+    14, // USER_VAR
+    events::FORMAT_DESCRIPTION,
+    events::HEARTBEAT,
+    events::HEARTBEAT_V2,
+    29, // ROWS_QUERY
+    events::MYSQL_ANONYMOUS_GTID,
+    35,  // PREVIOUS_GTIDS
+    36,  // TRANSACTION_CONTEXT
+    37,  // VIEW_CHANGE
+    160, // MariaDB ANNOTATE_ROWS
+    161, // MariaDB BINLOG_CHECKPOINT
+    events::MARIADB_GTID_LIST,
+    164, // MariaDB START_ENCRYPTION
+];
+
+struct MappedTable {
+    /// The TABLE_MAP body it was decoded from (to skip re-decoding an identical one).
+    body: Vec<u8>,
+    map: TableMap,
+    /// The shape tidemark emits; `None` when the table is not captured.
+    schema: Option<Arc<TableSchema>>,
+}
+
+struct OpenTx {
+    id: Arc<str>,
+    events: u64,
+    per_table: HashMap<TableId, u64>,
+    /// A MariaDB standalone group (one DDL statement, no BEGIN/COMMIT).
+    standalone: bool,
+}
+
+pub struct Decoder {
+    cfg: Arc<ConnectorConfig>,
+    name: Arc<str>,
+    flavor: Flavor,
+    charsets: CharsetMap,
+    file: Arc<str>,
+    /// Offset after the last event read.
+    pos: u64,
+    tx: Option<OpenTx>,
+    /// GTID of the transaction being read, applied to the state at its commit.
+    pending_maria: Option<super::gtid::MariaGtid>,
+    pending_mysql: Option<(String, u64)>,
+    maria_state: Option<MariaGtidPos>,
+    mysql_state: Option<MysqlGtidSet>,
+    tables: HashMap<u64, MappedTable>,
+    shapes: HashMap<TableId, Arc<TableSchema>>,
+    warned: HashSet<(TableId, usize, String)>,
+    /// The GTID of the current transaction, for the envelope.
+    current_gtid: Option<Arc<str>>,
+}
+
+impl Decoder {
+    pub fn new(
+        cfg: Arc<ConnectorConfig>,
+        flavor: Flavor,
+        charsets: CharsetMap,
+        start: &MysqlPosition,
+    ) -> Result<Self> {
+        let maria_state = match &start.mariadb_gtid {
+            Some(g) => Some(MariaGtidPos::parse(g).ok_or_else(|| {
+                Error::definite(format!(
+                    "connector {}: stored MariaDB GTID position `{g}` does not parse",
+                    cfg.name
+                ))
+            })?),
+            None => None,
+        };
+        let mysql_state = match &start.mysql_gtid_set {
+            Some(g) => Some(MysqlGtidSet::parse(g).ok_or_else(|| {
+                Error::definite(format!(
+                    "connector {}: stored GTID set `{g}` does not parse",
+                    cfg.name
+                ))
+            })?),
+            None => None,
+        };
+        Ok(Self {
+            name: Arc::from(cfg.name.as_str()),
+            cfg,
+            flavor,
+            charsets,
+            file: Arc::from(start.file.as_str()),
+            pos: start.pos,
+            tx: None,
+            pending_maria: None,
+            pending_mysql: None,
+            maria_state,
+            mysql_state,
+            tables: HashMap::new(),
+            shapes: HashMap::new(),
+            warned: HashSet::new(),
+            current_gtid: None,
+        })
+    }
+
+    /// The position after the last complete transaction.
+    pub fn position(&self) -> MysqlPosition {
+        MysqlPosition {
+            file: self.file.to_string(),
+            pos: self.pos,
+            mariadb_gtid: self.maria_state.as_ref().map(ToString::to_string),
+            mysql_gtid_set: self.mysql_state.as_ref().map(ToString::to_string),
+        }
+    }
+
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
+    pub fn in_transaction(&self) -> bool {
+        self.tx.is_some()
+    }
+
+    fn at(&self, ev: &RawEvent<'_>) -> String {
+        let start = ev.log_pos.saturating_sub(u64::from(ev.size));
+        format!(
+            "binlog {} at offset {start} (event type {})",
+            self.file, ev.event_type
+        )
+    }
+
+    fn bad(&self, ev: &RawEvent<'_>, e: super::reader::DecodeError) -> Error {
+        Error::definite(format!(
+            "connector {}: malformed event in {}: {e}",
+            self.name,
+            self.at(ev)
+        ))
+    }
+
+    /// Handles one event and appends what it produces to `out`.
+    pub fn handle(&mut self, ev: RawEvent<'_>, out: &mut Vec<SourceMessage>) -> Result<()> {
+        let artificial = ev.flags & ARTIFICIAL != 0 || ev.log_pos == 0;
+        match ev.event_type {
+            events::ROTATE => {
+                let r = events::rotate(ev.body).map_err(|e| self.bad(&ev, e))?;
+                let changed = *self.file != *r.file;
+                self.file = Arc::from(r.file.as_str());
+                self.pos = r.position;
+                // Table ids are only valid within one file's transactions.
+                self.tables.clear();
+                if !artificial && changed && self.tx.is_none() {
+                    self.checkpoint(out)?;
+                }
+                return Ok(());
+            }
+            events::TABLE_MAP => self.table_map(&ev, out)?,
+            events::MARIADB_GTID => {
+                let g = events::mariadb_gtid(ev.body, ev.server_id).map_err(|e| self.bad(&ev, e))?;
+                if self.tx.is_some() {
+                    return Err(Error::definite(format!(
+                        "connector {}: GTID {} starts inside an open transaction in {}",
+                        self.name, g.gtid, self.at(&ev)
+                    )));
+                }
+                self.pending_maria = Some(g.gtid);
+                let id: Arc<str> = Arc::from(g.gtid.to_string());
+                self.current_gtid = Some(id.clone());
+                self.tx = Some(OpenTx { id, events: 0, per_table: HashMap::new(), standalone: g.standalone });
+            }
+            events::MYSQL_GTID => {
+                let g = events::mysql_gtid(ev.body).map_err(|e| self.bad(&ev, e))?;
+                self.current_gtid = Some(Arc::from(format!("{}:{}", g.uuid, g.gno)));
+                self.pending_mysql = Some((g.uuid, g.gno));
+            }
+            events::QUERY => {
+                let q = events::query(ev.body).map_err(|e| self.bad(&ev, e))?;
+                match q.kind() {
+                    QueryKind::Begin => {
+                        if self.tx.is_none() {
+                            let id: Arc<str> = self.current_gtid.clone().unwrap_or_else(|| {
+                                Arc::from(format!("{}:{}", self.file, ev.log_pos.saturating_sub(u64::from(ev.size))))
+                            });
+                            self.tx = Some(OpenTx { id, events: 0, per_table: HashMap::new(), standalone: false });
+                        }
+                    }
+                    QueryKind::Commit | QueryKind::Rollback => self.commit(&ev, out)?,
+                    QueryKind::Other => {
+                        self.statement(&ev, &q)?;
+                        let standalone = self.tx.as_ref().is_none_or(|t| t.standalone);
+                        if standalone {
+                            self.commit(&ev, out)?;
+                        }
+                    }
+                }
+            }
+            events::XID => {
+                events::xid(ev.body).map_err(|e| self.bad(&ev, e))?;
+                self.commit(&ev, out)?;
+            }
+            events::TRANSACTION_PAYLOAD => {
+                return Err(Error::definite(format!(
+                    "connector {}: {} is a compressed transaction (binlog_transaction_compression=ON), \
+                     which tidemark does not decode yet; set binlog_transaction_compression=OFF on the server",
+                    self.name, self.at(&ev)
+                )))
+            }
+            events::PARTIAL_UPDATE_ROWS => {
+                return Err(Error::definite(format!(
+                    "connector {}: {} is a partial JSON update (binlog_row_value_options=PARTIAL_JSON), \
+                     which tidemark does not decode yet; set binlog_row_value_options='' on the server",
+                    self.name, self.at(&ev)
+                )))
+            }
+            events::MYSQL_GTID_TAGGED => {
+                return Err(Error::definite(format!(
+                    "connector {}: {} carries a tagged GTID (MySQL 8.4), which tidemark does not track yet",
+                    self.name, self.at(&ev)
+                )))
+            }
+            26 => {
+                return Err(Error::definite(format!(
+                    "connector {}: the server logged an INCIDENT event at {}: changes may be missing from the binlog there; \
+                     check the server's error log, then resume after it deliberately (re-snapshot the affected tables)",
+                    self.name, self.at(&ev)
+                )))
+            }
+            ty if events::MARIADB_COMPRESSED.contains(&ty) => {
+                return Err(Error::definite(format!(
+                    "connector {}: {} is a compressed MariaDB event (log_bin_compress=ON), which tidemark does not decode yet; \
+                     set log_bin_compress=OFF on the server",
+                    self.name, self.at(&ev)
+                )))
+            }
+            ty if RowsKind::of(ty).is_some() => self.rows(&ev, out)?,
+            ty if IGNORED.contains(&ty) => {}
+            other => {
+                return Err(Error::definite(format!(
+                    "connector {}: unknown event type {other} in {}",
+                    self.name, self.at(&ev)
+                )))
+            }
+        }
+        if !artificial {
+            self.pos = ev.log_pos;
+        }
+        Ok(())
+    }
+
+    fn checkpoint(&self, out: &mut Vec<SourceMessage>) -> Result<()> {
+        let p = Position::encode(&self.position())
+            .map_err(|e| Error::definite("encoding a MySQL position").with_source(e))?;
+        out.push(SourceMessage::Checkpoint(p));
+        Ok(())
+    }
+
+    fn commit(&mut self, ev: &RawEvent<'_>, out: &mut Vec<SourceMessage>) -> Result<()> {
+        self.tx = None;
+        if let Some(g) = self.pending_maria.take() {
+            if let Some(state) = &mut self.maria_state {
+                state.apply(g);
+            }
+        }
+        if let Some((uuid, gno)) = self.pending_mysql.take() {
+            if let Some(state) = &mut self.mysql_state {
+                state.add(&uuid, gno);
+            }
+        }
+        self.current_gtid = None;
+        self.pos = ev.log_pos;
+        self.checkpoint(out)
+    }
+
+    /// A statement logged as text. DDL changes tables (their next TABLE_MAP shows the new
+    /// shape). DML logged as a statement cannot be captured: refuse it rather than lose it.
+    fn statement(&self, ev: &RawEvent<'_>, q: &events::Query) -> Result<()> {
+        let sql = q.sql.trim_start();
+        let first = sql
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        let lower = sql.to_ascii_lowercase();
+        let touches = |id: &TableId| lower.contains(&id.table.to_ascii_lowercase());
+        let captured: Vec<&TableId> = self
+            .cfg
+            .tables
+            .iter()
+            .map(|t| &t.id)
+            .filter(|id| touches(id))
+            .collect();
+        if captured.is_empty() {
+            return Ok(());
+        }
+        if matches!(
+            first.as_str(),
+            "INSERT" | "UPDATE" | "DELETE" | "REPLACE" | "LOAD"
+        ) {
+            return Err(Error::definite(format!(
+                "connector {}: {} holds a statement-based change (`{}`) that may touch {}; \
+                 tidemark reads row events only: set binlog_format=ROW on the server",
+                self.name,
+                self.at(ev),
+                sql.chars().take(120).collect::<String>(),
+                captured
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        tracing::info!(connector = %self.name, at = %self.at(ev), statement = %sql.chars().take(200).collect::<String>(),
+            "DDL on a captured table; its next TABLE_MAP carries the new shape");
+        Ok(())
+    }
+
+    fn table_map(&mut self, ev: &RawEvent<'_>, out: &mut Vec<SourceMessage>) -> Result<()> {
+        let table_id = super::reader::ByteReader::new(ev.body)
+            .uint_le(6, "table id")
+            .map_err(|e| self.bad(ev, e))?;
+        if let Some(m) = self.tables.get(&table_id) {
+            if m.body == ev.body {
+                return Ok(());
+            }
+        }
+        let map = TableMap::decode(ev.body, self.flavor == Flavor::MariaDb)
+            .map_err(|e| self.bad(ev, e))?;
+        let id = TableId::new(map.schema.clone(), map.table.clone());
+        let schema = match self.cfg.table(&id) {
+            None => None,
+            Some(_) => {
+                if !map.has_names {
+                    return Err(Error::definite(format!(
+                        "connector {}: the TABLE_MAP of {id} in {} has no column names: set binlog_row_metadata=FULL on the server",
+                        self.name, self.at(ev)
+                    )));
+                }
+                let schema = Arc::new(table_schema(&id, &map, &self.charsets));
+                match self.shapes.get(&id) {
+                    Some(prev)
+                        if prev.columns != schema.columns
+                            || prev.primary_key != schema.primary_key =>
+                    {
+                        out.push(SourceMessage::SchemaChange {
+                            table: schema.clone(),
+                            previous: Some(prev.clone()),
+                        });
+                    }
+                    Some(_) => {}
+                    None => {
+                        tracing::debug!(connector = %self.name, table = %id, "first TABLE_MAP of a captured table")
+                    }
+                }
+                self.shapes.insert(id, schema.clone());
+                Some(schema)
+            }
+        };
+        self.tables.insert(
+            table_id,
+            MappedTable {
+                body: ev.body.to_vec(),
+                map,
+                schema,
+            },
+        );
+        Ok(())
+    }
+
+    fn rows(&mut self, ev: &RawEvent<'_>, out: &mut Vec<SourceMessage>) -> Result<()> {
+        let Some((kind, v2)) = RowsKind::of(ev.event_type) else {
+            return Ok(());
+        };
+        let table_id = rows::table_id(ev.body).map_err(|e| self.bad(ev, e))?;
+        let Some(mapped) = self.tables.get(&table_id) else {
+            return Err(Error::definite(format!(
+                "connector {}: rows event for table id {table_id} without a TABLE_MAP before it in {}",
+                self.name, self.at(ev)
+            )));
+        };
+        let Some(schema) = mapped.schema.clone() else {
+            return Ok(());
+        };
+        let mut notices = Vec::new();
+        let changes = rows::decode(ev.body, kind, v2, &mapped.map, &self.charsets, &mut notices)
+            .map_err(|e| self.bad(ev, e))?;
+        for (col, notice) in notices {
+            self.notice(&schema, col, notice);
+        }
+        if self.tx.is_none() {
+            // Rows outside BEGIN..COMMIT (non-transactional engines with some servers): the
+            // group ends at the next commit-like event; give it an id now.
+            let id: Arc<str> = self
+                .current_gtid
+                .clone()
+                .unwrap_or_else(|| Arc::from(format!("{}:{}", self.file, self.pos)));
+            self.tx = Some(OpenTx {
+                id,
+                events: 0,
+                per_table: HashMap::new(),
+                standalone: false,
+            });
+        }
+        let start = ev.log_pos.saturating_sub(u64::from(ev.size));
+        let op = match kind {
+            RowsKind::Insert => Op::Create,
+            RowsKind::Update => Op::Update,
+            RowsKind::Delete => Op::Delete,
+        };
+        for (i, change) in changes.into_iter().enumerate() {
+            let Some(tx) = self.tx.as_mut() else { break };
+            tx.events += 1;
+            let per_table = tx.per_table.entry(schema.id.clone()).or_insert(0);
+            *per_table += 1;
+            out.push(SourceMessage::Change(ChangeEvent {
+                table: schema.clone(),
+                op,
+                before: change.before,
+                after: change.after,
+                source: SourceInfo {
+                    connector: "mysql",
+                    name: self.name.clone(),
+                    db: Arc::from(schema.id.schema.as_str()),
+                    ts_ms: i64::from(ev.timestamp) * 1000,
+                    snapshot: false,
+                    location: SourceLocation::Mysql {
+                        file: self.file.clone(),
+                        pos: start,
+                        row: i as u32,
+                        gtid: self.current_gtid.clone(),
+                        server_id: ev.server_id,
+                    },
+                },
+                transaction: Some(TransactionInfo {
+                    id: tx.id.clone(),
+                    total_order: tx.events,
+                    data_collection_order: *per_table,
+                }),
+            }));
+        }
+        Ok(())
+    }
+
+    fn notice(&mut self, schema: &TableSchema, col: usize, notice: Notice) {
+        let key = (schema.id.clone(), col, format!("{notice:?}"));
+        if !self.warned.insert(key) {
+            return;
+        }
+        let column = schema
+            .columns
+            .get(col)
+            .map(|c| c.name.as_str())
+            .unwrap_or("?");
+        match notice {
+            Notice::ZeroDate(text) => {
+                tracing::warn!(connector = %self.name, table = %schema.id, column,
+                zero = text, "zero or partial date emitted as null (shown once per column)")
+            }
+            Notice::UndecodedCharset(cs) => {
+                tracing::warn!(connector = %self.name, table = %schema.id, column,
+                charset = %cs, "text in a charset tidemark does not decode is emitted as bytes (base64)")
+            }
+        }
+    }
+}
+
+/// The event-model shape of a table from its TABLE_MAP.
+pub fn table_schema(id: &TableId, map: &TableMap, charsets: &CharsetMap) -> TableSchema {
+    let columns = map
+        .columns
+        .iter()
+        .map(|c| {
+            let binary = c.collation.map(|k| charsets.get(k) == Charset::Binary);
+            let u = c.unsigned;
+            let column_type = match c.ty.code {
+                t::TINY => ColumnType::Int16,
+                t::SHORT if u => ColumnType::Int32,
+                t::SHORT => ColumnType::Int16,
+                t::INT24 => ColumnType::Int32,
+                t::LONG if u => ColumnType::Int64,
+                t::LONG => ColumnType::Int32,
+                t::LONGLONG if u => ColumnType::UInt64,
+                t::LONGLONG => ColumnType::Int64,
+                t::FLOAT => ColumnType::Float32,
+                t::DOUBLE => ColumnType::Float64,
+                t::NEWDECIMAL => ColumnType::Decimal {
+                    precision: Some(u32::from(c.ty.meta >> 8)),
+                    scale: Some(u32::from(c.ty.meta & 0xff)),
+                },
+                t::YEAR => ColumnType::Int16,
+                t::DATE | t::NEWDATE => ColumnType::Date,
+                t::TIME | t::TIME2 => ColumnType::Time,
+                t::DATETIME | t::DATETIME2 => ColumnType::Timestamp,
+                t::TIMESTAMP | t::TIMESTAMP2 => ColumnType::TimestampTz,
+                t::BIT if c.ty.meta == 1 => ColumnType::Bool,
+                t::BIT => ColumnType::Bytes,
+                t::JSON => ColumnType::Json,
+                t::ENUM => ColumnType::Enum {
+                    name: c.name.clone(),
+                    labels: c
+                        .labels
+                        .iter()
+                        .map(|l| String::from_utf8_lossy(l).into_owned())
+                        .collect(),
+                },
+                t::SET => ColumnType::Set {
+                    labels: c
+                        .labels
+                        .iter()
+                        .map(|l| String::from_utf8_lossy(l).into_owned())
+                        .collect(),
+                },
+                t::GEOMETRY => ColumnType::Geometry {
+                    name: "geometry".into(),
+                },
+                t::BLOB | t::TINY_BLOB | t::MEDIUM_BLOB | t::LONG_BLOB if binary != Some(false) => {
+                    ColumnType::Bytes
+                }
+                t::STRING | t::VARCHAR | t::VAR_STRING if binary == Some(true) => ColumnType::Bytes,
+                t::STRING
+                | t::VARCHAR
+                | t::VAR_STRING
+                | t::BLOB
+                | t::TINY_BLOB
+                | t::MEDIUM_BLOB
+                | t::LONG_BLOB => ColumnType::Text,
+                other => ColumnType::Other(t::type_name(other).to_ascii_lowercase()),
+            };
+            ColumnDef {
+                name: c.name.clone(),
+                column_type,
+                nullable: c.nullable,
+            }
+        })
+        .collect();
+    TableSchema {
+        id: id.clone(),
+        columns,
+        primary_key: map.primary_key.clone(),
+    }
+}
