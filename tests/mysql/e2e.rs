@@ -1,0 +1,179 @@
+//! Insert, update, delete and key changes of two MariaDB tables reach their topics in commit
+//! order, with keys, envelopes, before images, tombstones and positions; a binlog rotation
+//! and ALTER TABLE in the middle of the stream change nothing but the columns.
+
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use serde_json::json;
+
+use crate::common::*;
+use crate::harness::*;
+
+fn ops(m: &[Msg]) -> Vec<String> {
+    m.iter()
+        .map(|x| match &x.value {
+            Some(v) => v["op"].as_str().unwrap_or("?").to_string(),
+            None => "tombstone".into(),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn changes_reach_kafka_in_order_with_tombstones_across_rotation_and_ddl() {
+    let mut c = my().await;
+    let a = unique("my_e2e_a");
+    let b = unique("my_e2e_b");
+    c.query_drop(format!(
+        "CREATE TABLE {a} (id INT PRIMARY KEY, v VARCHAR(20), n DECIMAL(10,2))"
+    ))
+    .await
+    .unwrap();
+    c.query_drop(format!(
+        "CREATE TABLE {b} (k1 INT, k2 VARCHAR(10), v TEXT, PRIMARY KEY (k1, k2))"
+    ))
+    .await
+    .unwrap();
+    let d = db();
+    let cfg = mysql_config(&[&format!("{d}.{a}"), &format!("{d}.{b}")], "");
+    let mut daemon = cfg.start();
+    wait_binlog_streaming(&mut daemon).await;
+
+    for stmt in [
+        format!("START TRANSACTION"),
+        format!("INSERT INTO {a} VALUES (1, 'one', 1.10), (2, 'two', -2.20)"),
+        format!("INSERT INTO {b} VALUES (10, 'x', 'ten')"),
+        format!("COMMIT"),
+        format!("UPDATE {a} SET v = 'uno' WHERE id = 1"),
+        "FLUSH BINARY LOGS".to_string(),
+        format!("DELETE FROM {a} WHERE id = 2"),
+        format!("UPDATE {a} SET id = 3 WHERE id = 1"),
+        format!("ALTER TABLE {a} ADD COLUMN extra INT DEFAULT 7"),
+        format!("INSERT INTO {a} (id, v, n) VALUES (4, 'four', 4)"),
+        format!("ALTER TABLE {a} DROP COLUMN v"),
+        format!("INSERT INTO {a} (id, n, extra) VALUES (5, 5, 5)"),
+        format!("DELETE FROM {b} WHERE k1 = 10"),
+    ] {
+        c.query_drop(stmt).await.unwrap();
+    }
+
+    let ta = cfg.topic(&format!("{d}.{a}"));
+    let tb = cfg.topic(&format!("{d}.{b}"));
+    let ma = consume_n(&ta, 10, Duration::from_secs(60));
+    let mb = consume_n(&tb, 3, Duration::from_secs(60));
+    let show = |m: &[Msg]| format!("{m:#?}\nlog:\n{}", daemon.log_text());
+    assert_eq!(
+        ops(&ma),
+        [
+            "c",
+            "c",
+            "u",
+            "d",
+            "tombstone",
+            "d",
+            "tombstone",
+            "c",
+            "c",
+            "c"
+        ],
+        "{}",
+        show(&ma)
+    );
+    assert_eq!(ops(&mb), ["c", "d", "tombstone"], "{}", show(&mb));
+
+    // Keys and values.
+    assert_eq!(ma[0].key, Some(json!({"id": 1})));
+    let v0 = ma[0].value.as_ref().unwrap();
+    assert_eq!(v0["after"], json!({"id": 1, "v": "one", "n": "1.10"}));
+    assert_eq!(v0["before"], json!(null));
+    assert_eq!(ma[1].value.as_ref().unwrap()["after"]["n"], "-2.20");
+    let u = ma[2].value.as_ref().unwrap();
+    assert_eq!(u["before"]["v"], "one");
+    assert_eq!(u["after"]["v"], "uno");
+    // Both rows of the first transaction share its GTID and are ordered in it.
+    let s0 = &v0["source"];
+    assert_eq!(s0["connector"], "mysql");
+    assert_eq!(s0["db"], d.as_str());
+    assert_eq!(s0["table"], a.as_str());
+    assert!(s0["gtid"].as_str().unwrap().starts_with("0-1-"), "{s0}");
+    assert!(
+        s0["file"].as_str().unwrap().starts_with("mysql-bin."),
+        "{s0}"
+    );
+    assert_eq!(ma[1].value.as_ref().unwrap()["source"]["row"], 1);
+    assert_eq!(v0["transaction"]["id"], s0["gtid"]);
+    assert_eq!(
+        mb[0].value.as_ref().unwrap()["transaction"]["id"],
+        s0["gtid"]
+    );
+    assert_eq!(
+        mb[0].value.as_ref().unwrap()["transaction"]["total_order"],
+        3
+    );
+    // After FLUSH BINARY LOGS the delete is in the next file.
+    let f_before = s0["file"].as_str().unwrap().to_string();
+    let f_after = ma[3].value.as_ref().unwrap()["source"]["file"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(f_after > f_before, "{f_before} -> {f_after}");
+    // Delete: before image, tombstone with the same key.
+    assert_eq!(ma[3].key, Some(json!({"id": 2})));
+    assert_eq!(ma[4].key, Some(json!({"id": 2})));
+    assert!(ma[4].value.is_none());
+    // Key change 1 -> 3: delete of 1, tombstone, create of 3.
+    assert_eq!(ma[5].key, Some(json!({"id": 1})));
+    assert_eq!(ma[7].key, Some(json!({"id": 3})));
+    assert_eq!(ma[7].value.as_ref().unwrap()["after"]["v"], "uno");
+    // ALTER TABLE: the next rows carry the new shape.
+    assert_eq!(
+        ma[8].value.as_ref().unwrap()["after"],
+        json!({"id": 4, "v": "four", "n": "4.00", "extra": 7})
+    );
+    assert_eq!(
+        ma[9].value.as_ref().unwrap()["after"],
+        json!({"id": 5, "n": "5.00", "extra": 5})
+    );
+    // Composite key.
+    assert_eq!(mb[0].key, Some(json!({"k1": 10, "k2": "x"})));
+    assert_eq!(mb[1].value.as_ref().unwrap()["before"]["v"], "ten");
+    assert!(
+        daemon.log_text().contains("table changed shape"),
+        "{}",
+        daemon.log_text()
+    );
+
+    let status = daemon.terminate(Duration::from_secs(30));
+    assert!(
+        status.success(),
+        "exit {status}; log:\n{}",
+        daemon.log_text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_reports_a_ready_server_and_a_missing_table() {
+    let mut c = my().await;
+    let a = unique("my_check");
+    c.query_drop(format!("CREATE TABLE {a} (id INT PRIMARY KEY)"))
+        .await
+        .unwrap();
+    let d = db();
+    let cfg = mysql_config(&[&format!("{d}.{a}"), &format!("{d}.no_such_table")], "");
+    let (status, out) = cfg.run_to_end(
+        &["check", "--config", cfg.config_file().to_str().unwrap()],
+        Duration::from_secs(60),
+    );
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("ok    binlog_format = ROW") || out.contains("ok    binlog_format = ROW"),
+        "{out}"
+    );
+    assert!(out.contains("binlog_row_metadata = FULL"), "{out}");
+    assert!(
+        out.contains(&format!("FAIL  table {d}.no_such_table does not exist")),
+        "{out}"
+    );
+    assert!(out.contains(&format!("ok    table {d}.{a}")), "{out}");
+    assert!(out.contains("may read the binlog"), "{out}");
+}

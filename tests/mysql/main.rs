@@ -1,0 +1,10 @@
+//! Integration tests of the MySQL/MariaDB source against the real servers of
+//! `scripts/dev-env.sh` (MariaDB with a row-based binlog, the tansu Kafka broker).
+
+#[allow(dead_code)]
+#[path = "../postgres/common.rs"]
+mod common;
+mod e2e;
+mod harness;
+mod restart;
+mod types;
