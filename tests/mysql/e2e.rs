@@ -40,10 +40,10 @@ async fn changes_reach_kafka_in_order_with_tombstones_across_rotation_and_ddl() 
     wait_binlog_streaming(&mut daemon).await;
 
     for stmt in [
-        format!("START TRANSACTION"),
+        "START TRANSACTION".to_string(),
         format!("INSERT INTO {a} VALUES (1, 'one', 1.10), (2, 'two', -2.20)"),
         format!("INSERT INTO {b} VALUES (10, 'x', 'ten')"),
-        format!("COMMIT"),
+        "COMMIT".to_string(),
         format!("UPDATE {a} SET v = 'uno' WHERE id = 1"),
         "FLUSH BINARY LOGS".to_string(),
         format!("DELETE FROM {a} WHERE id = 2"),

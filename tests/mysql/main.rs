@@ -1,7 +1,6 @@
 //! Integration tests of the MySQL/MariaDB source against the real servers of
 //! `scripts/dev-env.sh` (MariaDB with a row-based binlog, the tansu Kafka broker).
 
-#[allow(dead_code)]
 #[path = "../postgres/common.rs"]
 mod common;
 mod e2e;
