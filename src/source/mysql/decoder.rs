@@ -281,7 +281,9 @@ impl Decoder {
                 )))
             }
         }
-        if !artificial {
+        // The format description the server sends when a stream starts mid-file carries its
+        // own offset near the file's start: it must not move the position backwards.
+        if !artificial && ev.event_type != events::FORMAT_DESCRIPTION {
             self.pos = ev.log_pos;
         }
         Ok(())
@@ -576,5 +578,136 @@ pub fn table_schema(id: &TableId, map: &TableMap, charsets: &CharsetMap) -> Tabl
         id: id.clone(),
         columns,
         primary_key: map.primary_key.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Connection, SourceKind, SslMode, TableConfig, TableEntry};
+
+    fn cfg() -> Arc<ConnectorConfig> {
+        Arc::new(ConnectorConfig {
+            name: "m".into(),
+            file: "connectors/m.yaml".into(),
+            kind: SourceKind::Mysql,
+            enabled: true,
+            connection: Connection {
+                host: "h".into(),
+                port: 1,
+                database: "db".into(),
+                user: "u".into(),
+                password: Default::default(),
+                sslmode: SslMode::Disable,
+                sslrootcert: None,
+                connect_timeout_ms: 1,
+            },
+            postgres: crate::config::PostgresSettings {
+                slot: "s".into(),
+                publication: "p".into(),
+                create_slot: false,
+                create_publication: false,
+                status_interval: std::time::Duration::from_secs(1),
+            },
+            mysql: Default::default(),
+            tables: vec![TableEntry {
+                id: TableId::new("db", "tbl"),
+                config: TableConfig::default(),
+                file: None,
+            }],
+        })
+    }
+
+    fn ev(event_type: u8, log_pos: u64, body: &[u8]) -> RawEvent<'_> {
+        RawEvent {
+            event_type,
+            timestamp: 1_700_000_000,
+            server_id: 1,
+            log_pos,
+            size: 10,
+            flags: 0,
+            body,
+        }
+    }
+
+    #[test]
+    fn a_transaction_yields_changes_then_one_checkpoint_with_its_gtid() {
+        let start = MysqlPosition {
+            file: "bin.000001".into(),
+            pos: 4,
+            mariadb_gtid: Some("0-1-9".into()),
+            mysql_gtid_set: None,
+        };
+        let mut d = Decoder::new(cfg(), Flavor::MariaDb, CharsetMap::default(), &start).unwrap();
+        let mut out = Vec::new();
+        let mut gtid = 10u64.to_le_bytes().to_vec();
+        gtid.extend(0u32.to_le_bytes());
+        gtid.push(0);
+        d.handle(ev(events::MARIADB_GTID, 100, &gtid), &mut out)
+            .unwrap();
+        let names = {
+            let mut v = Vec::new();
+            for n in ["id", "name", "amount"] {
+                v.push(n.len() as u8);
+                v.extend(n.as_bytes());
+            }
+            v
+        };
+        let tm = super::super::table_map::tests::body(
+            &[t::LONG, t::VARCHAR, t::NEWDECIMAL],
+            &[80, 0, 10, 2],
+            &[0b110],
+            &[(2, vec![45]), (4, names), (8, vec![0])],
+        );
+        d.handle(ev(events::TABLE_MAP, 150, &tm), &mut out).unwrap();
+        let rows = super::super::rows::tests::event(
+            RowsKind::Insert,
+            false,
+            &[
+                super::super::rows::tests::row_bytes(1, Some("a"), "1.00"),
+                super::super::rows::tests::row_bytes(2, None, "2.00"),
+            ],
+        );
+        d.handle(ev(rows::WRITE_ROWS_V1, 200, &rows), &mut out)
+            .unwrap();
+        assert!(d.in_transaction());
+        d.handle(ev(events::XID, 231, &7u64.to_le_bytes()), &mut out)
+            .unwrap();
+        assert!(!d.in_transaction());
+        assert_eq!(out.len(), 3, "{out:?}");
+        match &out[1] {
+            SourceMessage::Change(c) => {
+                assert_eq!(c.op, Op::Create);
+                assert_eq!(c.transaction.as_ref().unwrap().id.as_ref(), "0-1-10");
+                assert_eq!(c.transaction.as_ref().unwrap().total_order, 2);
+                assert!(matches!(
+                    &c.source.location,
+                    SourceLocation::Mysql {
+                        pos: 190,
+                        row: 1,
+                        ..
+                    }
+                ));
+            }
+            other => panic!("{other:?}"),
+        }
+        match &out[2] {
+            SourceMessage::Checkpoint(p) => {
+                let p: MysqlPosition = p.decode().unwrap();
+                assert_eq!(
+                    (p.file.as_str(), p.pos, p.mariadb_gtid.as_deref()),
+                    ("bin.000001", 231, Some("0-1-10"))
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // A rows event without its TABLE_MAP, and an unknown event type, are errors naming the position.
+        let mut d2 = Decoder::new(cfg(), Flavor::MariaDb, CharsetMap::default(), &start).unwrap();
+        let e = d2
+            .handle(ev(rows::WRITE_ROWS_V1, 300, &rows), &mut out)
+            .unwrap_err();
+        assert!(e.to_string().contains("bin.000001 at offset 290"), "{e}");
+        let e = d2.handle(ev(99, 400, &[]), &mut out).unwrap_err();
+        assert!(e.to_string().contains("unknown event type 99"), "{e}");
     }
 }
