@@ -98,6 +98,9 @@ pub struct Decoder {
     warned: HashSet<(TableId, usize, String)>,
     /// The GTID of the current transaction, for the envelope.
     current_gtid: Option<Arc<str>>,
+    /// Events of the last TRANSACTION_PAYLOAD, which the client library will yield again
+    /// after it (type and body): they were already handled from tidemark's own decoding.
+    payload_echo: std::collections::VecDeque<(u8, Vec<u8>)>,
 }
 
 impl Decoder {
@@ -141,6 +144,7 @@ impl Decoder {
             shapes: HashMap::new(),
             warned: HashSet::new(),
             current_gtid: None,
+            payload_echo: std::collections::VecDeque::new(),
         })
     }
 
@@ -178,8 +182,24 @@ impl Decoder {
         ))
     }
 
+    /// Whether the next event is expected to be one the client library re-yields from a
+    /// transaction payload (it has no checksum of its own).
+    pub fn expects_payload_echo(&self) -> bool {
+        !self.payload_echo.is_empty()
+    }
+
     /// Handles one event and appends what it produces to `out`.
     pub fn handle(&mut self, ev: RawEvent<'_>, out: &mut Vec<SourceMessage>) -> Result<()> {
+        if let Some((ty, body)) = self.payload_echo.pop_front() {
+            if ty == ev.event_type && body == ev.body {
+                return Ok(());
+            }
+            return Err(Error::definite(format!(
+                "connector {}: after a compressed transaction the client library yielded event type {} \
+                 instead of the payload's event type {ty} in {}",
+                self.name, ev.event_type, self.at(&ev)
+            )));
+        }
         let artificial = ev.flags & ARTIFICIAL != 0 || ev.log_pos == 0;
         match ev.event_type {
             events::ROTATE => {
@@ -239,11 +259,22 @@ impl Decoder {
                 self.commit(&ev, out)?;
             }
             events::TRANSACTION_PAYLOAD => {
-                return Err(Error::definite(format!(
-                    "connector {}: {} is a compressed transaction (binlog_transaction_compression=ON), \
-                     which tidemark does not decode yet; set binlog_transaction_compression=OFF on the server",
-                    self.name, self.at(&ev)
-                )))
+                let inner = super::payload::decode(ev.body).map_err(|e| self.bad(&ev, e))?;
+                for e in &inner {
+                    // Inner events stand at the payload's place in the file: a checkpoint after
+                    // its commit names the offset after the payload event.
+                    let raw = RawEvent {
+                        event_type: e.event_type,
+                        timestamp: e.timestamp,
+                        server_id: e.server_id,
+                        log_pos: ev.log_pos,
+                        size: ev.size,
+                        flags: e.flags & !ARTIFICIAL,
+                        body: &e.body,
+                    };
+                    self.handle(raw, out)?;
+                }
+                self.payload_echo = inner.into_iter().map(|e| (e.event_type, e.body)).collect();
             }
             events::PARTIAL_UPDATE_ROWS => {
                 return Err(Error::definite(format!(
@@ -709,5 +740,99 @@ mod tests {
         assert!(e.to_string().contains("bin.000001 at offset 290"), "{e}");
         let e = d2.handle(ev(99, 400, &[]), &mut out).unwrap_err();
         assert!(e.to_string().contains("unknown event type 99"), "{e}");
+    }
+
+    fn query_body(sql: &str) -> Vec<u8> {
+        let mut q = vec![1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0];
+        q.extend(b"db\0");
+        q.extend(sql.as_bytes());
+        q
+    }
+
+    #[test]
+    fn a_compressed_transaction_is_decoded_and_its_echo_skipped() {
+        use super::super::payload::tests::{event_bytes, payload_body};
+        use super::super::rows::tests::{event as rows_event, row_bytes};
+        let u = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
+        let start = MysqlPosition {
+            file: "bin.000009".into(),
+            pos: 4,
+            mariadb_gtid: None,
+            mysql_gtid_set: Some(format!("{u}:1-5")),
+        };
+        let mut d = Decoder::new(cfg(), Flavor::Mysql, CharsetMap::default(), &start).unwrap();
+        let mut out = Vec::new();
+        let mut gtid = vec![1];
+        gtid.extend([
+            0x3e, 0x11, 0xfa, 0x47, 0x71, 0xca, 0x11, 0xe1, 0x9e, 0x33, 0xc8, 0x0a, 0xa9, 0x42,
+            0x95, 0x62,
+        ]);
+        gtid.extend(6u64.to_le_bytes());
+        d.handle(ev(events::MYSQL_GTID, 120, &gtid), &mut out)
+            .unwrap();
+        let names = {
+            let mut v = Vec::new();
+            for n in ["id", "name", "amount"] {
+                v.push(n.len() as u8);
+                v.extend(n.as_bytes());
+            }
+            v
+        };
+        let tm = super::super::table_map::tests::body(
+            &[t::LONG, t::VARCHAR, t::NEWDECIMAL],
+            &[80, 0, 10, 2],
+            &[0b110],
+            &[(2, vec![45]), (4, names), (8, vec![0])],
+        );
+        let rows = rows_event(RowsKind::Insert, true, &[row_bytes(7, Some("z"), "0.70")]);
+        let inner = vec![
+            event_bytes(events::QUERY, &query_body("BEGIN")),
+            event_bytes(events::TABLE_MAP, &tm),
+            event_bytes(rows::WRITE_ROWS, &rows),
+            event_bytes(events::XID, &9u64.to_le_bytes()),
+        ];
+        let body = payload_body(&inner, super::super::payload::ZSTD);
+        d.handle(ev(events::TRANSACTION_PAYLOAD, 900, &body), &mut out)
+            .unwrap();
+        assert_eq!(out.len(), 2, "{out:?}");
+        match &out[0] {
+            SourceMessage::Change(c) => {
+                assert_eq!(c.after.as_ref().unwrap()[0], crate::value::Value::Int(7));
+                assert_eq!(
+                    c.transaction.as_ref().unwrap().id.as_ref(),
+                    format!("{u}:6")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        match &out[1] {
+            SourceMessage::Checkpoint(p) => {
+                let p: MysqlPosition = p.decode().unwrap();
+                assert_eq!(p.pos, 900);
+                assert_eq!(
+                    p.mysql_gtid_set.as_deref(),
+                    Some(format!("{u}:1-6").as_str())
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // The client library then yields the same four events: skipped, nothing emitted twice.
+        assert!(d.expects_payload_echo());
+        for (ty, bytes) in [
+            (events::QUERY, query_body("BEGIN")),
+            (events::TABLE_MAP, tm.clone()),
+            (rows::WRITE_ROWS, rows.clone()),
+        ] {
+            d.handle(ev(ty, 900, &bytes), &mut out).unwrap();
+        }
+        let e = d
+            .handle(ev(events::QUERY, 900, &query_body("COMMIT")), &mut out)
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("instead of the payload's event type 16"),
+            "{e}"
+        );
+        assert_eq!(out.len(), 2);
     }
 }

@@ -29,6 +29,7 @@ pub mod decoder;
 pub mod events;
 pub mod gtid;
 pub mod json_binary;
+pub mod payload;
 pub mod position;
 pub mod reader;
 pub mod row_value;

@@ -252,8 +252,7 @@ pub fn evaluate(cfg: &ConnectorConfig, i: &Inspection) -> Vec<CheckItem> {
         ));
     }
     if on(i.var("binlog_transaction_compression")) {
-        out.push(item(Fail, "binlog_transaction_compression = ON: compressed transaction payloads are not decoded yet",
-            "SET GLOBAL binlog_transaction_compression = OFF (and in my.cnf)"));
+        out.push(item(Ok, "binlog_transaction_compression = ON: compressed transactions are decoded, each whole in memory", ""));
     }
     if on(i.var("log_bin_compress")) {
         out.push(item(

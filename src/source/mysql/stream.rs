@@ -161,7 +161,7 @@ pub async fn run(
                         format!("connector {}: reading the binlog after {}:{}", cfg.name, decoder.file(), decoder.position().pos), e)),
                     Ok(Some(Ok(event))) => event,
                 };
-                let raw = raw_event(&cfg.name, &decoder, &event)?;
+                let raw = raw_event(&cfg.name, &decoder, &event, decoder.expects_payload_echo())?;
                 decoder.handle(raw, &mut batch)?;
                 for msg in batch.drain(..) {
                     tokio::select! {
@@ -191,7 +191,12 @@ pub async fn run(
 /// Verifies an event's checksum and exposes its header and body. The first (artificial)
 /// ROTATE arrives before the format description, so the reader could not strip its CRC:
 /// it is recognised and removed here.
-fn raw_event<'a>(name: &str, decoder: &Decoder, event: &'a Event) -> Result<RawEvent<'a>> {
+fn raw_event<'a>(
+    name: &str,
+    decoder: &Decoder,
+    event: &'a Event,
+    from_payload: bool,
+) -> Result<RawEvent<'a>> {
     let h = event.header();
     let mut body = event.data();
     let at = || {
@@ -203,6 +208,8 @@ fn raw_event<'a>(name: &str, decoder: &Decoder, event: &'a Event) -> Result<RawE
         )
     };
     match (event.checksum(), event.footer().get_checksum_alg()) {
+        // Events inside a transaction payload carry no checksum (the payload event had one).
+        _ if from_payload => {}
         (Some(stored), Ok(Some(alg @ BinlogChecksumAlg::BINLOG_CHECKSUM_ALG_CRC32))) => {
             let computed = event.calc_checksum(alg);
             if u32::from_le_bytes(stored) != computed {
