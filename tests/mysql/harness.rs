@@ -98,3 +98,190 @@ pub async fn wait_binlog_streaming(daemon: &mut Daemon) {
 pub fn db() -> String {
     my_url().database
 }
+
+/// A MariaDB of the test's own (the dev-env binaries, its own data directory and port), for
+/// tests that restart the server without disturbing the shared one. User tidemark/tidemark,
+/// database `tidemark_test`.
+pub struct PrivateMariaDb {
+    dir: String,
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+fn mariadbd() -> String {
+    for c in [
+        "/usr/sbin/mariadbd",
+        "/usr/sbin/mysqld",
+        "/usr/bin/mariadbd",
+    ] {
+        if std::path::Path::new(c).exists() {
+            return c.to_string();
+        }
+    }
+    panic!("mariadbd not found (scripts/dev-env.sh installs it)");
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+impl PrivateMariaDb {
+    pub fn start() -> Self {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let port = 56000 + ((std::process::id() * 4 + n) % 900) as u16;
+        let dir = format!("/tmp/tidemark-test-my-{}-{n}", std::process::id());
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(format!("{dir}/data")).unwrap();
+        std::fs::create_dir_all(format!("{dir}/binlog")).unwrap();
+        let cnf = format!(
+            "[mysqld]\nbind-address = 127.0.0.1\nport = {port}\nsocket = {dir}/sock\ndatadir = {dir}/data\n\
+             pid-file = {dir}/pid\nlog-error = {dir}/error.log\nserver_id = 1\nlog_bin = {dir}/binlog/mysql-bin\n\
+             binlog_format = ROW\nbinlog_row_image = FULL\nbinlog_row_metadata = FULL\ngtid_strict_mode = ON\n\
+             innodb_buffer_pool_size = 64M\ninnodb_flush_log_at_trx_commit = 2\nsync_binlog = 0\n\
+             character-set-server = utf8mb4\nskip-name-resolve\nperformance_schema = OFF\n"
+        );
+        std::fs::write(format!("{dir}/my.cnf"), cnf).unwrap();
+        let mut install = std::process::Command::new("mariadb-install-db");
+        install.args([
+            &format!("--defaults-file={dir}/my.cnf"),
+            &format!("--datadir={dir}/data"),
+            "--auth-root-authentication-method=socket",
+            "--skip-test-db",
+        ]);
+        if is_root() {
+            install.arg("--user=root");
+        }
+        let out = install.output().expect("mariadb-install-db");
+        assert!(
+            out.status.success(),
+            "mariadb-install-db: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut server = Self {
+            dir,
+            port,
+            child: None,
+        };
+        server.spawn();
+        let sql = "CREATE DATABASE IF NOT EXISTS tidemark_test CHARACTER SET utf8mb4;\
+                   CREATE USER IF NOT EXISTS 'tidemark'@'127.0.0.1' IDENTIFIED BY 'tidemark';\
+                   GRANT ALL PRIVILEGES ON *.* TO 'tidemark'@'127.0.0.1';";
+        let out = std::process::Command::new("mariadb")
+            .args([
+                "--no-defaults",
+                &format!("--socket={}/sock", server.dir),
+                "-u",
+                "root",
+                "-e",
+                sql,
+            ])
+            .output()
+            .expect("mariadb client");
+        assert!(
+            out.status.success(),
+            "setup: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        server
+    }
+
+    fn spawn(&mut self) {
+        let mut c = std::process::Command::new(mariadbd());
+        c.arg(format!("--defaults-file={}/my.cnf", self.dir));
+        if is_root() {
+            c.arg("--user=root");
+        }
+        let child = c
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn mariadbd");
+        self.child = Some(child);
+        let start = Instant::now();
+        loop {
+            let ok = std::process::Command::new("mariadb-admin")
+                .args([
+                    "--no-defaults",
+                    &format!("--socket={}/sock", self.dir),
+                    "-u",
+                    "root",
+                    "--connect-timeout=1",
+                    "ping",
+                ])
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false);
+            if ok {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "private MariaDB did not start: {}",
+                std::fs::read_to_string(format!("{}/error.log", self.dir)).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let start = Instant::now();
+            while child.try_wait().ok().flatten().is_none() {
+                if start.elapsed() > Duration::from_secs(60) {
+                    let _ = child.kill();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.wait();
+        }
+    }
+
+    /// A clean shutdown and start: every connection is cut.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    pub async fn connect(&self) -> mysql_async::Conn {
+        let opts = mysql_async::OptsBuilder::default()
+            .ip_or_hostname("127.0.0.1")
+            .tcp_port(self.port)
+            .user(Some("tidemark"))
+            .pass(Some("tidemark"))
+            .db_name(Some("tidemark_test"))
+            .prefer_socket(false);
+        mysql_async::Conn::new(opts)
+            .await
+            .expect("connect to the private MariaDB")
+    }
+
+    /// Points `cfg`'s connector at this server.
+    pub fn use_in(&self, cfg: &TestConfig) {
+        let path = cfg.path(&format!("connectors/{}.yaml", cfg.name));
+        let text = std::fs::read_to_string(&path).unwrap().replace(
+            &format!("port: {}", my_url().port),
+            &format!("port: {}", self.port),
+        );
+        std::fs::write(&path, text).unwrap();
+    }
+}
+
+impl Drop for PrivateMariaDb {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

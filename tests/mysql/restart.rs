@@ -124,3 +124,89 @@ async fn kill9_and_resume_by_gtid() {
 async fn kill9_and_resume_by_file_and_offset() {
     kill_and_resume("  gtid: off").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mariadb_restart_while_streaming_loses_nothing() {
+    let mut server = PrivateMariaDb::start();
+    let mut c = server.connect().await;
+    let t = unique("my_srv_restart");
+    c.query_drop(format!("CREATE TABLE {t} (id INT PRIMARY KEY, n INT)"))
+        .await
+        .unwrap();
+    let cfg = mysql_config(&[&format!("tidemark_test.{t}")], "");
+    server.use_in(&cfg);
+    let topic = cfg.topic(&format!("tidemark_test.{t}"));
+    let mut daemon = cfg.start();
+    wait_binlog_streaming(&mut daemon).await;
+
+    for tx in 0..10 {
+        let mut sql = String::from("START TRANSACTION;");
+        for k in 0..50 {
+            sql.push_str(&format!("INSERT INTO {t} VALUES ({}, 1);", tx * 50 + k));
+        }
+        sql.push_str("COMMIT;");
+        c.query_drop(sql).await.unwrap();
+    }
+    let seen = consume_until(&topic, Duration::from_secs(60), Duration::ZERO, |m| {
+        m.len() >= 100
+    });
+    assert!(seen.len() >= 100, "log:\n{}", daemon.log_text());
+    drop(c);
+    server.restart();
+    let mut c = server.connect().await;
+    for tx in 0..10 {
+        let mut sql = String::from("START TRANSACTION;");
+        for k in 0..50 {
+            sql.push_str(&format!(
+                "INSERT INTO {t} VALUES ({}, 2);",
+                500 + tx * 50 + k
+            ));
+        }
+        sql.push_str(&format!("UPDATE {t} SET n = 3 WHERE id = {tx};"));
+        sql.push_str("COMMIT;");
+        c.query_drop(sql).await.unwrap();
+    }
+    let m = consume_until(
+        &topic,
+        Duration::from_secs(120),
+        Duration::from_secs(2),
+        |m| {
+            let mut last: HashMap<i64, i64> = HashMap::new();
+            for x in m {
+                if let Some(v) = &x.value {
+                    last.insert(
+                        v["after"]["id"].as_i64().unwrap(),
+                        v["after"]["n"].as_i64().unwrap(),
+                    );
+                }
+            }
+            last.len() == 1000 && (0..10).all(|k| last.get(&k) == Some(&3))
+        },
+    );
+    let mut last: HashMap<i64, i64> = HashMap::new();
+    for x in &m {
+        let v = x.value.as_ref().unwrap();
+        last.insert(
+            v["after"]["id"].as_i64().unwrap(),
+            v["after"]["n"].as_i64().unwrap(),
+        );
+    }
+    assert_eq!(last.len(), 1000, "log:\n{}", daemon.log_text());
+    assert!(
+        (0..10).all(|k| last[&k] == 3),
+        "log:\n{}",
+        daemon.log_text()
+    );
+    let log = daemon.log_text();
+    assert!(
+        log.contains("transient error"),
+        "the restart was not noticed:\n{log}"
+    );
+    daemon.assert_running();
+    let status = daemon.terminate(Duration::from_secs(30));
+    assert!(
+        status.success(),
+        "exit {status}; log:\n{}",
+        daemon.log_text()
+    );
+}
