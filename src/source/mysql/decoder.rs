@@ -276,13 +276,6 @@ impl Decoder {
                 }
                 self.payload_echo = inner.into_iter().map(|e| (e.event_type, e.body)).collect();
             }
-            events::PARTIAL_UPDATE_ROWS => {
-                return Err(Error::definite(format!(
-                    "connector {}: {} is a partial JSON update (binlog_row_value_options=PARTIAL_JSON), \
-                     which tidemark does not decode yet; set binlog_row_value_options='' on the server",
-                    self.name, self.at(&ev)
-                )))
-            }
             events::MYSQL_GTID_TAGGED => {
                 return Err(Error::definite(format!(
                     "connector {}: {} carries a tagged GTID (MySQL 8.4), which tidemark does not track yet",
@@ -454,8 +447,17 @@ impl Decoder {
             return Ok(());
         };
         let mut notices = Vec::new();
-        let changes = rows::decode(ev.body, kind, v2, &mapped.map, &self.charsets, &mut notices)
-            .map_err(|e| self.bad(ev, e))?;
+        let partial = ev.event_type == rows::PARTIAL_UPDATE_ROWS;
+        let changes = rows::decode(
+            ev.body,
+            kind,
+            v2,
+            partial,
+            &mapped.map,
+            &self.charsets,
+            &mut notices,
+        )
+        .map_err(|e| self.bad(ev, e))?;
         for (col, notice) in notices {
             self.notice(&schema, col, notice);
         }

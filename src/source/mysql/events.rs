@@ -12,7 +12,6 @@ pub const TABLE_MAP: u8 = 19;
 pub const HEARTBEAT: u8 = 27;
 pub const MYSQL_GTID: u8 = 33;
 pub const MYSQL_ANONYMOUS_GTID: u8 = 34;
-pub const PARTIAL_UPDATE_ROWS: u8 = 39;
 pub const TRANSACTION_PAYLOAD: u8 = 40;
 pub const HEARTBEAT_V2: u8 = 41;
 pub const MYSQL_GTID_TAGGED: u8 = 42;

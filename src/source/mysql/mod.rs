@@ -29,6 +29,7 @@ pub mod decoder;
 pub mod events;
 pub mod gtid;
 pub mod json_binary;
+pub mod json_diff;
 pub mod payload;
 pub mod position;
 pub mod reader;

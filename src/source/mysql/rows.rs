@@ -18,6 +18,8 @@ pub const DELETE_ROWS_V1: u8 = 25;
 pub const WRITE_ROWS: u8 = 30;
 pub const UPDATE_ROWS: u8 = 31;
 pub const DELETE_ROWS: u8 = 32;
+/// MySQL's update with partial JSON after images (`binlog_row_value_options=PARTIAL_JSON`).
+pub const PARTIAL_UPDATE_ROWS: u8 = 39;
 
 /// The kind of a rows event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +39,7 @@ impl RowsKind {
             WRITE_ROWS => (RowsKind::Insert, true),
             UPDATE_ROWS => (RowsKind::Update, true),
             DELETE_ROWS => (RowsKind::Delete, true),
+            PARTIAL_UPDATE_ROWS => (RowsKind::Update, true),
             _ => return None,
         })
     }
@@ -55,11 +58,14 @@ pub struct RowChange {
     pub after: Option<Row>,
 }
 
-/// Decodes every row of a rows event body against `table`.
+/// Decodes every row of a rows event body against `table`. `partial` marks a
+/// PARTIAL_UPDATE_ROWS event, whose after images may hold JSON diffs.
+#[allow(clippy::too_many_arguments)]
 pub fn decode(
     body: &[u8],
     kind: RowsKind,
     v2: bool,
+    partial: bool,
     table: &TableMap,
     charsets: &CharsetMap,
     notices: &mut Vec<(usize, Notice)>,
@@ -95,15 +101,36 @@ pub fn decode(
         let change = match kind {
             RowsKind::Insert => RowChange {
                 before: None,
-                after: Some(image(&mut r, &present_after, table, charsets, notices)?),
+                after: Some(image(
+                    &mut r,
+                    &present_after,
+                    table,
+                    charsets,
+                    notices,
+                    None,
+                )?),
             },
             RowsKind::Delete => RowChange {
-                before: Some(image(&mut r, &present_before, table, charsets, notices)?),
+                before: Some(image(
+                    &mut r,
+                    &present_before,
+                    table,
+                    charsets,
+                    notices,
+                    None,
+                )?),
                 after: None,
             },
             RowsKind::Update => {
-                let before = image(&mut r, &present_before, table, charsets, notices)?;
-                let after = image(&mut r, &present_after, table, charsets, notices)?;
+                let before = image(&mut r, &present_before, table, charsets, notices, None)?;
+                let partial_json = if partial {
+                    partial_json_columns(&mut r, table)?
+                } else {
+                    Vec::new()
+                };
+                let base = (!partial_json.is_empty())
+                    .then_some((before.as_slice(), partial_json.as_slice()));
+                let after = image(&mut r, &present_after, table, charsets, notices, base)?;
                 RowChange {
                     before: Some(before),
                     after: Some(after),
@@ -120,12 +147,32 @@ fn bitmap(r: &mut ByteReader<'_>, n: usize, what: &str) -> DecodeResult<Vec<bool
     Ok((0..n).map(|i| bytes[i / 8] & (1 << (i % 8)) != 0).collect())
 }
 
+/// The shared-image header of a partial update's after image: value options, then (with
+/// PARTIAL_JSON_UPDATES) one bit per JSON column of the table saying whether its value is a
+/// diff. Returns per column whether it is a diff.
+fn partial_json_columns(r: &mut ByteReader<'_>, table: &TableMap) -> DecodeResult<Vec<bool>> {
+    let options = r.lenenc("value options")?;
+    let mut out = vec![false; table.columns.len()];
+    if options & 1 == 0 {
+        return Ok(out);
+    }
+    let json: Vec<usize> = (0..table.columns.len())
+        .filter(|i| table.columns[*i].ty.code == super::column_type::JSON)
+        .collect();
+    let bits = r.take(json.len().div_ceil(8), "partial JSON bitmap")?;
+    for (k, i) in json.into_iter().enumerate() {
+        out[i] = bits[k / 8] & (1 << (k % 8)) != 0;
+    }
+    Ok(out)
+}
+
 fn image(
     r: &mut ByteReader<'_>,
     present: &[bool],
     table: &TableMap,
     charsets: &CharsetMap,
     notices: &mut Vec<(usize, Notice)>,
+    partial: Option<(&[Value], &[bool])>,
 ) -> DecodeResult<Row> {
     let present_count = present.iter().filter(|p| **p).count();
     let nulls = r.take(present_count.div_ceil(8), "null bitmap")?;
@@ -144,7 +191,14 @@ fn image(
             continue;
         }
         let at = r.offset();
-        let v = row_value::decode(r, col, charsets, &mut found).map_err(|e| {
+        let diff_base = partial
+            .filter(|(_, cols)| cols[i])
+            .map(|(before, _)| &before[i]);
+        let decoded = match diff_base {
+            Some(base) => json_diff_value(r, col, base),
+            None => row_value::decode(r, col, charsets, &mut found),
+        };
+        let v = decoded.map_err(|e| {
             let name = if col.name.is_empty() {
                 format!("#{}", i + 1)
             } else {
@@ -165,6 +219,31 @@ fn image(
         row.push(v);
     }
     Ok(row)
+}
+
+/// A partial JSON value: the diffs applied to the before image's document.
+fn json_diff_value(
+    r: &mut ByteReader<'_>,
+    col: &super::table_map::ColumnMeta,
+    base: &Value,
+) -> DecodeResult<Value> {
+    let n = usize::from(col.ty.meta.clamp(1, 4));
+    let len = r.uint_le(n, "JSON diff length")? as usize;
+    let at = r.offset();
+    let diffs = r.take(len, "JSON diffs")?;
+    let Value::Json(base) = base else {
+        return Err(r.error(format!(
+            "a JSON diff needs the before image's document, which is {base:?}"
+        )));
+    };
+    let text =
+        super::json_diff::apply(base.get(), diffs).map_err(|e| super::reader::DecodeError {
+            what: e.what,
+            offset: at + e.offset,
+        })?;
+    crate::value::JsonText::parse(text)
+        .map(Value::Json)
+        .map_err(|e| r.error(format!("JSON: {e}")))
 }
 
 #[cfg(test)]
@@ -232,7 +311,7 @@ pub(crate) mod tests {
                 row_bytes(-2, None, "-0.01"),
             ],
         );
-        let rows = decode(&ins, RowsKind::Insert, true, &tm, &cs, &mut notices).unwrap();
+        let rows = decode(&ins, RowsKind::Insert, true, false, &tm, &cs, &mut notices).unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(
             rows[0].after.as_ref().unwrap(),
@@ -253,13 +332,13 @@ pub(crate) mod tests {
                 row_bytes(1, Some("b"), "2.00"),
             ],
         );
-        let rows = decode(&upd, RowsKind::Update, false, &tm, &cs, &mut notices).unwrap();
+        let rows = decode(&upd, RowsKind::Update, false, false, &tm, &cs, &mut notices).unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].before.as_ref().unwrap()[1], Value::Text("a".into()));
         assert_eq!(rows[0].after.as_ref().unwrap()[1], Value::Text("b".into()));
 
         let del = event(RowsKind::Delete, false, &[row_bytes(7, Some("z"), "0.00")]);
-        let rows = decode(&del, RowsKind::Delete, false, &tm, &cs, &mut notices).unwrap();
+        let rows = decode(&del, RowsKind::Delete, false, false, &tm, &cs, &mut notices).unwrap();
         assert!(rows[0].after.is_none());
         assert_eq!(rows[0].before.as_ref().unwrap()[0], Value::Int(7));
     }
@@ -272,6 +351,7 @@ pub(crate) mod tests {
         let rows = decode(
             &b,
             RowsKind::Delete,
+            false,
             false,
             &tm,
             &CharsetMap::default(),
@@ -298,6 +378,7 @@ pub(crate) mod tests {
                     &ins[..cut],
                     RowsKind::Insert,
                     true,
+                    false,
                     &tm,
                     &CharsetMap::default(),
                     &mut Vec::new()
@@ -310,6 +391,7 @@ pub(crate) mod tests {
             &ins[..ins.len() - 1],
             RowsKind::Insert,
             true,
+            false,
             &tm,
             &CharsetMap::default(),
             &mut Vec::new(),
@@ -322,10 +404,76 @@ pub(crate) mod tests {
             &wrong,
             RowsKind::Insert,
             true,
+            false,
             &tm,
             &CharsetMap::default(),
             &mut Vec::new()
         )
         .is_err());
+    }
+
+    #[test]
+    fn partial_json_update_applies_diffs_to_the_before_image() {
+        use super::super::json_binary::tests::encode as jsonb;
+        use super::super::json_diff::tests::diff;
+        // id INT PK, j JSON (pack length 4)
+        let names = vec![2, b'i', b'd', 1, b'j'];
+        let b = table_body(
+            &[t::LONG, t::JSON],
+            &[4],
+            &[0b10],
+            &[(4, names), (8, vec![0])],
+        );
+        let tm = TableMap::decode(&b, false).unwrap();
+        let before_doc = jsonb(&serde_json::json!({"a": 1, "b": [1, 2]}));
+        let mut row_before = vec![0u8];
+        row_before.extend(9i32.to_le_bytes());
+        row_before.extend((before_doc.len() as u32).to_le_bytes());
+        row_before.extend(&before_doc);
+        let diffs = [
+            diff(0, "$.a", Some(serde_json::json!(2))),
+            diff(2, "$.b[0]", None),
+        ]
+        .concat();
+        let mut row_after = vec![1u8, 0b1, 0u8]; // value options PARTIAL_JSON, partial bit for j, null bitmap
+        row_after.extend(9i32.to_le_bytes());
+        row_after.extend((diffs.len() as u32).to_le_bytes());
+        row_after.extend(&diffs);
+        let mut ev = vec![42, 0, 0, 0, 0, 0, 1, 0, 2, 0, 2, 0b11, 0b11];
+        ev.extend(&row_before);
+        ev.extend(&row_after);
+        let rows = decode(
+            &ev,
+            RowsKind::Update,
+            true,
+            true,
+            &tm,
+            &CharsetMap::default(),
+            &mut Vec::new(),
+        )
+        .unwrap();
+        match &rows[0].after.as_ref().unwrap()[1] {
+            Value::Json(j) => assert_eq!(j.get(), r#"{"a":2,"b":[2]}"#),
+            other => panic!("{other:?}"),
+        }
+        // Without the PARTIAL_JSON option the after image is a whole document.
+        let mut whole = vec![0u8, 0u8];
+        whole.extend(9i32.to_le_bytes());
+        whole.extend((before_doc.len() as u32).to_le_bytes());
+        whole.extend(&before_doc);
+        let mut ev2 = vec![42, 0, 0, 0, 0, 0, 1, 0, 2, 0, 2, 0b11, 0b11];
+        ev2.extend(&row_before);
+        ev2.extend(&whole);
+        let rows = decode(
+            &ev2,
+            RowsKind::Update,
+            true,
+            true,
+            &tm,
+            &CharsetMap::default(),
+            &mut Vec::new(),
+        )
+        .unwrap();
+        assert_eq!(rows[0].after, rows[0].before);
     }
 }

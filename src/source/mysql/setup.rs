@@ -266,9 +266,9 @@ pub fn evaluate(cfg: &ConnectorConfig, i: &Inspection) -> Vec<CheckItem> {
         .contains("PARTIAL_JSON")
     {
         out.push(item(
-            Fail,
-            "binlog_row_value_options = PARTIAL_JSON: partial JSON updates are not decoded yet",
-            "SET GLOBAL binlog_row_value_options = '' (and in my.cnf)",
+            Ok,
+            "binlog_row_value_options = PARTIAL_JSON: JSON diffs are applied to the before image",
+            "",
         ));
     }
     let expire: Option<u64> = i
