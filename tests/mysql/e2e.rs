@@ -177,3 +177,51 @@ async fn check_reports_a_ready_server_and_a_missing_table() {
     assert!(out.contains(&format!("ok    table {d}.{a}")), "{out}");
     assert!(out.contains("may read the binlog"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn compressed_binlog_events_are_decoded() {
+    let server = PrivateMariaDb::start_with("log_bin_compress = ON\nlog_bin_compress_min_len = 10");
+    let mut c = server.connect().await;
+    let t = unique("my_compressed");
+    c.query_drop(format!("CREATE TABLE {t} (id INT PRIMARY KEY, v TEXT)"))
+        .await
+        .unwrap();
+    let on: Option<String> = c.query_first("SELECT @@log_bin_compress").await.unwrap();
+    assert_eq!(on.as_deref(), Some("1"));
+    let cfg = mysql_config(&[&format!("tidemark_test.{t}")], "");
+    server.use_in(&cfg);
+    let topic = cfg.topic(&format!("tidemark_test.{t}"));
+    let mut daemon = cfg.start();
+    wait_binlog_streaming(&mut daemon).await;
+    let long = "compressible ".repeat(100);
+    c.query_drop(format!(
+        "START TRANSACTION; INSERT INTO {t} VALUES (1, '{long}'), (2, 'short but over ten bytes'); \
+         UPDATE {t} SET v = 'changed, also long enough' WHERE id = 1; COMMIT; \
+         ALTER TABLE {t} ADD COLUMN extra_column_with_a_long_name INT DEFAULT 5; \
+         DELETE FROM {t} WHERE id = 2;"
+    ))
+    .await
+    .unwrap();
+    let m = consume_n(&topic, 5, Duration::from_secs(60));
+    assert_eq!(
+        ops(&m),
+        ["c", "c", "u", "d", "tombstone"],
+        "{m:#?}\nlog:\n{}",
+        daemon.log_text()
+    );
+    assert_eq!(m[0].value.as_ref().unwrap()["after"]["v"], long.as_str());
+    assert_eq!(
+        m[2].value.as_ref().unwrap()["after"]["v"],
+        "changed, also long enough"
+    );
+    assert_eq!(
+        m[3].value.as_ref().unwrap()["before"],
+        json!({"id": 2, "v": "short but over ten bytes", "extra_column_with_a_long_name": 5})
+    );
+    let status = daemon.terminate(Duration::from_secs(30));
+    assert!(
+        status.success(),
+        "exit {status}; log:\n{}",
+        daemon.log_text()
+    );
+}

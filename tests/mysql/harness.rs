@@ -131,6 +131,11 @@ fn is_root() -> bool {
 
 impl PrivateMariaDb {
     pub fn start() -> Self {
+        Self::start_with("")
+    }
+
+    /// Starts a server with `extra` appended to its `[mysqld]` section.
+    pub fn start_with(extra: &str) -> Self {
         use std::sync::atomic::{AtomicU32, Ordering};
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::SeqCst);
@@ -144,7 +149,7 @@ impl PrivateMariaDb {
              pid-file = {dir}/pid\nlog-error = {dir}/error.log\nserver_id = 1\nlog_bin = {dir}/binlog/mysql-bin\n\
              binlog_format = ROW\nbinlog_row_image = FULL\nbinlog_row_metadata = FULL\ngtid_strict_mode = ON\n\
              innodb_buffer_pool_size = 64M\ninnodb_flush_log_at_trx_commit = 2\nsync_binlog = 0\n\
-             character-set-server = utf8mb4\nskip-name-resolve\nperformance_schema = OFF\n"
+             character-set-server = utf8mb4\nskip-name-resolve\nperformance_schema = OFF\n{extra}\n"
         );
         std::fs::write(format!("{dir}/my.cnf"), cnf).unwrap();
         let mut install = std::process::Command::new("mariadb-install-db");

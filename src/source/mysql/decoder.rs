@@ -290,11 +290,9 @@ impl Decoder {
                 )))
             }
             ty if events::MARIADB_COMPRESSED.contains(&ty) => {
-                return Err(Error::definite(format!(
-                    "connector {}: {} is a compressed MariaDB event (log_bin_compress=ON), which tidemark does not decode yet; \
-                     set log_bin_compress=OFF on the server",
-                    self.name, self.at(&ev)
-                )))
+                let plain = super::mariadb_compressed::uncompress(ty, ev.body).map_err(|e| self.bad(&ev, e))?;
+                let event_type = super::mariadb_compressed::uncompressed_type(ty).unwrap_or(ty);
+                return self.handle(RawEvent { event_type, body: &plain, ..ev }, out);
             }
             ty if RowsKind::of(ty).is_some() => self.rows(&ev, out)?,
             ty if IGNORED.contains(&ty) => {}

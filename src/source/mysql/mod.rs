@@ -30,6 +30,7 @@ pub mod events;
 pub mod gtid;
 pub mod json_binary;
 pub mod json_diff;
+pub mod mariadb_compressed;
 pub mod payload;
 pub mod position;
 pub mod reader;

@@ -256,9 +256,9 @@ pub fn evaluate(cfg: &ConnectorConfig, i: &Inspection) -> Vec<CheckItem> {
     }
     if on(i.var("log_bin_compress")) {
         out.push(item(
-            Fail,
-            "log_bin_compress = ON: MariaDB's compressed binlog events are not decoded yet",
-            "SET GLOBAL log_bin_compress = OFF (and in my.cnf)",
+            Ok,
+            "log_bin_compress = ON: compressed binlog events are decoded",
+            "",
         ));
     }
     if i.var("binlog_row_value_options")

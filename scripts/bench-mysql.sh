@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# MySQL/MariaDB throughput of tidemark against raw baselines, in one run on one machine:
+#   (1) raw binlog read: mariadb-binlog --read-from-remote-server --raw (bytes as they come,
+#       no decoding) and the same without --raw, decoding rows (-v) to /dev/null
+#   (2) raw produce: rdkafka with tidemark's producer settings, same count and mean size
+#   (3) tidemark end to end: binlog -> Kafka, until the committed position reaches the end
+#   (4) tidemark's peak RSS, including one transaction of BENCH_BIG_TX rows
+# Usage: scripts/bench-mysql.sh   (BENCH_CHANGES=500000 BENCH_BIG_TX=1000000)
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+N=${BENCH_CHANGES:-500000}
+BIG=${BENCH_BIG_TX:-1000000}
+
+scripts/dev-env.sh up >/dev/null
+# shellcheck disable=SC1091
+. target/dev-env/env
+echo "building (release)..." >&2
+cargo build --release --bin tidemark -q
+BASE=$(cargo bench --bench kafka_baseline --no-run --message-format=json 2>/dev/null \
+  | python3 -c 'import sys,json
+for l in sys.stdin:
+    m=json.loads(l)
+    if m.get("reason")=="compiler-artifact" and m.get("executable") and "kafka_baseline" in m["target"]["name"]:
+        print(m["executable"])' | tail -1)
+
+calc() { python3 -c "print($1)"; }
+RUN="m$$_$(date +%s)"
+OUT="target/bench/$RUN"
+mkdir -p "$OUT/raw"
+PORT=${TIDEMARK_DEV_MYSQL_PORT:-53306}
+MY=(mariadb --no-defaults -h 127.0.0.1 -P "$PORT" -u tidemark --password=tidemark -D tidemark_test -N -B)
+T="bench_$RUN"
+"${MY[@]}" -e "CREATE TABLE $T (id BIGINT PRIMARY KEY, c1 INT, c2 BIGINT, c3 VARCHAR(64), c4 DECIMAL(12,2),
+  c5 TIMESTAMP(6), c6 BOOLEAN, c7 DOUBLE, c8 CHAR(32), c9 DATE)"
+read -r START_FILE START_POS < <("${MY[@]}" -e "SHOW MASTER STATUS" | awk '{print $1, $2}')
+
+HALF=$((N / 2))
+echo "workload: $HALF single-row INSERT transactions, $HALF UPDATEs in 1000-row transactions, then one transaction of $BIG inserted rows" >&2
+W0=$(date +%s.%N)
+"${MY[@]}" <<SQL
+CREATE PROCEDURE load_$RUN()
+BEGIN
+  DECLARE i INT DEFAULT 1;
+  DECLARE b INT DEFAULT 0;
+  WHILE i <= $HALF DO
+    INSERT INTO $T VALUES (i, i, i * 1000, CONCAT('customer-', i), i * 1.25, NOW(6), i % 2 = 0, i / 7.0, MD5(i), CURDATE());
+    SET i = i + 1;
+  END WHILE;
+  WHILE b * 1000 < $HALF DO
+    START TRANSACTION;
+    UPDATE $T SET c1 = c1 + 1, c3 = CONCAT(c3, '+'), c5 = NOW(6) WHERE id > b * 1000 AND id <= (b + 1) * 1000;
+    COMMIT;
+    SET b = b + 1;
+  END WHILE;
+END;
+CALL load_$RUN();
+DROP PROCEDURE load_$RUN;
+INSERT INTO $T SELECT $N + seq, seq, seq, 'big', 1.5, NOW(6), 1, 0.5, MD5(seq), CURDATE() FROM seq_1_to_$BIG;
+SQL
+W1=$(date +%s.%N)
+TOTAL=$((N + BIG))
+read -r END_FILE END_POS < <("${MY[@]}" -e "SHOW MASTER STATUS" | awk '{print $1, $2}')
+BYTES=$("${MY[@]}" -e "SHOW BINARY LOGS" | awk -v s="$START_FILE" -v sp="$START_POS" -v e="$END_FILE" -v ep="$END_POS" \
+  '$1>=s && $1<=e { from = ($1==s) ? sp : 4; to = ($1==e) ? ep : $2; t += to - from } END {print t}')
+echo "workload written in $(calc "$W1 - $W0") s: $TOTAL changes, $BYTES binlog bytes, $START_FILE:$START_POS .. $END_FILE:$END_POS" >&2
+
+# (1) raw binlog read, before and after tidemark; the faster one counts
+raw_read() {
+  local r0 r1
+  rm -rf "$OUT/raw" && mkdir -p "$OUT/raw"
+  r0=$(date +%s.%N)
+  (cd "$OUT/raw" && mariadb-binlog --no-defaults --read-from-remote-server --raw -h 127.0.0.1 -P "$PORT" -u tidemark \
+    --password=tidemark --start-position="$START_POS" --to-last-log "$START_FILE" >/dev/null)
+  r1=$(date +%s.%N)
+  calc "$TOTAL / ($r1 - $r0)"
+}
+decoded_read() {
+  local r0 r1
+  r0=$(date +%s.%N)
+  mariadb-binlog --no-defaults --read-from-remote-server -v -h 127.0.0.1 -P "$PORT" -u tidemark --password=tidemark \
+    --start-position="$START_POS" --to-last-log "$START_FILE" >/dev/null
+  r1=$(date +%s.%N)
+  calc "$TOTAL / ($r1 - $r0)"
+}
+RAW_1=$(raw_read)
+
+# (3) tidemark end to end, from the workload's start position
+CFG="$OUT/configs"
+mkdir -p "$CFG" "$OUT/connectors" "$OUT/positions"
+cat > "$CFG/tidemark.yaml" <<YAML
+connectors_dir: ../connectors
+kafka:
+  brokers: $TIDEMARK_TEST_KAFKA_BROKERS
+  topic_prefix: $RUN
+offsets:
+  store: file
+  path: ../positions
+  commit_interval_ms: 100
+logging:
+  level: warn
+YAML
+cat > "$OUT/connectors/bench.yaml" <<YAML
+kind: mysql
+connection: {host: 127.0.0.1, port: $PORT, database: tidemark_test, user: tidemark, password: tidemark}
+mysql: {server_id: $((4000 + RANDOM)), gtid: off}
+tables: [tidemark_test.$T]
+YAML
+cat > "$OUT/positions/bench.json" <<JSON
+{"connector": "bench", "position": {"file": "$START_FILE", "pos": $START_POS}, "committed_at_ms": 0}
+JSON
+committed() {
+  python3 - "$OUT/positions/bench.json" "$END_FILE" "$END_POS" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1]))["position"]
+print("t" if (p["file"], p["pos"]) >= (sys.argv[2], int(sys.argv[3])) else "f")
+PY
+}
+E0=$(date +%s.%N)
+target/release/tidemark run --config "$CFG/tidemark.yaml" 2>"$OUT/tidemark.log" &
+TM=$!
+trap 'kill $TM 2>/dev/null || true' EXIT
+PEAK=0
+until [ "$(committed)" = t ]; do
+  kill -0 $TM 2>/dev/null || { echo "tidemark died:" >&2; tail -20 "$OUT/tidemark.log" >&2; exit 1; }
+  sleep 0.1
+done
+E1=$(date +%s.%N)
+E2E=$(calc "$TOTAL / ($E1 - $E0)")
+RSS=$(awk '/VmHWM/ {print $2}' /proc/$TM/status)
+kill -TERM $TM; wait $TM || true
+trap - EXIT
+DELIVERED=$(target/release/tidemark tail "$RUN.tidemark_test.$T" --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" --from-beginning \
+  --idle-timeout-ms 5000 | wc -l)
+target/release/tidemark tail "$RUN.tidemark_test.$T" --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" --from-beginning \
+  --max-messages 20000 --idle-timeout-ms 3000 | python3 -c 'import sys,json,random
+vals=[json.dumps(json.loads(l)["value"],separators=(",",":")) for l in sys.stdin]
+random.seed(1); random.shuffle(vals)
+print("\n".join(vals))' > "$OUT/sample.jsonl"
+SIZE=$(python3 -c "import sys; v=open('$OUT/sample.jsonl').read().split(chr(10)); print(sum(map(len,v))//len(v))")
+RAW_2=$(raw_read)
+RAW=$(python3 -c "print(max($RAW_1, $RAW_2))")
+DECODED=$(decoded_read)
+
+# (2) raw produce: the same count, values sampled from tidemark's own messages
+PRODUCE=$("$BASE" produce --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" --topic "raw_$RUN" --messages "$TOTAL" --sample "$OUT/sample.jsonl" \
+  | sed -n 's/.*produce_rate_msgs_per_s=\([0-9.]*\).*/\1/p')
+
+MIN=$(python3 -c "print(min($RAW, $PRODUCE))")
+RATIO=$(python3 -c "print(round($E2E / $MIN * 100, 1))")
+{
+  echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(uname -r); MariaDB $("${MY[@]}" -e 'SELECT VERSION()')"
+  echo "workload: $TOTAL changes ($HALF single-row inserts, $HALF updates in 1000-row transactions, one transaction of $BIG inserts), $BYTES binlog bytes, mean message $SIZE bytes"
+  printf "raw binlog read (mariadb-binlog --raw): %.0f changes/s (%.0f before, %.0f after tidemark); decoding rows (-v): %.0f changes/s\n" "$RAW" "$RAW_1" "$RAW_2" "$DECODED"
+  printf "raw produce (rdkafka, idempotent, acks=all, lz4): %.0f msgs/s\n" "$PRODUCE"
+  printf "tidemark end to end: %.0f events/s = %s%% of min(raw binlog read, raw produce)\n" "$E2E" "$RATIO"
+  echo "messages in the topic: $DELIVERED (expected $TOTAL)"
+  echo "peak RSS: $((RSS / 1024)) MiB (the run includes the $BIG-row transaction)"
+} | tee "$OUT/results.txt"
+"${MY[@]}" -e "DROP TABLE $T" >/dev/null
