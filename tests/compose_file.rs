@@ -430,13 +430,11 @@ fn postgres_runs_with_logical_wal() {
 fn server_option(cmd: &[String], name: &str) -> Option<String> {
     let norm = |s: &str| s.replace('_', "-").to_ascii_lowercase();
     let want = norm(name);
-    cmd.iter()
-        .filter_map(|w| {
-            let w = w.strip_prefix("--")?;
-            let (k, v) = w.split_once('=').unwrap_or((w, ""));
-            (norm(k) == want).then(|| v.to_string())
-        })
-        .last()
+    cmd.iter().rev().find_map(|w| {
+        let w = w.strip_prefix("--")?;
+        let (k, v) = w.split_once('=').unwrap_or((w, ""));
+        (norm(k) == want).then(|| v.to_string())
+    })
 }
 
 fn mysql_command(c: &Value) -> Vec<String> {
