@@ -34,6 +34,7 @@ pub mod mariadb_compressed;
 pub mod payload;
 pub mod position;
 pub mod reader;
+pub mod robustness;
 pub mod row_value;
 pub mod rows;
 pub mod setup;
