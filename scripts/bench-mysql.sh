@@ -39,6 +39,7 @@ HALF=$((N / 2))
 echo "workload: $HALF single-row INSERT transactions, $HALF UPDATEs in 1000-row transactions, then one transaction of $BIG inserted rows" >&2
 W0=$(date +%s.%N)
 "${MY[@]}" <<SQL
+DELIMITER //
 CREATE PROCEDURE load_$RUN()
 BEGIN
   DECLARE i INT DEFAULT 1;
@@ -53,7 +54,8 @@ BEGIN
     COMMIT;
     SET b = b + 1;
   END WHILE;
-END;
+END//
+DELIMITER ;
 CALL load_$RUN();
 DROP PROCEDURE load_$RUN;
 INSERT INTO $T SELECT $N + seq, seq, seq, 'big', 1.5, NOW(6), 1, 0.5, MD5(seq), CURDATE() FROM seq_1_to_$BIG;
@@ -120,7 +122,6 @@ E0=$(date +%s.%N)
 target/release/tidemark run --config "$CFG/tidemark.yaml" 2>"$OUT/tidemark.log" &
 TM=$!
 trap 'kill $TM 2>/dev/null || true' EXIT
-PEAK=0
 until [ "$(committed)" = t ]; do
   kill -0 $TM 2>/dev/null || { echo "tidemark died:" >&2; tail -20 "$OUT/tidemark.log" >&2; exit 1; }
   sleep 0.1

@@ -16,4 +16,5 @@ pub mod router;
 pub mod schema;
 pub mod sink;
 pub mod source;
+pub mod tls;
 pub mod value;

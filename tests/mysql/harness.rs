@@ -270,6 +270,24 @@ impl PrivateMariaDb {
             .expect("connect to the private MariaDB")
     }
 
+    /// A connection over TLS, trusting the CA in `ca` (PEM).
+    pub async fn connect_tls(&self, ca: &str) -> mysql_async::Conn {
+        tidemark::tls::install_crypto_provider();
+        let ssl = mysql_async::SslOpts::default()
+            .with_root_certs(vec![std::path::PathBuf::from(ca).into()]);
+        let opts = mysql_async::OptsBuilder::default()
+            .ip_or_hostname("127.0.0.1")
+            .tcp_port(self.port)
+            .user(Some("tidemark"))
+            .pass(Some("tidemark"))
+            .db_name(Some("tidemark_test"))
+            .prefer_socket(false)
+            .ssl_opts(Some(ssl));
+        mysql_async::Conn::new(opts)
+            .await
+            .expect("connect over TLS to the private MariaDB")
+    }
+
     /// Points `cfg`'s connector at this server.
     pub fn use_in(&self, cfg: &TestConfig) {
         let path = cfg.path(&format!("connectors/{}.yaml", cfg.name));

@@ -6,4 +6,5 @@ mod common;
 mod e2e;
 mod harness;
 mod restart;
+mod tls;
 mod types;

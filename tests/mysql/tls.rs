@@ -1,0 +1,139 @@
+//! TLS to MariaDB: `verify-full` streams from a server whose certificate names 127.0.0.1 and
+//! is signed by the configured CA; a CA that did not sign it is refused, naming TLS.
+
+use std::process::Command;
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+
+use crate::common::*;
+use crate::harness::*;
+
+/// A CA and a server certificate for 127.0.0.1, in `dir`.
+fn make_certs(dir: &std::path::Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    for ca in ["ca", "other-ca"] {
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN=tidemark test {ca}"),
+            "-keyout",
+            &format!("{ca}.key"),
+            "-out",
+            &format!("{ca}.pem"),
+        ]);
+    }
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName = IP:127.0.0.1\nbasicConstraints = CA:FALSE\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "server.pem",
+    ]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_full_streams_and_a_foreign_ca_is_refused() {
+    let certs = tempfile::tempdir().unwrap();
+    make_certs(certs.path());
+    let p = |f: &str| certs.path().join(f).display().to_string();
+    let server = PrivateMariaDb::start_with(&format!(
+        "ssl_ca = {}\nssl_cert = {}\nssl_key = {}\nrequire_secure_transport = ON",
+        p("ca.pem"),
+        p("server.pem"),
+        p("server.key")
+    ));
+    let t = unique("my_tls");
+    let mut c = server.connect_tls(&p("ca.pem")).await;
+    c.query_drop(format!(
+        "CREATE TABLE {t} (id INT PRIMARY KEY, v VARCHAR(10))"
+    ))
+    .await
+    .unwrap();
+
+    let cfg = mysql_config(&[&format!("tidemark_test.{t}")], "");
+    server.use_in(&cfg);
+    let connector = cfg.path(&format!("connectors/{}.yaml", cfg.name));
+    let text = std::fs::read_to_string(&connector).unwrap().replace(
+        "  password: tidemark\n",
+        &format!(
+            "  password: tidemark\n  sslmode: verify-full\n  sslrootcert: {}\n",
+            p("ca.pem")
+        ),
+    );
+    std::fs::write(&connector, &text).unwrap();
+    let mut daemon = cfg.start();
+    wait_binlog_streaming(&mut daemon).await;
+    c.query_drop(format!("INSERT INTO {t} VALUES (1, 'secret')"))
+        .await
+        .unwrap();
+    let m = consume_n(
+        &cfg.topic(&format!("tidemark_test.{t}")),
+        1,
+        Duration::from_secs(60),
+    );
+    assert_eq!(m.len(), 1, "log:\n{}", daemon.log_text());
+    assert_eq!(m[0].value.as_ref().unwrap()["after"]["v"], "secret");
+    let status = daemon.terminate(Duration::from_secs(30));
+    assert!(
+        status.success(),
+        "exit {status}; log:\n{}",
+        daemon.log_text()
+    );
+
+    // The same connector trusting a CA that did not sign the server's certificate.
+    std::fs::write(&connector, text.replace(&p("ca.pem"), &p("other-ca.pem"))).unwrap();
+    let (status, out) = cfg.run_to_end(
+        &["check", "--config", cfg.config_file().to_str().unwrap()],
+        Duration::from_secs(60),
+    );
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(
+        out.to_lowercase().contains("certificate") || out.to_lowercase().contains("tls"),
+        "{out}"
+    );
+}
