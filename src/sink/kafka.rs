@@ -123,16 +123,18 @@ impl KafkaSink {
                 value: Some(op.as_bytes()),
             });
         }
+        let mut fr: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&record.topic)
+            .headers(headers)
+            .timestamp(record.event_time_ms);
+        if let Some(k) = &record.key {
+            fr = fr.key(k.as_slice());
+        }
+        if let Some(v) = &record.value {
+            fr = fr.payload(v.as_slice());
+        }
         loop {
-            let mut fr: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&record.topic)
-                .headers(headers.clone())
-                .timestamp(record.event_time_ms);
-            if let Some(k) = &record.key {
-                fr = fr.key(k.as_slice());
-            }
-            if let Some(v) = &record.value {
-                fr = fr.payload(v.as_slice());
-            }
+            // A full local queue hands the record back: retry it after a short pause
+            // (backpressure), without rebuilding it.
             match self.producer.send_result(fr) {
                 Ok(delivery) => {
                     let topic = record.topic.clone();
@@ -149,7 +151,8 @@ impl KafkaSink {
                         }
                     }));
                 }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    fr = back;
                     tokio::time::sleep(Duration::from_millis(2)).await;
                 }
                 Err((e, _)) => {

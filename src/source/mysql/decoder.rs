@@ -74,7 +74,9 @@ struct MappedTable {
 struct OpenTx {
     id: Arc<str>,
     events: u64,
-    per_table: HashMap<TableId, u64>,
+    /// Events per table in this transaction (few tables per transaction: a short list keyed
+    /// by the schema's address is cheaper than hashing names for every row).
+    per_table: Vec<(usize, u64)>,
     /// A MariaDB standalone group (one DDL statement, no BEGIN/COMMIT).
     standalone: bool,
 }
@@ -226,7 +228,7 @@ impl Decoder {
                 self.pending_maria = Some(g.gtid);
                 let id: Arc<str> = Arc::from(g.gtid.to_string());
                 self.current_gtid = Some(id.clone());
-                self.tx = Some(OpenTx { id, events: 0, per_table: HashMap::new(), standalone: g.standalone });
+                self.tx = Some(OpenTx { id, events: 0, per_table: Vec::new(), standalone: g.standalone });
             }
             events::MYSQL_GTID => {
                 let g = events::mysql_gtid(ev.body).map_err(|e| self.bad(&ev, e))?;
@@ -241,7 +243,7 @@ impl Decoder {
                             let id: Arc<str> = self.current_gtid.clone().unwrap_or_else(|| {
                                 Arc::from(format!("{}:{}", self.file, ev.log_pos.saturating_sub(u64::from(ev.size))))
                             });
-                            self.tx = Some(OpenTx { id, events: 0, per_table: HashMap::new(), standalone: false });
+                            self.tx = Some(OpenTx { id, events: 0, per_table: Vec::new(), standalone: false });
                         }
                     }
                     QueryKind::Commit | QueryKind::Rollback => self.commit(&ev, out)?,
@@ -469,7 +471,7 @@ impl Decoder {
             self.tx = Some(OpenTx {
                 id,
                 events: 0,
-                per_table: HashMap::new(),
+                per_table: Vec::new(),
                 standalone: false,
             });
         }
@@ -482,7 +484,14 @@ impl Decoder {
         for (i, change) in changes.into_iter().enumerate() {
             let Some(tx) = self.tx.as_mut() else { break };
             tx.events += 1;
-            let per_table = tx.per_table.entry(schema.id.clone()).or_insert(0);
+            let key = Arc::as_ptr(&schema) as usize;
+            let per_table = match tx.per_table.iter_mut().position(|(k, _)| *k == key) {
+                Some(i) => &mut tx.per_table[i].1,
+                None => {
+                    tx.per_table.push((key, 0));
+                    &mut tx.per_table.last_mut().expect("just pushed").1
+                }
+            };
             *per_table += 1;
             out.push(SourceMessage::Change(ChangeEvent {
                 table: schema.clone(),

@@ -163,12 +163,24 @@ pub async fn run(
                 };
                 let raw = raw_event(&cfg.name, &decoder, &event, decoder.expects_payload_echo())?;
                 decoder.handle(raw, &mut batch)?;
+                if batch.is_empty() {
+                    continue;
+                }
+                // One wait for room for the whole rows event, then hand every message over
+                // without further waits.
+                let permits = tokio::select! {
+                    permits = out.reserve_many(batch.len().min(out.max_capacity())) => permits,
+                    _ = shutdown.wait_for(|s| *s) => break,
+                };
+                let mut permits = permits.map_err(|_| Error::transient(format!("connector {}: pipeline stopped", cfg.name)))?;
                 for msg in batch.drain(..) {
-                    tokio::select! {
-                        sent = out.send(msg) => if sent.is_err() {
-                            return Err(Error::transient(format!("connector {}: pipeline stopped", cfg.name)));
-                        },
-                        _ = shutdown.wait_for(|s| *s) => break,
+                    match permits.next() {
+                        Some(permit) => permit.send(msg),
+                        None => {
+                            if out.send(msg).await.is_err() {
+                                return Err(Error::transient(format!("connector {}: pipeline stopped", cfg.name)));
+                            }
+                        }
                     }
                 }
             }
