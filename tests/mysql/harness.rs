@@ -139,7 +139,7 @@ impl PrivateMariaDb {
         use std::sync::atomic::{AtomicU32, Ordering};
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::SeqCst);
-        let port = 56000 + ((std::process::id() * 4 + n) % 900) as u16;
+        let port = crate::common::free_port();
         let dir = format!("/tmp/tidemark-test-my-{}-{n}", std::process::id());
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(format!("{dir}/data")).unwrap();

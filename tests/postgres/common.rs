@@ -228,6 +228,15 @@ impl TestConfig {
     }
 }
 
+/// A TCP port on 127.0.0.1 that nothing listens on now (the OS picks it), for a private
+/// server. Fixed formulas from the process id collided between concurrent test processes.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
 pub fn write(dir: &Path, rel: &str, text: &str) {
     let p = dir.join(rel);
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -422,7 +431,7 @@ impl PrivatePostgres {
         static N: AtomicU32 = AtomicU32::new(0);
         let bin = std::env::var("TIDEMARK_DEV_PG_BIN").ok()?;
         let n = N.fetch_add(1, Ordering::SeqCst);
-        let port = 54000 + ((std::process::id() * 4 + n) % 900) as u16;
+        let port = free_port();
         let dir = format!("/tmp/tidemark-test-pg-{}-{n}", std::process::id());
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
