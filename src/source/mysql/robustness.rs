@@ -74,6 +74,14 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
         #[test]
+        fn a_zero_column_table_cannot_loop_forever(tail in proptest::collection::vec(any::<u8>(), 1..40)) {
+            // Regression found by the fuzzer: a 0-column table map, then rows of 0 bytes each.
+            let mut input = vec![134, 12, 245, 245, 245, 245, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 245, 154];
+            input.extend(tail);
+            decode_any(&input);
+        }
+
+        #[test]
         fn random_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..400)) {
             decode_any(&data);
         }

@@ -98,6 +98,7 @@ pub fn decode(
     };
     let mut rows = Vec::new();
     while !r.is_empty() {
+        let row_start = r.offset();
         let change = match kind {
             RowsKind::Insert => RowChange {
                 before: None,
@@ -137,6 +138,10 @@ pub fn decode(
                 }
             }
         };
+        if r.offset() == row_start {
+            // Found by fuzzing: a row that takes no bytes would repeat forever.
+            return Err(r.error("a row image that takes no bytes"));
+        }
         rows.push(change);
     }
     Ok(rows)

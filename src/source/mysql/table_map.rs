@@ -65,7 +65,7 @@ impl TableMap {
         let count = r.lenenc("column count")?;
         let count = usize::try_from(count)
             .ok()
-            .filter(|c| *c <= r.remaining() && *c <= 4096)
+            .filter(|c| *c >= 1 && *c <= r.remaining() && *c <= 4096)
             .ok_or_else(|| r.error(format!("column count {count} is impossible")))?;
         let types = r.take(count, "column types")?;
         let meta = r.lenenc_bytes("column metadata")?;
