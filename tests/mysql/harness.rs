@@ -257,15 +257,18 @@ impl PrivateMariaDb {
         self.spawn();
     }
 
-    pub async fn connect(&self) -> mysql_async::Conn {
-        let opts = mysql_async::OptsBuilder::default()
+    fn opts(&self) -> mysql_async::OptsBuilder {
+        mysql_async::OptsBuilder::default()
             .ip_or_hostname("127.0.0.1")
             .tcp_port(self.port)
             .user(Some("tidemark"))
             .pass(Some("tidemark"))
             .db_name(Some("tidemark_test"))
-            .prefer_socket(false);
-        mysql_async::Conn::new(opts)
+            .prefer_socket(false)
+    }
+
+    pub async fn connect(&self) -> mysql_async::Conn {
+        mysql_async::Conn::new(self.opts())
             .await
             .expect("connect to the private MariaDB")
     }
@@ -275,15 +278,7 @@ impl PrivateMariaDb {
         tidemark::tls::install_crypto_provider();
         let ssl = mysql_async::SslOpts::default()
             .with_root_certs(vec![std::path::PathBuf::from(ca).into()]);
-        let opts = mysql_async::OptsBuilder::default()
-            .ip_or_hostname("127.0.0.1")
-            .tcp_port(self.port)
-            .user(Some("tidemark"))
-            .pass(Some("tidemark"))
-            .db_name(Some("tidemark_test"))
-            .prefer_socket(false)
-            .ssl_opts(Some(ssl));
-        mysql_async::Conn::new(opts)
+        mysql_async::Conn::new(self.opts().ssl_opts(Some(ssl)))
             .await
             .expect("connect over TLS to the private MariaDB")
     }

@@ -9,6 +9,20 @@ use mysql_async::prelude::Queryable;
 use crate::common::*;
 use crate::harness::*;
 
+/// The last `n` per `id` of a topic's messages (the table's state they imply).
+fn last_values(m: &[Msg]) -> HashMap<i64, i64> {
+    let mut last = HashMap::new();
+    for x in m {
+        if let Some(v) = &x.value {
+            last.insert(
+                v["after"]["id"].as_i64().unwrap(),
+                v["after"]["n"].as_i64().unwrap(),
+            );
+        }
+    }
+    last
+}
+
 async fn kill_and_resume(extra: &str) {
     let mut c = my().await;
     let t = unique("my_restart");
@@ -67,15 +81,7 @@ async fn kill_and_resume(extra: &str) {
         Duration::from_secs(120),
         Duration::from_secs(2),
         |m| {
-            let mut last: HashMap<i64, i64> = HashMap::new();
-            for x in m {
-                if let Some(v) = &x.value {
-                    last.insert(
-                        v["after"]["id"].as_i64().unwrap(),
-                        v["after"]["n"].as_i64().unwrap(),
-                    );
-                }
-            }
+            let last = last_values(m);
             last.len() == 1000
                 && (0..1000).all(|k| last.get(&k) == Some(&if k < 100 { 9 } else { 2 }))
         },
@@ -171,15 +177,7 @@ async fn a_mariadb_restart_while_streaming_loses_nothing() {
         Duration::from_secs(120),
         Duration::from_secs(2),
         |m| {
-            let mut last: HashMap<i64, i64> = HashMap::new();
-            for x in m {
-                if let Some(v) = &x.value {
-                    last.insert(
-                        v["after"]["id"].as_i64().unwrap(),
-                        v["after"]["n"].as_i64().unwrap(),
-                    );
-                }
-            }
+            let last = last_values(m);
             last.len() == 1000 && (0..10).all(|k| last.get(&k) == Some(&3))
         },
     );

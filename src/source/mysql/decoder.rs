@@ -658,6 +658,22 @@ mod tests {
         })
     }
 
+    /// TABLE_MAP of `db`.`tbl` (id INT PK, name VARCHAR utf8mb4, amount DECIMAL(10,2)), the
+    /// table the rows helpers of `rows::tests` encode.
+    fn table_map_body() -> Vec<u8> {
+        let mut names = Vec::new();
+        for n in ["id", "name", "amount"] {
+            names.push(n.len() as u8);
+            names.extend(n.as_bytes());
+        }
+        super::super::table_map::tests::body(
+            &[t::LONG, t::VARCHAR, t::NEWDECIMAL],
+            &[80, 0, 10, 2],
+            &[0b110],
+            &[(2, vec![45]), (4, names), (8, vec![0])],
+        )
+    }
+
     fn ev(event_type: u8, log_pos: u64, body: &[u8]) -> RawEvent<'_> {
         RawEvent {
             event_type,
@@ -685,20 +701,7 @@ mod tests {
         gtid.push(0);
         d.handle(ev(events::MARIADB_GTID, 100, &gtid), &mut out)
             .unwrap();
-        let names = {
-            let mut v = Vec::new();
-            for n in ["id", "name", "amount"] {
-                v.push(n.len() as u8);
-                v.extend(n.as_bytes());
-            }
-            v
-        };
-        let tm = super::super::table_map::tests::body(
-            &[t::LONG, t::VARCHAR, t::NEWDECIMAL],
-            &[80, 0, 10, 2],
-            &[0b110],
-            &[(2, vec![45]), (4, names), (8, vec![0])],
-        );
+        let tm = table_map_body();
         d.handle(ev(events::TABLE_MAP, 150, &tm), &mut out).unwrap();
         let rows = super::super::rows::tests::event(
             RowsKind::Insert,
@@ -779,20 +782,7 @@ mod tests {
         gtid.extend(6u64.to_le_bytes());
         d.handle(ev(events::MYSQL_GTID, 120, &gtid), &mut out)
             .unwrap();
-        let names = {
-            let mut v = Vec::new();
-            for n in ["id", "name", "amount"] {
-                v.push(n.len() as u8);
-                v.extend(n.as_bytes());
-            }
-            v
-        };
-        let tm = super::super::table_map::tests::body(
-            &[t::LONG, t::VARCHAR, t::NEWDECIMAL],
-            &[80, 0, 10, 2],
-            &[0b110],
-            &[(2, vec![45]), (4, names), (8, vec![0])],
-        );
+        let tm = table_map_body();
         let rows = rows_event(RowsKind::Insert, true, &[row_bytes(7, Some("z"), "0.70")]);
         let inner = vec![
             event_bytes(events::QUERY, &query_body("BEGIN")),
