@@ -12,19 +12,9 @@ cd "$ROOT"
 N=${BENCH_CHANGES:-500000}
 BIG=${BENCH_BIG_TX:-1000000}
 
-scripts/dev-env.sh up >/dev/null
-# shellcheck disable=SC1091
-. target/dev-env/env
-echo "building (release)..." >&2
-cargo build --release --bin tidemark -q
-BASE=$(cargo bench --bench kafka_baseline --no-run --message-format=json 2>/dev/null \
-  | python3 -c 'import sys,json
-for l in sys.stdin:
-    m=json.loads(l)
-    if m.get("reason")=="compiler-artifact" and m.get("executable") and "kafka_baseline" in m["target"]["name"]:
-        print(m["executable"])' | tail -1)
-
-calc() { python3 -c "print($1)"; }
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
+bench_prepare
 RUN="m$$_$(date +%s)"
 OUT="target/bench/$RUN"
 mkdir -p "$OUT/raw"
@@ -131,21 +121,14 @@ E2E=$(calc "$TOTAL / ($E1 - $E0)")
 RSS=$(awk '/VmHWM/ {print $2}' /proc/$TM/status)
 kill -TERM $TM; wait $TM || true
 trap - EXIT
-DELIVERED=$(target/release/tidemark tail "$RUN.tidemark_test.$T" --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" --from-beginning \
-  --idle-timeout-ms 5000 | wc -l)
-target/release/tidemark tail "$RUN.tidemark_test.$T" --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" --from-beginning \
-  --max-messages 20000 --idle-timeout-ms 3000 | python3 -c 'import sys,json,random
-vals=[json.dumps(json.loads(l)["value"],separators=(",",":")) for l in sys.stdin]
-random.seed(1); random.shuffle(vals)
-print("\n".join(vals))' > "$OUT/sample.jsonl"
-SIZE=$(python3 -c "import sys; v=open('$OUT/sample.jsonl').read().split(chr(10)); print(sum(map(len,v))//len(v))")
+DELIVERED=$(count_topic "$RUN.tidemark_test.$T")
+SIZE=$(sample_values "$RUN.tidemark_test.$T" "$OUT/sample.jsonl")
 RAW_2=$(raw_read)
 RAW=$(python3 -c "print(max($RAW_1, $RAW_2))")
 DECODED=$(decoded_read)
 
 # (2) raw produce: the same count, values sampled from tidemark's own messages
-PRODUCE=$("$BASE" produce --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" --topic "raw_$RUN" --messages "$TOTAL" --sample "$OUT/sample.jsonl" \
-  | sed -n 's/.*produce_rate_msgs_per_s=\([0-9.]*\).*/\1/p')
+PRODUCE=$(raw_produce "$TOTAL" "$OUT/sample.jsonl" "raw_$RUN")
 
 MIN=$(python3 -c "print(min($RAW, $PRODUCE))")
 RATIO=$(python3 -c "print(round($E2E / $MIN * 100, 1))")

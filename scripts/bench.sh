@@ -12,19 +12,9 @@ N=${BENCH_CHANGES:-500000}
 RATE=${BENCH_RATE:-500}
 SECS=${BENCH_SECONDS:-20}
 
-scripts/dev-env.sh up >/dev/null
-# shellcheck disable=SC1091
-. target/dev-env/env
-echo "building (release)..." >&2
-cargo build --release --bin tidemark -q
-BASE=$(cargo bench --bench kafka_baseline --no-run --message-format=json 2>/dev/null \
-  | python3 -c 'import sys,json
-for l in sys.stdin:
-    m=json.loads(l)
-    if m.get("reason")=="compiler-artifact" and m.get("executable") and "kafka_baseline" in m["target"]["name"]:
-        print(m["executable"])' | tail -1)
-
-calc() { python3 -c "print($1)"; }
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
+bench_prepare
 RUN="b$$_$(date +%s)"
 OUT="target/bench/$RUN"
 mkdir -p "$OUT"
@@ -108,14 +98,8 @@ E1=$(date +%s.%N)
 E2E=$(calc "$N / ($E1 - $E0)")
 RSS_BULK=$(awk '/VmHWM/ {print $2}' /proc/$TM/status)
 # Check that the run really delivered every change (read the topic to an idle timeout).
-DELIVERED=$(target/release/tidemark tail "$RUN.public.$T" --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" --from-beginning \
-  --idle-timeout-ms 5000 | wc -l)
-target/release/tidemark tail "$RUN.public.$T" --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" --from-beginning \
-  --max-messages 20000 --idle-timeout-ms 3000 | python3 -c 'import sys,json,random
-vals=[json.dumps(json.loads(l)["value"],separators=(",",":")) for l in sys.stdin]
-random.seed(1); random.shuffle(vals)
-print("\n".join(vals))' > "$OUT/sample.jsonl"
-SIZE=$(python3 -c "import sys; v=open('$OUT/sample.jsonl').read().split(chr(10)); print(sum(map(len,v))//len(v))")
+DELIVERED=$(count_topic "$RUN.public.$T")
+SIZE=$(sample_values "$RUN.public.$T" "$OUT/sample.jsonl")
 RAW_DECODE_2=$(raw_decode "raw2_$RUN")
 # the replication client crate alone (no pgoutput decoding, no producing)
 WAL_READ=$("$BASE" wal-read --host 127.0.0.1 --port "${TIDEMARK_DEV_PG_PORT:-55432}" --user tidemark \
@@ -124,8 +108,7 @@ WAL_READ=$("$BASE" wal-read --host 127.0.0.1 --port "${TIDEMARK_DEV_PG_PORT:-554
 RAW_DECODE=$(python3 -c "print(max($RAW_DECODE_1, $RAW_DECODE_2, $WAL_READ))")
 
 # (2) raw produce: the same count, values sampled from tidemark's own messages
-PRODUCE=$("$BASE" produce --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" --topic "raw_$RUN" --messages "$N" --sample "$OUT/sample.jsonl" \
-  | sed -n 's/.*produce_rate_msgs_per_s=\([0-9.]*\).*/\1/p')
+PRODUCE=$(raw_produce "$N" "$OUT/sample.jsonl" "raw_$RUN")
 
 # (4) latency at a fixed rate, tidemark still running
 LN=$((RATE * SECS))

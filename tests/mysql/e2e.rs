@@ -143,12 +143,7 @@ async fn changes_reach_kafka_in_order_with_tombstones_across_rotation_and_ddl() 
         daemon.log_text()
     );
 
-    let status = daemon.terminate(Duration::from_secs(30));
-    assert!(
-        status.success(),
-        "exit {status}; log:\n{}",
-        daemon.log_text()
-    );
+    daemon.stop_cleanly();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -218,10 +213,5 @@ async fn compressed_binlog_events_are_decoded() {
         m[3].value.as_ref().unwrap()["before"],
         json!({"id": 2, "v": "short but over ten bytes", "extra_column_with_a_long_name": 5})
     );
-    let status = daemon.terminate(Duration::from_secs(30));
-    assert!(
-        status.success(),
-        "exit {status}; log:\n{}",
-        daemon.log_text()
-    );
+    daemon.stop_cleanly();
 }

@@ -113,12 +113,7 @@ async fn kill_and_resume(extra: &str) {
     }
     assert!(m.len() >= expected, "{} < {expected}", m.len());
     daemon.assert_running();
-    let status = daemon.terminate(Duration::from_secs(30));
-    assert!(
-        status.success(),
-        "exit {status}; log:\n{}",
-        daemon.log_text()
-    );
+    daemon.stop_cleanly();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -201,10 +196,5 @@ async fn a_mariadb_restart_while_streaming_loses_nothing() {
         "the restart was not noticed:\n{log}"
     );
     daemon.assert_running();
-    let status = daemon.terminate(Duration::from_secs(30));
-    assert!(
-        status.success(),
-        "exit {status}; log:\n{}",
-        daemon.log_text()
-    );
+    daemon.stop_cleanly();
 }

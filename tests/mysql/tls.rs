@@ -118,12 +118,7 @@ async fn verify_full_streams_and_a_foreign_ca_is_refused() {
     );
     assert_eq!(m.len(), 1, "log:\n{}", daemon.log_text());
     assert_eq!(m[0].value.as_ref().unwrap()["after"]["v"], "secret");
-    let status = daemon.terminate(Duration::from_secs(30));
-    assert!(
-        status.success(),
-        "exit {status}; log:\n{}",
-        daemon.log_text()
-    );
+    daemon.stop_cleanly();
 
     // The same connector trusting a CA that did not sign the server's certificate.
     std::fs::write(&connector, text.replace(&p("ca.pem"), &p("other-ca.pem"))).unwrap();

@@ -123,10 +123,5 @@ async fn every_type_round_trips() {
         log.contains("zero or partial date emitted as null"),
         "{log}"
     );
-    let status = daemon.terminate(Duration::from_secs(30));
-    assert!(
-        status.success(),
-        "exit {status}; log:\n{}",
-        daemon.log_text()
-    );
+    daemon.stop_cleanly();
 }

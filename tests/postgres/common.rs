@@ -281,6 +281,12 @@ impl Daemon {
         }
     }
 
+    /// SIGTERM, and fails the test unless the daemon exits 0 within 30 s.
+    pub fn stop_cleanly(&mut self) {
+        let status = self.terminate(Duration::from_secs(30));
+        assert!(status.success(), "exit {status}; log:\n{}", self.log_text());
+    }
+
     /// Fails the test if the daemon exited.
     pub fn assert_running(&mut self) {
         if let Some(s) = self.child.try_wait().expect("wait") {

@@ -69,6 +69,8 @@ struct MappedTable {
     map: TableMap,
     /// The shape tidemark emits; `None` when the table is not captured.
     schema: Option<Arc<TableSchema>>,
+    /// The database name for the envelope, shared by every event of the table.
+    db: Arc<str>,
 }
 
 struct OpenTx {
@@ -421,12 +423,14 @@ impl Decoder {
                 Some(schema)
             }
         };
+        let db = Arc::from(map.schema.as_str());
         self.tables.insert(
             table_id,
             MappedTable {
                 body: ev.body.to_vec(),
                 map,
                 schema,
+                db,
             },
         );
         Ok(())
@@ -446,6 +450,7 @@ impl Decoder {
         let Some(schema) = mapped.schema.clone() else {
             return Ok(());
         };
+        let db = mapped.db.clone();
         let mut notices = Vec::new();
         let partial = ev.event_type == rows::PARTIAL_UPDATE_ROWS;
         let changes = rows::decode(
@@ -501,7 +506,7 @@ impl Decoder {
                 source: SourceInfo {
                     connector: "mysql",
                     name: self.name.clone(),
-                    db: Arc::from(schema.id.schema.as_str()),
+                    db: db.clone(),
                     ts_ms: i64::from(ev.timestamp) * 1000,
                     snapshot: false,
                     location: SourceLocation::Mysql {

@@ -29,15 +29,8 @@ pub async fn run(
     mut acked: watch::Receiver<Option<Position>>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
-    let stored = match &start {
-        Some(p) => Some(p.decode::<MysqlPosition>().map_err(|e| {
-            Error::definite(format!(
-                "connector {}: stored position {p} is not a MySQL position: {e}",
-                cfg.name
-            ))
-        })?),
-        None => None,
-    };
+    let stored: Option<MysqlPosition> =
+        Position::decode_stored(start.as_ref(), &cfg.name, "MySQL")?;
     let mut sql = setup::connect(&cfg).await?;
     let inspection = setup::inspect(&mut sql, &cfg).await?;
     let failures: Vec<String> = setup::evaluate(&cfg, &inspection)

@@ -36,15 +36,8 @@ pub async fn run(
     mut acked: watch::Receiver<Option<Position>>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
-    let start = match &start {
-        Some(p) => Some(p.decode::<PgPosition>().map_err(|e| {
-            Error::definite(format!(
-                "connector {}: stored position {p} is not a PostgreSQL position: {e}",
-                cfg.name
-            ))
-        })?),
-        None => None,
-    };
+    let start: Option<PgPosition> =
+        Position::decode_stored(start.as_ref(), &cfg.name, "PostgreSQL")?;
     let sql = setup::connect(&cfg).await?;
     setup::prepare(&sql, &cfg, compacted).await?;
 

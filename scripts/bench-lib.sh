@@ -1,0 +1,42 @@
+# Shared by scripts/bench.sh and scripts/bench-mysql.sh (sourced, not run): the servers, the
+# release build, the baseline tool, and the steps both benchmarks take the same way.
+
+# Starts the dev servers, builds tidemark and the baseline tool in release mode; sets BASE.
+bench_prepare() {
+  scripts/dev-env.sh up >/dev/null
+  # shellcheck disable=SC1091
+  . target/dev-env/env
+  echo "building (release)..." >&2
+  cargo build --release --bin tidemark -q
+  BASE=$(cargo bench --bench kafka_baseline --no-run --message-format=json 2>/dev/null \
+    | python3 -c 'import sys,json
+for l in sys.stdin:
+    m=json.loads(l)
+    if m.get("reason")=="compiler-artifact" and m.get("executable") and "kafka_baseline" in m["target"]["name"]:
+        print(m["executable"])' | tail -1)
+}
+
+calc() { python3 -c "print($1)"; }
+
+# count_topic TOPIC: the messages in TOPIC (read to an idle timeout).
+count_topic() {
+  target/release/tidemark tail "$1" --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" --from-beginning \
+    --idle-timeout-ms 5000 | wc -l
+}
+
+# sample_values TOPIC FILE: up to 20,000 of TOPIC's message values, shuffled, one per line, into
+# FILE; prints their mean size in bytes.
+sample_values() {
+  target/release/tidemark tail "$1" --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" --from-beginning \
+    --max-messages 20000 --idle-timeout-ms 3000 | python3 -c 'import sys,json,random
+vals=[json.dumps(json.loads(l)["value"],separators=(",",":")) for l in sys.stdin]
+random.seed(1); random.shuffle(vals)
+print("\n".join(vals))' > "$2"
+  python3 -c "v=open('$2').read().split(chr(10)); print(sum(map(len,v))//len(v))"
+}
+
+# raw_produce COUNT SAMPLE TOPIC: the produce rate (msgs/s) of COUNT messages with SAMPLE's values.
+raw_produce() {
+  "$BASE" produce --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" --topic "$3" --messages "$1" --sample "$2" \
+    | sed -n 's/.*produce_rate_msgs_per_s=\([0-9.]*\).*/\1/p'
+}
