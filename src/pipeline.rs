@@ -3,6 +3,12 @@
 //!
 //! Data flows one way through bounded channels, so a slow sink slows the source down
 //! (backpressure) instead of buffering. Only this module knows every stage.
+//!
+//! The pipeline takes the source's messages in batches, routes and encodes each change into
+//! reused buffers, and hands the messages to its [`Output`] without waiting for their
+//! acknowledgement; it gives the position tracker the newest checkpoint of each batch with
+//! the number of messages handed over before it. At most `pipeline.max_in_flight` messages
+//! wait for their acknowledgement at once.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,10 +19,16 @@ use tokio::sync::{mpsc, watch};
 use crate::config::{ConnectorConfig, Settings, SourceKind};
 use crate::error::{Error, Result};
 use crate::event::SourceMessage;
-use crate::offsets::tracker::{self, Pending};
+use crate::offsets::tracker::{self, Checkpoint};
 use crate::offsets::{now_ms, PositionStore};
 use crate::router::Router;
-use crate::sink::Sink;
+use crate::schema::Encoder;
+use crate::sink::{Output, Sink};
+
+/// Source messages taken from the channel at once: one wake-up of the pipeline per batch.
+const BATCH: usize = 1024;
+/// Checkpoints on their way to the tracker (one per batch at most).
+const CHECKPOINTS_QUEUED: usize = 64;
 
 /// Runs one connector until shutdown, restarting it after transient errors. Returns the
 /// definite error that stopped it, if any.
@@ -88,12 +100,15 @@ pub async fn run_once(
     }
     let (source_tx, mut source_rx) =
         mpsc::channel::<SourceMessage>(settings.daemon.pipeline.channel_capacity);
-    let (pending_tx, pending_rx) = mpsc::channel::<Pending>(settings.daemon.pipeline.max_in_flight);
+    let (checkpoint_tx, checkpoint_rx) = mpsc::channel::<Checkpoint>(CHECKPOINTS_QUEUED);
     let (acked_tx, acked_rx) = watch::channel(None);
+    let mut output = Output::new(sink.clone());
+    let window = output.window().clone();
 
     let tracker = tokio::spawn(tracker::run(
         cfg.name.clone(),
-        pending_rx,
+        checkpoint_rx,
+        window.clone(),
         store.clone(),
         Duration::from_millis(settings.daemon.offsets.commit_interval_ms),
         acked_tx,
@@ -116,36 +131,58 @@ pub async fn run_once(
         )),
     };
 
+    let max_in_flight = settings.daemon.pipeline.max_in_flight.max(1) as u64;
     let forward = async {
         // Topics this connector already made sure of: the sink is asked once per topic, not
         // once per event.
         let mut ensured: std::collections::HashSet<Arc<str>> = std::collections::HashSet::new();
-        while let Some(msg) = source_rx.recv().await {
-            match msg {
-                SourceMessage::Change(event) => {
-                    let schema = event.table.clone();
-                    for routed in router.route(event)? {
-                        let record = crate::schema::encode(&routed, &schema, now_ms())?;
-                        if !ensured.contains(&record.topic) {
-                            sink.ensure_topic(&record.topic).await?;
-                            ensured.insert(record.topic.clone());
-                        }
-                        let ack = sink.send(record).await?;
-                        if pending_tx.send(Pending::Record(ack)).await.is_err() {
-                            return Ok(false);
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut routed = Vec::new();
+        let mut encoder = Encoder::default();
+        // The acknowledged prefix as last read: re-read only when the in-flight limit is hit.
+        let mut acked_prefix = 0u64;
+        while source_rx.recv_many(&mut batch, BATCH).await > 0 {
+            let now = now_ms();
+            let mut checkpoint = None;
+            for msg in batch.drain(..) {
+                match msg {
+                    SourceMessage::Change(event) => {
+                        let schema = event.table.clone();
+                        router.route_into(event, &mut routed)?;
+                        for r in routed.drain(..) {
+                            if !ensured.contains(&r.route.topic) {
+                                sink.ensure_topic(&r.route.topic).await?;
+                                ensured.insert(r.route.topic.clone());
+                            }
+                            if output.sent() - acked_prefix >= max_in_flight {
+                                let wanted = output.sent() + 1 - max_in_flight;
+                                acked_prefix = window.wait_for(wanted).await?.prefix;
+                            }
+                            output.send(encoder.encode(&r, &schema, now)?).await?;
                         }
                     }
-                }
-                SourceMessage::SchemaChange { table, previous } => {
-                    tracing::info!(connector = %cfg.name, table = %table.id,
-                        columns = ?table.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
-                        previous_columns = ?previous.as_ref().map(|p| p.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>()),
-                        "table changed shape in the log");
-                }
-                SourceMessage::Checkpoint(p) => {
-                    if pending_tx.send(Pending::Checkpoint(p)).await.is_err() {
-                        return Ok(false);
+                    SourceMessage::SchemaChange { table, previous } => {
+                        tracing::info!(connector = %cfg.name, table = %table.id,
+                            columns = ?table.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+                            previous_columns = ?previous.as_ref().map(|p| p.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>()),
+                            "table changed shape in the log");
                     }
+                    SourceMessage::Checkpoint(position) => {
+                        checkpoint = Some(Checkpoint {
+                            position,
+                            after: output.sent(),
+                        })
+                    }
+                }
+            }
+            output.end_batch()?;
+            if let Some(failure) = window.failure() {
+                return Err(failure);
+            }
+            // Only the newest checkpoint of a batch: it implies the earlier ones.
+            if let Some(c) = checkpoint {
+                if checkpoint_tx.send(c).await.is_err() {
+                    return Ok(false);
                 }
             }
         }
@@ -155,7 +192,7 @@ pub async fn run_once(
     // Whatever happened, let the tracker finish: it commits the last fully acknowledged
     // checkpoint, which limits duplicates after a restart.
     drop(source_rx);
-    drop(pending_tx);
+    drop(checkpoint_tx);
     let tracked = tracker
         .await
         .map_err(|e| Error::transient("position tracker task").with_source(e))?;

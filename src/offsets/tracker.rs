@@ -1,16 +1,23 @@
 //! The acknowledgement tracker: commits a position only when every event before it is
 //! acknowledged.
 //!
-//! Correctness argument. The pipeline hands the tracker, in source order, one
-//! [`Pending::Record`] per produced message (its acknowledgement future) and one
-//! [`Pending::Checkpoint`] per source checkpoint. The tracker awaits the items strictly in
-//! that order, so when it reaches a checkpoint every record handed over before it has been
-//! acknowledged; only then does that checkpoint become committable. The newest committable
+//! Correctness argument. The pipeline numbers the messages it hands to the sink 0, 1, 2, ...
+//! (its [`Output`](crate::sink::Output)), and hands the tracker, in source order, each
+//! source checkpoint together with the number of messages handed over before it
+//! ([`Checkpoint::after`]). The sink's [`AckWindow`] says up to which number every message is
+//! acknowledged (its prefix, which never passes an unacknowledged or failed message). A
+//! checkpoint becomes committable only when the prefix reaches its `after`, that is, when
+//! every message produced from the log before that point is durable. Checkpoints are
+//! considered in order, so the committed position only moves forward. The newest committable
 //! checkpoint is written to the store at most every `interval` (and at the end), and only
 //! after the store has it is it published to the source (which tells its server). A failed
-//! acknowledgement ends the tracker with an error before any later checkpoint is reached, so
-//! no position past an unacknowledged event is ever committed.
+//! message stops the prefix before it, so no later checkpoint is committed, and ends the
+//! tracker with that message's error.
+//!
+//! The pipeline may skip checkpoints (it hands over only the newest of each batch): a skipped
+//! one is implied by a later one, whose condition is stronger.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,21 +27,26 @@ use tokio::time::Instant;
 use super::PositionStore;
 use crate::error::Result;
 use crate::event::Position;
-use crate::sink::Ack;
+use crate::sink::AckWindow;
 
-pub enum Pending {
-    Record(Ack),
-    Checkpoint(Position),
+/// A source checkpoint, committable once the first `after` messages are acknowledged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    pub position: Position,
+    pub after: u64,
 }
 
-/// Runs until `pending` closes, then commits the last committable position and returns.
+/// Runs until `checkpoints` closes, then waits for the acknowledgements of what was handed
+/// over, commits the last committable position and returns.
 pub async fn run(
     connector: String,
-    mut pending: mpsc::Receiver<Pending>,
+    mut checkpoints: mpsc::Receiver<Checkpoint>,
+    window: Arc<AckWindow>,
     store: Arc<PositionStore>,
     interval: Duration,
     acked: watch::Sender<Option<Position>>,
 ) -> Result<()> {
+    let mut queue: VecDeque<Checkpoint> = VecDeque::new();
     let mut committable: Option<Position> = None;
     let mut committed: Option<Position> = None;
     let mut last_commit = Instant::now();
@@ -48,27 +60,51 @@ pub async fn run(
             Ok::<_, crate::error::Error>(p)
         }
     };
+    let mut failed = None;
     loop {
-        let next = tokio::select! {
-            item = pending.recv() => item,
-            _ = tokio::time::sleep_until(last_commit + interval), if committable != committed => {
-                committed = commit(committable.clone()).await?;
-                last_commit = Instant::now();
-                acked.send_replace(committed.clone());
-                continue;
-            }
-        };
-        match next {
-            Some(Pending::Record(ack)) => ack.await?,
-            Some(Pending::Checkpoint(p)) => {
-                committable = Some(p);
-                if last_commit.elapsed() >= interval {
-                    committed = commit(committable.clone()).await?;
-                    last_commit = Instant::now();
-                    acked.send_replace(committed.clone());
+        let prefix = window.acked().prefix;
+        while queue.front().is_some_and(|c| c.after <= prefix) {
+            committable = queue.pop_front().map(|c| c.position);
+        }
+        if committable != committed && last_commit.elapsed() >= interval {
+            committed = commit(committable.clone()).await?;
+            last_commit = Instant::now();
+            acked.send_replace(committed.clone());
+        }
+        let due = last_commit + interval;
+        let now = Instant::now();
+        let front = queue.front().map(|c| c.after);
+        tokio::select! {
+            biased;
+            next = checkpoints.recv() => match next {
+                // A checkpoint with no message since the previous one supersedes it.
+                Some(c) => match queue.back_mut() {
+                    Some(last) if last.after == c.after => *last = c,
+                    _ => queue.push_back(c),
+                },
+                None => break,
+            },
+            // Commit time: wait for the oldest checkpoint's messages.
+            waited = window.wait_for(front.unwrap_or(0)), if front.is_some() && now >= due => {
+                if let Err(e) = waited {
+                    failed = Some(e);
+                    break;
                 }
             }
-            None => break,
+            _ = tokio::time::sleep_until(due), if (front.is_some() || committable != committed) && now < due => {}
+        }
+    }
+    // The end: everything handed over resolves (librdkafka reports every message within its
+    // delivery timeout); commit up to the first failure.
+    if failed.is_none() {
+        while let Some(c) = queue.pop_front() {
+            match window.wait_for(c.after).await {
+                Ok(_) => committable = Some(c.position),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
         }
     }
     if committable != committed {
@@ -78,7 +114,10 @@ pub async fn run(
     if let Some(p) = &committed {
         tracing::info!(connector = %connector, position = %p, "final position committed");
     }
-    Ok(())
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -91,33 +130,47 @@ mod tests {
         Position(serde_json::json!({ "n": n }))
     }
 
-    #[tokio::test]
-    async fn commits_only_after_every_earlier_ack() {
+    fn cp(n: u64, after: u64) -> Checkpoint {
+        Checkpoint {
+            position: pos(n),
+            after,
+        }
+    }
+
+    fn file_store() -> (tempfile::TempDir, Arc<PositionStore>) {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(PositionStore::File(FileStore::new(
             dir.path().to_path_buf(),
         )));
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn commits_only_after_every_earlier_ack() {
+        let (_dir, store) = file_store();
+        let window = Arc::new(AckWindow::default());
         let (tx, rx) = mpsc::channel(16);
         let (acked_tx, mut acked_rx) = watch::channel(None);
-        let (gate_tx, gate_rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(run("c".into(), rx, store.clone(), Duration::ZERO, acked_tx));
-        tx.send(Pending::Record(Box::pin(async { Ok(()) })))
-            .await
-            .unwrap();
-        tx.send(Pending::Checkpoint(pos(1))).await.unwrap();
+        let task = tokio::spawn(run(
+            "c".into(),
+            rx,
+            window.clone(),
+            store.clone(),
+            Duration::ZERO,
+            acked_tx,
+        ));
+        // Message 0, then checkpoint 1.
+        window.report(0, Ok(()));
+        tx.send(cp(1, 1)).await.unwrap();
         acked_rx.changed().await.unwrap();
         assert_eq!(*acked_rx.borrow(), Some(pos(1)));
-        // A record whose ack has not arrived holds back the next checkpoint.
-        tx.send(Pending::Record(Box::pin(async move {
-            let _ = gate_rx.await;
-            Ok(())
-        })))
-        .await
-        .unwrap();
-        tx.send(Pending::Checkpoint(pos(2))).await.unwrap();
+        // Messages 1 and 2, then checkpoint 2: message 2 acknowledged first holds nothing up,
+        // message 1 unacknowledged holds the checkpoint back.
+        window.report(2, Ok(()));
+        tx.send(cp(2, 3)).await.unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(store.load("c").await.unwrap(), Some(pos(1)));
-        gate_tx.send(()).unwrap();
+        window.report(1, Ok(()));
         acked_rx.changed().await.unwrap();
         assert_eq!(*acked_rx.borrow(), Some(pos(2)));
         drop(tx);
@@ -127,44 +180,54 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_ack_stops_before_later_checkpoints() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(PositionStore::File(FileStore::new(
-            dir.path().to_path_buf(),
-        )));
-        let (tx, rx) = mpsc::channel(16);
-        let (acked_tx, _acked_rx) = watch::channel(None);
-        let task = tokio::spawn(run("c".into(), rx, store.clone(), Duration::ZERO, acked_tx));
-        tx.send(Pending::Checkpoint(pos(1))).await.unwrap();
-        tx.send(Pending::Record(Box::pin(async {
-            Err(Error::transient("broker gone"))
-        })))
-        .await
-        .unwrap();
-        let _ = tx.send(Pending::Checkpoint(pos(2))).await;
-        drop(tx);
-        assert!(task.await.unwrap().is_err());
-        assert_eq!(store.load("c").await.unwrap(), Some(pos(1)));
-    }
-
-    #[tokio::test]
-    async fn interval_batches_commits_and_final_commit_happens() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(PositionStore::File(FileStore::new(
-            dir.path().to_path_buf(),
-        )));
+        let (_dir, store) = file_store();
+        let window = Arc::new(AckWindow::default());
         let (tx, rx) = mpsc::channel(16);
         let (acked_tx, _acked_rx) = watch::channel(None);
         let task = tokio::spawn(run(
             "c".into(),
             rx,
+            window.clone(),
+            store.clone(),
+            Duration::ZERO,
+            acked_tx,
+        ));
+        tx.send(cp(1, 0)).await.unwrap();
+        window.report(0, Err(Error::transient("broker gone")));
+        window.report(1, Ok(()));
+        let _ = tx.send(cp(2, 2)).await;
+        drop(tx);
+        let e = task.await.unwrap().unwrap_err();
+        assert!(e.to_string().contains("broker gone"), "{e}");
+        assert_eq!(store.load("c").await.unwrap(), Some(pos(1)));
+    }
+
+    #[tokio::test]
+    async fn interval_batches_commits_and_final_commit_waits_for_acks() {
+        let (_dir, store) = file_store();
+        let window = Arc::new(AckWindow::default());
+        let (tx, rx) = mpsc::channel(16);
+        let (acked_tx, _acked_rx) = watch::channel(None);
+        let task = tokio::spawn(run(
+            "c".into(),
+            rx,
+            window.clone(),
             store.clone(),
             Duration::from_secs(3600),
             acked_tx,
         ));
         for n in 1..=5 {
-            tx.send(Pending::Checkpoint(pos(n))).await.unwrap();
+            tx.send(cp(n, n)).await.unwrap();
         }
         drop(tx);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !task.is_finished(),
+            "the end waits for the acknowledgements"
+        );
+        for s in 0..5 {
+            window.report(s, Ok(()));
+        }
         task.await.unwrap().unwrap();
         assert_eq!(store.load("c").await.unwrap(), Some(pos(5)));
     }

@@ -102,6 +102,14 @@ impl Router {
 
     /// The messages for one change, in the order they must be produced.
     pub fn route(&mut self, event: ChangeEvent) -> Result<Vec<Routed>> {
+        let mut out = Vec::with_capacity(1);
+        self.route_into(event, &mut out)?;
+        Ok(out)
+    }
+
+    /// Appends the messages for one change to `out`, in the order they must be produced
+    /// (the pipeline reuses one vector for every change).
+    pub fn route_into(&mut self, event: ChangeEvent, out: &mut Vec<Routed>) -> Result<()> {
         let route = self.route_for(&event.table)?;
         let event_time_ms = event.source.ts_ms;
         let key_of = |row: &Row| -> Option<Row> {
@@ -116,19 +124,19 @@ impl Router {
                     .collect(),
             )
         };
-        Ok(match event.op {
+        match event.op {
             Op::Create | Op::Read => {
                 let key = event.after.as_ref().and_then(key_of);
-                vec![Routed {
+                out.push(Routed {
                     route,
                     key,
                     event: Some(event),
                     event_time_ms,
-                }]
+                })
             }
             Op::Delete => {
                 let key = event.before.as_ref().and_then(key_of);
-                vec![
+                out.extend([
                     Routed {
                         route: route.clone(),
                         key: key.clone(),
@@ -141,7 +149,7 @@ impl Router {
                         event: None,
                         event_time_ms,
                     },
-                ]
+                ])
             }
             Op::Update => {
                 let new_key = event.after.as_ref().and_then(key_of);
@@ -157,7 +165,7 @@ impl Router {
                         let mut create = event;
                         create.op = Op::Create;
                         create.before = None;
-                        vec![
+                        out.extend([
                             Routed {
                                 route: route.clone(),
                                 key: Some(old.clone()),
@@ -176,23 +184,24 @@ impl Router {
                                 event: Some(create),
                                 event_time_ms,
                             },
-                        ]
+                        ])
                     }
-                    _ => vec![Routed {
+                    _ => out.push(Routed {
                         route,
                         key: new_key,
                         event: Some(event),
                         event_time_ms,
-                    }],
+                    }),
                 }
             }
-            Op::Truncate => vec![Routed {
+            Op::Truncate => out.push(Routed {
                 route,
                 key: None,
                 event: Some(event),
                 event_time_ms,
-            }],
-        })
+            }),
+        }
+        Ok(())
     }
 
     /// The topics of every configured table (for creating them up front).

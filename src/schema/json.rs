@@ -7,10 +7,10 @@
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-use super::OutRecord;
 use crate::error::{Error, Result};
-use crate::event::{ChangeEvent, Row, SourceLocation, TableSchema};
+use crate::event::{ChangeEvent, Row, SourceLocation, TableSchema, TransactionInfo};
 use crate::router::Routed;
+use crate::sink::Message;
 
 struct RowRef<'a> {
     schema: &'a TableSchema,
@@ -95,6 +95,18 @@ impl Serialize for SourceRef<'_> {
     }
 }
 
+struct TransactionRef<'a>(&'a TransactionInfo);
+
+impl Serialize for TransactionRef<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("id", &*self.0.id)?;
+        m.serialize_entry("total_order", &self.0.total_order)?;
+        m.serialize_entry("data_collection_order", &self.0.data_collection_order)?;
+        m.end()
+    }
+}
+
 struct EnvelopeRef<'a> {
     event: &'a ChangeEvent,
     now_ms: i64,
@@ -118,52 +130,51 @@ impl Serialize for EnvelopeRef<'_> {
         m.serialize_entry("op", e.op.code())?;
         m.serialize_entry("ts_ms", &self.now_ms)?;
         match &e.transaction {
-            Some(t) => m.serialize_entry(
-                "transaction",
-                &serde_json::json!({
-                    "id": &*t.id,
-                    "total_order": t.total_order,
-                    "data_collection_order": t.data_collection_order,
-                }),
-            )?,
+            Some(t) => m.serialize_entry("transaction", &TransactionRef(t))?,
             None => m.serialize_entry("transaction", &())?,
         }
         m.end()
     }
 }
 
-/// Encodes one routed message. `now_ms` is the envelope's processing time.
-pub fn encode(routed: &Routed, schema: &TableSchema, now_ms: i64) -> Result<OutRecord> {
-    let key = if routed.route.key_columns.is_empty() && routed.key.is_some() {
-        None
-    } else {
-        Some(
-            serde_json::to_vec(&KeyRef {
+/// Encodes one routed message into `key` and `value` (cleared first). Returns the message,
+/// borrowing them. `now_ms` is the envelope's processing time.
+pub fn encode_into<'a>(
+    routed: &'a Routed,
+    schema: &TableSchema,
+    now_ms: i64,
+    key: &'a mut Vec<u8>,
+    value: &'a mut Vec<u8>,
+) -> Result<Message<'a>> {
+    key.clear();
+    value.clear();
+    let has_key = !(routed.route.key_columns.is_empty() && routed.key.is_some());
+    if has_key {
+        serde_json::to_writer(
+            &mut *key,
+            &KeyRef {
                 schema,
                 columns: &routed.route.key_columns,
                 values: routed.key.as_ref(),
-            })
-            .map_err(|e| {
-                Error::definite(format!("encoding the key of {}", schema.id)).with_source(e)
-            })?,
+            },
         )
+        .map_err(|e| {
+            Error::definite(format!("encoding the key of {}", schema.id)).with_source(e)
+        })?;
+    }
+    let (has_value, event_time_ms, op) = match &routed.event {
+        Some(event) => {
+            serde_json::to_writer(&mut *value, &EnvelopeRef { event, now_ms }).map_err(|e| {
+                Error::definite(format!("encoding a change of {}", schema.id)).with_source(e)
+            })?;
+            (true, event.source.ts_ms, Some(event.op.code()))
+        }
+        None => (false, routed.event_time_ms, None),
     };
-    let (value, event_time_ms, op) = match &routed.event {
-        Some(event) => (
-            Some(
-                serde_json::to_vec(&EnvelopeRef { event, now_ms }).map_err(|e| {
-                    Error::definite(format!("encoding a change of {}", schema.id)).with_source(e)
-                })?,
-            ),
-            event.source.ts_ms,
-            Some(event.op.code()),
-        ),
-        None => (None, routed.event_time_ms, None),
-    };
-    Ok(OutRecord {
-        topic: routed.route.topic.clone(),
-        key,
-        value,
+    Ok(Message {
+        topic: &routed.route.topic,
+        key: has_key.then_some(key.as_slice()),
+        value: has_value.then_some(value.as_slice()),
         event_time_ms,
         op,
     })
@@ -240,9 +251,10 @@ mod tests {
     #[test]
     fn envelope_shape() {
         let r = routed(Some(change(Op::Create)), Some(vec![Value::Int(7)]));
-        let rec = encode(&r, &schema(), 99).unwrap();
-        assert_eq!(rec.key.as_deref(), Some(&b"{\"id\":7}"[..]));
-        let v: serde_json::Value = serde_json::from_slice(rec.value.as_ref().unwrap()).unwrap();
+        let (mut k, mut v) = (Vec::new(), Vec::new());
+        let rec = encode_into(&r, &schema(), 99, &mut k, &mut v).unwrap();
+        assert_eq!(rec.key, Some(&b"{\"id\":7}"[..]));
+        let v: serde_json::Value = serde_json::from_slice(rec.value.unwrap()).unwrap();
         assert_eq!(v["before"], serde_json::Value::Null);
         assert_eq!(v["after"], serde_json::json!({"id": 7, "n": "1.50"}));
         assert_eq!(v["op"], "c");
@@ -259,8 +271,9 @@ mod tests {
     #[test]
     fn tombstone_has_key_and_no_value() {
         let r = routed(None, Some(vec![Value::Int(7)]));
-        let rec = encode(&r, &schema(), 99).unwrap();
-        assert_eq!(rec.key.as_deref(), Some(&b"{\"id\":7}"[..]));
+        let (mut k, mut v) = (Vec::new(), Vec::new());
+        let rec = encode_into(&r, &schema(), 99, &mut k, &mut v).unwrap();
+        assert_eq!(rec.key, Some(&b"{\"id\":7}"[..]));
         assert!(rec.value.is_none());
         assert_eq!(rec.event_time_ms, 1234);
         assert!(rec.op.is_none());
@@ -271,9 +284,10 @@ mod tests {
         let mut e = change(Op::Truncate);
         e.after = None;
         let r = routed(Some(e), None);
-        let rec = encode(&r, &schema(), 99).unwrap();
-        assert_eq!(rec.key.as_deref(), Some(&b"{}"[..]));
-        let v: serde_json::Value = serde_json::from_slice(rec.value.as_ref().unwrap()).unwrap();
+        let (mut k, mut v) = (Vec::new(), Vec::new());
+        let rec = encode_into(&r, &schema(), 99, &mut k, &mut v).unwrap();
+        assert_eq!(rec.key, Some(&b"{}"[..]));
+        let v: serde_json::Value = serde_json::from_slice(rec.value.unwrap()).unwrap();
         assert_eq!(v["op"], "t");
     }
 }

@@ -6,19 +6,21 @@
 
 pub mod json;
 
-pub use json::encode;
+/// Reusable buffers for encoding messages: one allocation per connector, not per message.
+#[derive(Default)]
+pub struct Encoder {
+    key: Vec<u8>,
+    value: Vec<u8>,
+}
 
-/// One message ready for a sink.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OutRecord {
-    pub topic: std::sync::Arc<str>,
-    /// The JSON key object (`{}` for a truncate or a keyless table on a non-compacted topic).
-    pub key: Option<Vec<u8>>,
-    /// `None` is a tombstone.
-    pub value: Option<Vec<u8>>,
-    /// Event time (commit time), milliseconds since the epoch, sent as a header and as the
-    /// record's timestamp.
-    pub event_time_ms: i64,
-    /// The operation code (`c`, `u`, `d`, `r`, `t`), or `None` for a tombstone; sent as a header.
-    pub op: Option<&'static str>,
+impl Encoder {
+    /// Encodes one routed message; the result borrows this encoder until the next call.
+    pub fn encode<'a>(
+        &'a mut self,
+        routed: &'a crate::router::Routed,
+        schema: &crate::event::TableSchema,
+        now_ms: i64,
+    ) -> crate::error::Result<crate::sink::Message<'a>> {
+        json::encode_into(routed, schema, now_ms, &mut self.key, &mut self.value)
+    }
 }

@@ -1,28 +1,59 @@
-//! The Kafka sink: rdkafka's `FutureProducer`, idempotent, `acks=all`.
+//! The Kafka sink: one idempotent librdkafka producer (`acks=all`) for every connector.
 //!
-//! Each record's delivery future is its acknowledgement. A full producer queue makes `send`
-//! wait (backpressure). A delivery that fails after librdkafka's own retries (for
-//! `delivery_timeout_ms`) fails the connector, which restarts from its last committed
-//! position: nothing is lost, and the idempotent producer never reorders a partition.
+//! A message carries its connector's [`AckWindow`] and sequence number to librdkafka's
+//! delivery report, which marks it acknowledged (or failed) there; nothing waits per
+//! message. A full producer queue makes `send` wait (backpressure). A delivery that fails
+//! after librdkafka's own retries (for `delivery_timeout_ms`) fails the connector, which
+//! restarts from its last committed position: nothing is lost, and the idempotent producer
+//! never reorders a partition.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientConfig;
 use tokio::sync::Mutex;
 
-use super::Ack;
+use super::{AckWindow, Message};
 use crate::config::daemon::KafkaConfig;
 use crate::error::{Error, Result};
-use crate::schema::OutRecord;
+
+/// What a message carries to its delivery report.
+pub struct Delivery {
+    window: Arc<AckWindow>,
+    seq: u64,
+}
+
+/// Routes librdkafka's delivery reports to the connectors' windows.
+pub struct AckContext;
+
+impl ClientContext for AckContext {}
+
+impl ProducerContext for AckContext {
+    type DeliveryOpaque = Box<Delivery>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, delivery: Box<Delivery>) {
+        let outcome = match result {
+            Ok(_) => Ok(()),
+            Err((e, m)) => {
+                use rdkafka::Message as _;
+                Err(kafka_error(
+                    format!("delivering a message to topic {}", m.topic()),
+                    e.clone(),
+                ))
+            }
+        };
+        delivery.window.report(delivery.seq, outcome);
+    }
+}
 
 pub struct KafkaSink {
-    producer: FutureProducer,
+    producer: Arc<ThreadedProducer<AckContext>>,
     admin: AdminClient<DefaultClientContext>,
     settings: KafkaConfig,
     known_topics: Mutex<HashSet<String>>,
@@ -77,8 +108,8 @@ fn kafka_error(what: impl Into<String>, e: KafkaError) -> Error {
 
 impl KafkaSink {
     pub fn new(settings: &KafkaConfig) -> Result<Self> {
-        let producer: FutureProducer = producer_config(settings)
-            .create()
+        let producer: ThreadedProducer<AckContext> = producer_config(settings)
+            .create_with_context(AckContext)
             .map_err(|e| kafka_error("creating the Kafka producer (check kafka.producer)", e))?;
         let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
             .set(
@@ -88,7 +119,7 @@ impl KafkaSink {
             .create()
             .map_err(|e| kafka_error("creating the Kafka admin client", e))?;
         Ok(Self {
-            producer,
+            producer: Arc::new(producer),
             admin,
             settings: settings.clone(),
             known_topics: Mutex::new(HashSet::new()),
@@ -111,55 +142,44 @@ impl KafkaSink {
         Ok(())
     }
 
-    pub async fn send(&self, record: OutRecord) -> Result<Ack> {
-        let time = record.event_time_ms.to_string();
+    /// Hands `m` to the producer as message `seq` of `window`.
+    pub async fn send(&self, m: Message<'_>, window: &Arc<AckWindow>, seq: u64) -> Result<()> {
+        let mut time = itoa::Buffer::new();
         let mut headers = OwnedHeaders::new_with_capacity(2).insert(Header {
             key: "tidemark.event_time_ms",
-            value: Some(time.as_bytes()),
+            value: Some(time.format(m.event_time_ms).as_bytes()),
         });
-        if let Some(op) = record.op {
+        if let Some(op) = m.op {
             headers = headers.insert(Header {
                 key: "tidemark.op",
                 value: Some(op.as_bytes()),
             });
         }
-        let mut fr: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&record.topic)
-            .headers(headers)
-            .timestamp(record.event_time_ms);
-        if let Some(k) = &record.key {
-            fr = fr.key(k.as_slice());
+        let delivery = Box::new(Delivery {
+            window: window.clone(),
+            seq,
+        });
+        let mut record: BaseRecord<'_, [u8], [u8], Box<Delivery>> =
+            BaseRecord::with_opaque_to(m.topic, delivery)
+                .headers(headers)
+                .timestamp(m.event_time_ms);
+        if let Some(k) = m.key {
+            record = record.key(k);
         }
-        if let Some(v) = &record.value {
-            fr = fr.payload(v.as_slice());
+        if let Some(v) = m.value {
+            record = record.payload(v);
         }
         loop {
             // A full local queue hands the record back: retry it after a short pause
             // (backpressure), without rebuilding it.
-            match self.producer.send_result(fr) {
-                Ok(delivery) => {
-                    let topic = record.topic.clone();
-                    return Ok(Box::pin(async move {
-                        match delivery.await {
-                            Ok(Ok(_)) => Ok(()),
-                            Ok(Err((e, _))) => Err(kafka_error(
-                                format!("delivering a message to topic {topic}"),
-                                e,
-                            )),
-                            Err(_) => Err(Error::transient(format!(
-                                "delivering a message to topic {topic}: the producer was dropped"
-                            ))),
-                        }
-                    }));
-                }
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    fr = back;
-                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    record = back;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
                 }
                 Err((e, _)) => {
-                    return Err(kafka_error(
-                        format!("producing to topic {}", record.topic),
-                        e,
-                    ))
+                    return Err(kafka_error(format!("producing to topic {}", m.topic), e))
                 }
             }
         }
@@ -214,22 +234,27 @@ mod tests {
     use super::*;
     use crate::event::Position;
     use crate::offsets::file::FileStore;
-    use crate::offsets::tracker::{self, Pending};
+    use crate::offsets::tracker::{self, Checkpoint};
     use crate::offsets::PositionStore;
+    use crate::sink::{Message as OutMessage, Output, Sink};
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::mocking::MockCluster;
     use rdkafka::{Message, Offset, TopicPartitionList};
-    use std::sync::Arc;
     use tokio::sync::{mpsc, watch};
 
-    fn record(i: u32) -> OutRecord {
-        OutRecord {
-            topic: Arc::from("t"),
-            key: Some(format!("{{\"id\":{}}}", i % 10).into_bytes()),
-            value: Some(format!("{{\"seq\":{i}}}").into_bytes()),
-            event_time_ms: 0,
-            op: Some("c"),
-        }
+    async fn send(output: &mut Output, i: u32) {
+        let key = format!("{{\"id\":{}}}", i % 10);
+        let value = format!("{{\"seq\":{i}}}");
+        output
+            .send(OutMessage {
+                topic: "t",
+                key: Some(key.as_bytes()),
+                value: Some(value.as_bytes()),
+                event_time_ms: 0,
+                op: Some("c"),
+            })
+            .await
+            .unwrap();
     }
 
     fn pos(n: u64) -> Position {
@@ -256,7 +281,8 @@ mod tests {
             compression: "none".into(),
             ..KafkaConfig::default()
         };
-        let sink = KafkaSink::new(&settings).unwrap();
+        let sink = Arc::new(Sink::Kafka(KafkaSink::new(&settings).unwrap()));
+        let mut output = Output::new(sink);
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(PositionStore::File(FileStore::new(
             dir.path().to_path_buf(),
@@ -266,24 +292,35 @@ mod tests {
         let tracker = tokio::spawn(tracker::run(
             "c".into(),
             pending_rx,
+            output.window().clone(),
             store.clone(),
             Duration::ZERO,
             acked_tx,
         ));
 
         for i in 0..100 {
-            let ack = sink.send(record(i)).await.unwrap();
-            pending_tx.send(Pending::Record(ack)).await.unwrap();
+            send(&mut output, i).await;
         }
-        pending_tx.send(Pending::Checkpoint(pos(1))).await.unwrap();
+        pending_tx
+            .send(Checkpoint {
+                position: pos(1),
+                after: output.sent(),
+            })
+            .await
+            .unwrap();
         wait_acked(&mut acked_rx, pos(1)).await;
 
         mock.broker_down(1).unwrap();
         for i in 100..200 {
-            let ack = sink.send(record(i)).await.unwrap();
-            pending_tx.send(Pending::Record(ack)).await.unwrap();
+            send(&mut output, i).await;
         }
-        pending_tx.send(Pending::Checkpoint(pos(2))).await.unwrap();
+        pending_tx
+            .send(Checkpoint {
+                position: pos(2),
+                after: output.sent(),
+            })
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert_eq!(
             store.load("c").await.unwrap(),

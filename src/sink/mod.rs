@@ -1,23 +1,43 @@
 //! Sinks: where encoded messages go, and the acknowledgement of each.
 //!
-//! Owns: producing [`OutRecord`]s and reporting, per record, when it is durable. Must not:
-//! use a source, route, or encode.
+//! Owns: producing [`Message`]s and reporting when they are durable. Must not: use a source,
+//! route, or encode.
+//!
+//! One [`Sink`] serves every connector; each connector life gets its own [`Output`], whose
+//! messages are numbered 0, 1, 2, ... and whose [`AckWindow`] tells how far they are durable.
+//! Handing a message over never waits for its acknowledgement (only for room in the sink's
+//! queue), so the pipeline does not wake up per message.
 //!
 //! Per-key order: a sink keeps the order of `send` calls per key (the Kafka sink uses the
 //! idempotent producer, so retries never reorder, and the key picks the partition).
 
+pub mod ack;
 pub mod kafka;
 pub mod stdout;
 
-use std::future::Future;
-use std::pin::Pin;
+use std::sync::Arc;
+
+pub use ack::{AckWindow, Acked};
 
 use crate::error::Result;
-use crate::schema::OutRecord;
 
-/// Resolves when the record is durable in the sink (or failed for good).
-pub type Ack = Pin<Box<dyn Future<Output = Result<()>> + Send>>;
+/// One message ready for a sink; borrows the encoder's buffers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Message<'a> {
+    pub topic: &'a str,
+    /// The key (`None`: a null key).
+    pub key: Option<&'a [u8]>,
+    /// `None` is a tombstone.
+    pub value: Option<&'a [u8]>,
+    /// Event time (commit time), milliseconds since the epoch, sent as a header and as the
+    /// record's timestamp.
+    pub event_time_ms: i64,
+    /// The operation code (`c`, `u`, `d`, `r`, `t`), or `None` for a tombstone; sent as a header.
+    pub op: Option<&'static str>,
+}
 
+// One per daemon: the size of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Sink {
     Kafka(kafka::KafkaSink),
     Stdout(stdout::StdoutSink),
@@ -32,19 +52,59 @@ impl Sink {
         }
     }
 
-    /// Hands one record to the sink; waits only while the sink's queue is full.
-    pub async fn send(&self, record: OutRecord) -> Result<Ack> {
-        match self {
-            Sink::Kafka(k) => k.send(record).await,
-            Sink::Stdout(s) => s.send(record).await,
-        }
-    }
-
     /// Waits until everything handed over is acknowledged or failed.
     pub async fn flush(&self) -> Result<()> {
         match self {
             Sink::Kafka(k) => k.flush().await,
-            Sink::Stdout(s) => s.flush().await,
+            Sink::Stdout(s) => s.flush(),
         }
+    }
+}
+
+/// One connector life's way into the sink: numbers its messages and tracks their
+/// acknowledgement.
+pub struct Output {
+    sink: Arc<Sink>,
+    window: Arc<AckWindow>,
+    next: u64,
+}
+
+impl Output {
+    pub fn new(sink: Arc<Sink>) -> Self {
+        Self {
+            sink,
+            window: Arc::new(AckWindow::default()),
+            next: 0,
+        }
+    }
+
+    /// Hands one message to the sink; waits only while the sink's queue is full. Its outcome
+    /// arrives in [`Output::window`] under the number [`Output::sent`] had before the call.
+    pub async fn send(&mut self, message: Message<'_>) -> Result<()> {
+        let seq = self.next;
+        match &*self.sink {
+            Sink::Kafka(k) => k.send(message, &self.window, seq).await?,
+            Sink::Stdout(s) => s.send(message, &self.window, seq)?,
+        }
+        self.next += 1;
+        Ok(())
+    }
+
+    /// Ends a batch of sends: a buffering sink writes out what it holds.
+    pub fn end_batch(&mut self) -> Result<()> {
+        match &*self.sink {
+            Sink::Kafka(_) => Ok(()),
+            Sink::Stdout(s) => s.end_batch(),
+        }
+    }
+
+    /// How many messages were handed over: a checkpoint taken now is committable once the
+    /// window's prefix reaches this number.
+    pub fn sent(&self) -> u64 {
+        self.next
+    }
+
+    pub fn window(&self) -> &Arc<AckWindow> {
+        &self.window
     }
 }
