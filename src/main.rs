@@ -1,5 +1,11 @@
 //! The `tidemark` binary; see `tidemark --help`.
 
+/// mimalloc instead of the system allocator: the pipeline allocates a few small buffers per
+/// change (row images, text values), and glibc's malloc/free took ~19% of the CPU of a
+/// binlog replay (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     std::process::exit(tidemark::cli::main());
 }

@@ -170,7 +170,11 @@ fn format_date(days: i32, out: &mut String) {
 fn push_ymd(year: i32, month: u32, day: u32, out: &mut String) {
     // ISO 8601 with an expanded year outside 0000..=9999 (proleptic Gregorian, 0 = 1 BC).
     if (0..=9999).contains(&year) {
-        let _ = write!(out, "{year:04}-{month:02}-{day:02}");
+        push_padded(out, year as u64, 4);
+        out.push('-');
+        push_padded(out, u64::from(month), 2);
+        out.push('-');
+        push_padded(out, u64::from(day), 2);
     } else if year < 0 {
         let _ = write!(out, "-{:06}-{month:02}-{day:02}", -i64::from(year));
     } else {
@@ -185,16 +189,26 @@ fn format_time_of_day(micros: i64, out: &mut String) {
     let abs = micros.unsigned_abs();
     let secs = abs / 1_000_000;
     let frac = abs % 1_000_000;
-    let _ = write!(
-        out,
-        "{:02}:{:02}:{:02}",
-        secs / 3600,
-        (secs / 60) % 60,
-        secs % 60
-    );
+    push_padded(out, secs / 3600, 2);
+    out.push(':');
+    push_padded(out, (secs / 60) % 60, 2);
+    out.push(':');
+    push_padded(out, secs % 60, 2);
     if frac != 0 {
-        let _ = write!(out, ".{frac:06}");
+        out.push('.');
+        push_padded(out, frac, 6);
     }
+}
+
+/// Appends `v` in decimal, zero-padded to at least `width` digits (the hot path of every
+/// date and time value; `write!` costs several times more).
+fn push_padded(out: &mut String, v: u64, width: usize) {
+    let mut buf = itoa::Buffer::new();
+    let digits = buf.format(v);
+    for _ in digits.len()..width {
+        out.push('0');
+    }
+    out.push_str(digits);
 }
 
 fn format_offset(offset_seconds: i32, out: &mut String) {
@@ -276,26 +290,36 @@ fn format_interval(months: i32, days: i32, micros: i64, out: &mut String) {
 /// The text used for a value in JSON where it is rendered as a string.
 pub fn render_text(value: &Value) -> Option<String> {
     let mut out = String::new();
+    render_text_into(value, &mut out).then_some(out)
+}
+
+thread_local! {
+    /// Where [`Value`]'s `Serialize` renders temporal values: no allocation per value.
+    static TEXT_BUFFER: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// Appends the text of a temporal value to `out`; `false` for other values.
+fn render_text_into(value: &Value, out: &mut String) -> bool {
     match value {
-        Value::Date(d) => format_date(*d, &mut out),
-        Value::Time(t) => format_time_of_day(*t, &mut out),
+        Value::Date(d) => format_date(*d, out),
+        Value::Time(t) => format_time_of_day(*t, out),
         Value::TimeTz {
             micros,
             offset_seconds,
         } => {
-            format_time_of_day(*micros, &mut out);
-            format_offset(*offset_seconds, &mut out);
+            format_time_of_day(*micros, out);
+            format_offset(*offset_seconds, out);
         }
-        Value::Timestamp(t) => format_timestamp(*t, false, &mut out),
-        Value::TimestampTz(t) => format_timestamp(*t, true, &mut out),
+        Value::Timestamp(t) => format_timestamp(*t, false, out),
+        Value::TimestampTz(t) => format_timestamp(*t, true, out),
         Value::Interval {
             months,
             days,
             micros,
-        } => format_interval(*months, *days, *micros, &mut out),
-        _ => return None,
+        } => format_interval(*months, *days, *micros, out),
+        _ => return false,
     }
-    Some(out)
+    true
 }
 
 fn serialize_float<S: Serializer>(f: f64, s: S) -> Result<S::Ok, S::Error> {
@@ -352,7 +376,11 @@ impl Serialize for Value {
             | Value::TimeTz { .. }
             | Value::Timestamp(_)
             | Value::TimestampTz(_)
-            | Value::Interval { .. } => s.serialize_str(&render_text(self).unwrap_or_default()),
+            | Value::Interval { .. } => TEXT_BUFFER.with_borrow_mut(|out| {
+                out.clear();
+                render_text_into(self, out);
+                s.serialize_str(out)
+            }),
         }
     }
 }

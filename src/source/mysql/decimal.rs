@@ -36,30 +36,44 @@ pub fn decode(r: &mut ByteReader<'_>, precision: u8, scale: u8) -> DecodeResult<
     }
     let negative = raw[0] & 0x80 == 0;
     let mask = if negative { 0xff } else { 0x00 };
-    let mut bytes: Vec<u8> = raw.iter().map(|b| b ^ mask).collect();
-    bytes[0] ^= 0x80;
+    // The byte at `i`, with the sign bit restored and a negative number's bits inverted.
+    let byte = |i: usize| -> u8 {
+        let b = raw[i] ^ mask;
+        if i == 0 {
+            b ^ 0x80
+        } else {
+            b
+        }
+    };
 
     let (p, s) = (usize::from(precision), usize::from(scale));
     let intg = p - s;
-    let mut groups: Vec<(usize, usize)> = Vec::new(); // (digits, bytes)
-    if intg % DIGITS_PER_GROUP != 0 {
-        groups.push((intg % DIGITS_PER_GROUP, DIG2BYTES[intg % DIGITS_PER_GROUP]));
-    }
-    groups.extend(std::iter::repeat_n((9, 4), intg / DIGITS_PER_GROUP));
-    let int_groups = groups.len();
-    groups.extend(std::iter::repeat_n((9, 4), s / DIGITS_PER_GROUP));
-    if s % DIGITS_PER_GROUP != 0 {
-        groups.push((s % DIGITS_PER_GROUP, DIG2BYTES[s % DIGITS_PER_GROUP]));
-    }
+    // Groups in storage order: integer leading partial, integer full, fraction full,
+    // fraction trailing partial; as (digits, is_integer_part).
+    let lead = intg % DIGITS_PER_GROUP;
+    let trail = s % DIGITS_PER_GROUP;
+    let groups = (lead != 0)
+        .then_some((lead, true))
+        .into_iter()
+        .chain(std::iter::repeat_n(
+            (DIGITS_PER_GROUP, true),
+            intg / DIGITS_PER_GROUP,
+        ))
+        .chain(std::iter::repeat_n(
+            (DIGITS_PER_GROUP, false),
+            s / DIGITS_PER_GROUP,
+        ))
+        .chain((trail != 0).then_some((trail, false)));
 
-    let mut int_digits = String::new();
-    let mut frac_digits = String::new();
+    // Digits are written straight into the result: sign slot, integer digits, '.', fraction.
+    let mut out = String::with_capacity(p + 3);
+    out.push('-');
     let mut at = 0;
-    for (k, (digits, nbytes)) in groups.iter().enumerate() {
-        let value = bytes[at..at + nbytes]
-            .iter()
-            .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
-        if value >= 10u64.pow(*digits as u32) {
+    let mut frac_started = false;
+    for (k, (digits, integer)) in groups.enumerate() {
+        let nbytes = DIG2BYTES[digits];
+        let value = (at..at + nbytes).fold(0u64, |acc, i| (acc << 8) | u64::from(byte(i)));
+        if value >= 10u64.pow(digits as u32) {
             return Err(super::reader::DecodeError {
                 what: format!(
                     "DECIMAL({precision},{scale}) group {} holds {value}, more than {digits} digits",
@@ -69,27 +83,29 @@ pub fn decode(r: &mut ByteReader<'_>, precision: u8, scale: u8) -> DecodeResult<
             });
         }
         at += nbytes;
-        let text = format!("{value:0width$}", width = *digits);
-        if k < int_groups {
-            int_digits.push_str(&text);
-        } else {
-            frac_digits.push_str(&text);
+        if !integer && !frac_started {
+            frac_started = true;
+            if out.len() == 1 {
+                out.push('0');
+            }
+            out.push('.');
+        }
+        let mut div = 10u64.pow(digits as u32 - 1);
+        while div > 0 {
+            let d = (value / div % 10) as u8;
+            // Leading zeros of the integer part are dropped.
+            if !(integer && d == 0 && out.len() == 1) {
+                out.push(char::from(b'0' + d));
+            }
+            div /= 10;
         }
     }
-    let int_digits = int_digits.trim_start_matches('0');
-    let is_zero = int_digits.is_empty() && frac_digits.bytes().all(|b| b == b'0');
-    let mut out = String::with_capacity(p + 3);
-    if negative && !is_zero {
-        out.push('-');
+    if out.len() == 1 {
+        out.push('0');
     }
-    out.push_str(if int_digits.is_empty() {
-        "0"
-    } else {
-        int_digits
-    });
-    if s > 0 {
-        out.push('.');
-        out.push_str(&frac_digits);
+    let is_zero = out[1..].bytes().all(|b| b == b'0' || b == b'.');
+    if !negative || is_zero {
+        out.remove(0);
     }
     Ok(out)
 }
