@@ -136,6 +136,8 @@ pub async fn run_once(
         // Topics this connector already made sure of: the sink is asked once per topic, not
         // once per event.
         let mut ensured: std::collections::HashSet<Arc<str>> = std::collections::HashSet::new();
+        // The topic of the previous message (most messages go where the previous one went).
+        let mut last_topic: Option<Arc<str>> = None;
         let mut batch = Vec::with_capacity(BATCH);
         let mut routed = Vec::new();
         let mut encoder = Encoder::default();
@@ -150,9 +152,15 @@ pub async fn run_once(
                         let schema = event.table.clone();
                         router.route_into(event, &mut routed)?;
                         for r in routed.drain(..) {
-                            if !ensured.contains(&r.route.topic) {
-                                sink.ensure_topic(&r.route.topic).await?;
-                                ensured.insert(r.route.topic.clone());
+                            let same_topic = last_topic
+                                .as_ref()
+                                .is_some_and(|t| Arc::ptr_eq(t, &r.route.topic));
+                            if !same_topic {
+                                if !ensured.contains(&r.route.topic) {
+                                    sink.ensure_topic(&r.route.topic).await?;
+                                    ensured.insert(r.route.topic.clone());
+                                }
+                                last_topic = Some(r.route.topic.clone());
                             }
                             if output.sent() - acked_prefix >= max_in_flight {
                                 let wanted = output.sent() + 1 - max_in_flight;

@@ -11,6 +11,7 @@ pub mod json;
 pub struct Encoder {
     key: Vec<u8>,
     value: Vec<u8>,
+    names: json::NameCache,
 }
 
 impl Encoder {
@@ -18,9 +19,17 @@ impl Encoder {
     pub fn encode<'a>(
         &'a mut self,
         routed: &'a crate::router::Routed,
-        schema: &crate::event::TableSchema,
+        schema: &std::sync::Arc<crate::event::TableSchema>,
         now_ms: i64,
     ) -> crate::error::Result<crate::sink::Message<'a>> {
-        json::encode_into(routed, schema, now_ms, &mut self.key, &mut self.value)
+        let names = self.names.get(schema);
+        json::encode_into(
+            routed,
+            schema,
+            &names,
+            now_ms,
+            &mut self.key,
+            &mut self.value,
+        )
     }
 }
