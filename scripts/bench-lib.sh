@@ -18,6 +18,15 @@ for l in sys.stdin:
 
 calc() { python3 -c "print($1)"; }
 
+# busy_ticks: CPU time the whole machine spent busy so far (all cores, clock ticks).
+busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+
+# us_per COUNT TICKS_BEFORE TICKS_AFTER: microseconds of machine CPU per item.
+us_per() { python3 -c "print(round(($3 - $2) / $(getconf CLK_TCK) * 1e6 / $1, 2))"; }
+
+# proc_cpu_s PID: CPU seconds (user + system) process PID used so far.
+proc_cpu_s() { awk -v t="$(getconf CLK_TCK)" '{print ($14 + $15) / t}' "/proc/$1/stat"; }
+
 # count_topic TOPIC: the messages in TOPIC (read to an idle timeout).
 count_topic() {
   target/release/tidemark tail "$1" --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" --from-beginning \
@@ -35,8 +44,14 @@ print("\n".join(vals))' > "$2"
   python3 -c "v=open('$2').read().split(chr(10)); print(sum(map(len,v))//len(v))"
 }
 
-# raw_produce COUNT SAMPLE TOPIC: the produce rate (msgs/s) of COUNT messages with SAMPLE's values.
+# raw_produce COUNT SAMPLE TOPIC: the produce rate (msgs/s) of COUNT messages with SAMPLE's values;
+# sets PRODUCE_CPU_US, the machine's CPU per message meanwhile (client and broker).
 raw_produce() {
-  "$BASE" produce --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" --topic "$3" --messages "$1" --sample "$2" \
-    | sed -n 's/.*produce_rate_msgs_per_s=\([0-9.]*\).*/\1/p'
+  local b0 b1 out
+  b0=$(busy_ticks)
+  out=$("$BASE" produce --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" --topic "$3" --messages "$1" --sample "$2" \
+    | sed -n 's/.*produce_rate_msgs_per_s=\([0-9.]*\).*/\1/p')
+  b1=$(busy_ticks)
+  PRODUCE_CPU_US=$(us_per "$1" "$b0" "$b1")
+  echo "$out"
 }

@@ -109,6 +109,7 @@ print("t" if (p["file"], p["pos"]) >= (sys.argv[2], int(sys.argv[3])) else "f")
 PY
 }
 E0=$(date +%s.%N)
+B0=$(busy_ticks)
 target/release/tidemark run --config "$CFG/tidemark.yaml" 2>"$OUT/tidemark.log" &
 TM=$!
 trap 'kill $TM 2>/dev/null || true' EXIT
@@ -117,7 +118,10 @@ until [ "$(committed)" = t ]; do
   sleep 0.1
 done
 E1=$(date +%s.%N)
+B1=$(busy_ticks)
 E2E=$(calc "$TOTAL / ($E1 - $E0)")
+E2E_CPU_US=$(us_per "$TOTAL" "$B0" "$B1")
+TM_CPU_US=$(calc "round($(proc_cpu_s $TM) * 1e6 / $TOTAL, 2)")
 RSS=$(awk '/VmHWM/ {print $2}' /proc/$TM/status)
 kill -TERM $TM; wait $TM || true
 trap - EXIT
@@ -128,7 +132,8 @@ RAW=$(python3 -c "print(max($RAW_1, $RAW_2))")
 DECODED=$(decoded_read)
 
 # (2) raw produce: the same count, values sampled from tidemark's own messages
-PRODUCE=$(raw_produce "$TOTAL" "$OUT/sample.jsonl" "raw_$RUN")
+raw_produce "$TOTAL" "$OUT/sample.jsonl" "raw_$RUN" > "$OUT/produce.txt"
+PRODUCE=$(cat "$OUT/produce.txt")
 
 MIN=$(python3 -c "print(min($RAW, $PRODUCE))")
 RATIO=$(python3 -c "print(round($E2E / $MIN * 100, 1))")
@@ -136,8 +141,8 @@ RATIO=$(python3 -c "print(round($E2E / $MIN * 100, 1))")
   echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(uname -r); MariaDB $("${MY[@]}" -e 'SELECT VERSION()')"
   echo "workload: $TOTAL changes ($HALF single-row inserts, $HALF updates in 1000-row transactions, one transaction of $BIG inserts), $BYTES binlog bytes, mean message $SIZE bytes"
   printf "raw binlog read (mariadb-binlog --raw): %.0f changes/s (%.0f before, %.0f after tidemark); decoding rows (-v): %.0f changes/s\n" "$RAW" "$RAW_1" "$RAW_2" "$DECODED"
-  printf "raw produce (rdkafka, idempotent, acks=all, lz4): %.0f msgs/s\n" "$PRODUCE"
-  printf "tidemark end to end: %.0f events/s = %s%% of min(raw binlog read, raw produce)\n" "$E2E" "$RATIO"
+  printf "raw produce (rdkafka, idempotent, acks=all, lz4): %.0f msgs/s; machine CPU %s us/msg\n" "$PRODUCE" "$PRODUCE_CPU_US"
+  printf "tidemark end to end: %.0f events/s = %s%% of min(raw binlog read, raw produce); machine CPU %s us/event, of which tidemark %s us\n" "$E2E" "$RATIO" "$E2E_CPU_US" "$TM_CPU_US"
   echo "messages in the topic: $DELIVERED (expected $TOTAL)"
   echo "peak RSS: $((RSS / 1024)) MiB (the run includes the $BIG-row transaction)"
 } | tee "$OUT/results.txt"

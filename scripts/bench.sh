@@ -87,6 +87,7 @@ tables: [public.$T]
 YAML
 confirmed() { "${PSQL[@]}" -c "SELECT confirmed_flush_lsn >= '$END_LSN'::pg_lsn FROM pg_replication_slots WHERE slot_name = 'tm_$RUN'"; }
 E0=$(date +%s.%N)
+B0=$(busy_ticks)
 target/release/tidemark run --config "$CFG/tidemark.yaml" 2>"$OUT/tidemark.log" &
 TM=$!
 trap 'kill $TM 2>/dev/null || true' EXIT
@@ -95,7 +96,10 @@ until [ "$(confirmed)" = t ]; do
   sleep 0.1
 done
 E1=$(date +%s.%N)
+B1=$(busy_ticks)
 E2E=$(calc "$N / ($E1 - $E0)")
+E2E_CPU_US=$(us_per "$N" "$B0" "$B1")
+TM_CPU_US=$(calc "round($(proc_cpu_s $TM) * 1e6 / $N, 2)")
 RSS_BULK=$(awk '/VmHWM/ {print $2}' /proc/$TM/status)
 # Check that the run really delivered every change (read the topic to an idle timeout).
 DELIVERED=$(count_topic "$RUN.public.$T")
@@ -108,7 +112,8 @@ WAL_READ=$("$BASE" wal-read --host 127.0.0.1 --port "${TIDEMARK_DEV_PG_PORT:-554
 RAW_DECODE=$(python3 -c "print(max($RAW_DECODE_1, $RAW_DECODE_2, $WAL_READ))")
 
 # (2) raw produce: the same count, values sampled from tidemark's own messages
-PRODUCE=$(raw_produce "$N" "$OUT/sample.jsonl" "raw_$RUN")
+raw_produce "$N" "$OUT/sample.jsonl" "raw_$RUN" > "$OUT/produce.txt"
+PRODUCE=$(cat "$OUT/produce.txt")
 
 # (4) latency at a fixed rate, tidemark still running
 LN=$((RATE * SECS))
@@ -135,8 +140,8 @@ RATIO=$(python3 -c "print(round($E2E / $MIN * 100, 1))")
   echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(uname -r)"
   echo "workload: $N changes ($HALF single-row inserts, $HALF updates in 1000-row transactions), 10 columns, mean message $SIZE bytes"
   printf "raw WAL read: %.0f changes/s, the fastest of pg_recvlogical (pgoutput, to /dev/null) %.0f before and %.0f after tidemark, and the replication client alone %.0f\n" "$RAW_DECODE" "$RAW_DECODE_1" "$RAW_DECODE_2" "$WAL_READ"
-  printf "raw produce (rdkafka, idempotent, acks=all, lz4): %.0f msgs/s\n" "$PRODUCE"
-  printf "tidemark end to end: %.0f events/s = %s%% of min(raw WAL read, raw produce)\n" "$E2E" "$RATIO"
+  printf "raw produce (rdkafka, idempotent, acks=all, lz4): %.0f msgs/s; machine CPU %s us/msg\n" "$PRODUCE" "$PRODUCE_CPU_US"
+  printf "tidemark end to end: %.0f events/s = %s%% of min(raw WAL read, raw produce); machine CPU %s us/event, of which tidemark %s us\n" "$E2E" "$RATIO" "$E2E_CPU_US" "$TM_CPU_US"
   echo "messages in the topic after the bulk run: $DELIVERED (expected $N)"
   echo "peak RSS: $((RSS_BULK / 1024)) MiB after the bulk run, $((RSS / 1024)) MiB after the latency run"
   echo "latency at $RATE changes/s for $SECS s (commit to consumer): $(cat "$OUT/latency.txt" | tail -1)"
