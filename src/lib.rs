@@ -15,6 +15,7 @@ pub mod pipeline;
 pub mod router;
 pub mod schema;
 pub mod sink;
+pub mod snapshot;
 pub mod source;
 pub mod tls;
 pub mod value;
