@@ -103,7 +103,9 @@ impl<T: PartialEq, K: Hash + Eq + Clone, R> Interleaver<T, K, R> {
                 None
             }
             Watermark::High(id) => {
-                let at = self.armed.iter().position(|a| a.id == id)?;
+                if !self.armed.iter().any(|a| a.id == id) {
+                    return None;
+                }
                 // Windows do not overlap, so a high watermark closes the oldest chunk; one
                 // that is not the oldest means an older one lost its watermarks (written by a
                 // transaction that rolled back): that older chunk can never be released safely
