@@ -45,12 +45,39 @@ pub struct ConnectorFile {
     pub postgres: Option<PostgresOptions>,
     #[serde(default)]
     pub mysql: Option<MysqlOptions>,
+    #[serde(default)]
+    pub snapshot: Option<SnapshotOptions>,
     /// The tables to capture, `schema.table`.
     pub tables: Vec<String>,
 }
 
 fn default_true() -> bool {
     true
+}
+
+/// The `snapshot:` block.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotOptions {
+    #[serde(default)]
+    pub mode: Option<SnapshotMode>,
+    #[serde(default)]
+    pub chunk_size: Option<usize>,
+    #[serde(default)]
+    pub max_rows_per_second: Option<u64>,
+}
+
+/// When existing rows are snapshotted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotMode {
+    /// At the connector's first start (no stored position), every table.
+    #[default]
+    Initial,
+    /// Never.
+    Never,
+    /// Only when asked (CLI or signal).
+    OnDemand,
 }
 
 #[derive(Debug, Clone, Deserialize)]

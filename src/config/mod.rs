@@ -18,7 +18,7 @@ pub mod table;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use connector::{Connection, GtidUse, SourceKind, SslMode};
+pub use connector::{Connection, GtidUse, SnapshotMode, SourceKind, SslMode};
 pub use daemon::{DaemonConfig, LogFormat, PositionStoreKind, SinkKind};
 pub use error::ConfigError;
 pub use secret::Secret;
@@ -51,7 +51,28 @@ pub struct ConnectorConfig {
     pub connection: Connection,
     pub postgres: PostgresSettings,
     pub mysql: MysqlSettings,
+    pub snapshot: SnapshotSettings,
     pub tables: Vec<TableEntry>,
+}
+
+/// The resolved `snapshot:` block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotSettings {
+    pub mode: connector::SnapshotMode,
+    /// Rows per chunk (`SELECT ... LIMIT chunk_size`).
+    pub chunk_size: usize,
+    /// Throttle: at most this many snapshot rows per second (0: unlimited).
+    pub max_rows_per_second: u64,
+}
+
+impl Default for SnapshotSettings {
+    fn default() -> Self {
+        Self {
+            mode: connector::SnapshotMode::Initial,
+            chunk_size: 1024,
+            max_rows_per_second: 0,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -302,6 +323,19 @@ fn load_connector(
         heartbeat: Duration::from_millis(my.heartbeat_ms.unwrap_or(5_000).max(100)),
         gtid: my.gtid.unwrap_or_default(),
     };
+    let snap = raw.snapshot.clone().unwrap_or_default();
+    let snapshot = SnapshotSettings {
+        mode: snap.mode.unwrap_or_default(),
+        chunk_size: snap.chunk_size.unwrap_or(1024),
+        max_rows_per_second: snap.max_rows_per_second.unwrap_or(0),
+    };
+    if snapshot.chunk_size == 0 || snapshot.chunk_size > 1_000_000 {
+        return Err(ConfigError::invalid(
+            file,
+            "snapshot.chunk_size",
+            "set a chunk size between 1 and 1000000 rows",
+        ));
+    }
     if raw.kind == SourceKind::Mysql && mysql.server_id == 0 {
         return Err(ConfigError::invalid(
             file,
@@ -357,6 +391,7 @@ fn load_connector(
         connection,
         postgres,
         mysql,
+        snapshot,
         tables,
     })
 }

@@ -29,6 +29,7 @@ fn connector(key: Option<Vec<String>>, topic: Option<String>) -> Arc<ConnectorCo
             status_interval: std::time::Duration::from_secs(1),
         },
         mysql: Default::default(),
+        snapshot: Default::default(),
         tables: vec![TableEntry {
             id: TableId::new("public", "t"),
             config: TableConfig { topic, key },

@@ -30,7 +30,8 @@ async fn every_type_round_trips_exactly() {
         ))
         .await
         .unwrap();
-    let cfg = TestConfig::new(&[&format!("public.{t}")], "");
+    // Streamed values only here; the snapshot of the same rows is compared below.
+    let cfg = TestConfig::new(&[&format!("public.{t}")], "snapshot:\n  mode: never\n");
     let mut daemon = cfg.start();
     wait_streaming(&client, &cfg.slot, &mut daemon).await;
 
@@ -104,6 +105,36 @@ async fn every_type_round_trips_exactly() {
 
     daemon.terminate(Duration::from_secs(60));
     cfg.cleanup(&client).await;
+
+    // A snapshot reads the same rows with SELECT: every value must equal the streamed one.
+    let snap = TestConfig::new(&[&format!("public.{t}")], "");
+    let mut snap_daemon = snap.start();
+    let read = consume_n(
+        &snap.topic(&format!("public.{t}")),
+        3,
+        Duration::from_secs(60),
+    );
+    assert_eq!(read.len(), 3, "{read:#?}\nlog:\n{}", snap_daemon.log_text());
+    for (i, m) in read.iter().enumerate() {
+        let v = m.value.as_ref().unwrap();
+        assert_eq!(v["op"], "r");
+        assert_eq!(v["source"]["snapshot"], "true");
+        let streamed = after(i);
+        let differs: Vec<String> = streamed
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(k, sv)| v["after"][k.as_str()] != **sv)
+            .map(|(k, sv)| format!("{k}: streamed {sv}, snapshot {}", v["after"][k.as_str()]))
+            .collect();
+        assert!(
+            differs.is_empty(),
+            "row {} read by the snapshot: {differs:?}",
+            i + 1
+        );
+    }
+    snap_daemon.terminate(Duration::from_secs(60));
+    snap.cleanup(&client).await;
     client
         .batch_execute(&format!(
             "DROP TABLE {t}; DROP DOMAIN {dom}; DROP TYPE {mood};"

@@ -655,6 +655,7 @@ mod tests {
                 status_interval: std::time::Duration::from_secs(1),
             },
             mysql: Default::default(),
+            snapshot: Default::default(),
             tables: vec![TableEntry {
                 id: TableId::new("db", "tbl"),
                 config: TableConfig::default(),

@@ -16,6 +16,7 @@ pub mod pgoutput;
 pub mod position;
 pub mod relations;
 pub mod setup;
+pub mod snapshot;
 pub mod stream;
 pub mod text_value;
 pub mod types;

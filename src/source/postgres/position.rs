@@ -19,11 +19,14 @@ use serde::{Deserialize, Serialize};
 
 use super::pgoutput::{format_lsn, parse_lsn};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PgPosition {
     /// The LSN to resume from, in PostgreSQL's text form (`0/16B3748`).
     #[serde(with = "lsn_text")]
     pub lsn: u64,
+    /// A snapshot in progress: where it resumes (see `crate::snapshot`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<crate::snapshot::SnapshotProgress>,
 }
 
 mod lsn_text {
@@ -47,7 +50,10 @@ mod tests {
 
     #[test]
     fn round_trips_as_lsn_text() {
-        let p = PgPosition { lsn: 0x1_0000_00A0 };
+        let p = PgPosition {
+            lsn: 0x1_0000_00A0,
+            snapshot: None,
+        };
         let enc = Position::encode(&p).unwrap();
         assert_eq!(enc.0, serde_json::json!({"lsn": "1/A0"}));
         assert_eq!(enc.decode::<PgPosition>().unwrap(), p);

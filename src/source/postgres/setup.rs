@@ -14,6 +14,11 @@ use crate::event::TableId;
 
 /// Opens a SQL connection and drives it on a task.
 pub async fn connect(cfg: &ConnectorConfig) -> Result<Client> {
+    connect_with_options(cfg, None).await
+}
+
+/// [`connect`] with session `options` (`-c name=value ...`).
+pub async fn connect_with_options(cfg: &ConnectorConfig, options: Option<&str>) -> Result<Client> {
     let c = &cfg.connection;
     if c.sslmode != SslMode::Disable {
         return Err(Error::definite(format!(
@@ -30,6 +35,9 @@ pub async fn connect(cfg: &ConnectorConfig) -> Result<Client> {
         .dbname(&c.database)
         .application_name("tidemark")
         .connect_timeout(Duration::from_millis(c.connect_timeout_ms));
+    if let Some(o) = options {
+        pg.options(o);
+    }
     if !c.password.expose().is_empty() {
         pg.password(c.password.expose());
     }

@@ -13,11 +13,13 @@ use super::pgoutput::{self, format_lsn, pg_time_to_unix_ms, OldTuple, PgOutputMe
 use super::position::PgPosition;
 use super::relations::{decode_row, Relations};
 use super::setup;
-use crate::config::ConnectorConfig;
+use super::snapshot::{PgSnapshot, MESSAGE_PREFIX};
+use crate::config::{ConnectorConfig, SnapshotMode};
 use crate::error::{Error, Result};
 use crate::event::{
     ChangeEvent, Op, Position, SourceInfo, SourceLocation, SourceMessage, TableId, TransactionInfo,
 };
+use crate::snapshot::SnapshotProgress;
 
 /// Session settings that make pgoutput's text values unambiguous (see `text_value`).
 const SESSION_OPTIONS: &str = "-c datestyle=ISO,MDY -c intervalstyle=iso_8601 -c timezone=UTC \
@@ -42,7 +44,15 @@ pub async fn run(
     setup::prepare(&sql, &cfg, compacted).await?;
 
     let c = &cfg.connection;
-    let start_lsn = start.map_or(0, |p| p.lsn);
+    let start_lsn = start.as_ref().map_or(0, |p| p.lsn);
+    // A snapshot: the stored one in progress, or every table at the first start.
+    let snapshot_progress = match &start {
+        Some(p) => p.snapshot.clone(),
+        None if cfg.snapshot.mode == SnapshotMode::Initial => {
+            SnapshotProgress::start(cfg.tables.iter().map(|t| t.id.clone()).collect())
+        }
+        None => None,
+    };
     let repl_cfg = ReplicationConfig::new(
         c.host.clone(),
         c.user.clone(),
@@ -74,8 +84,12 @@ pub async fn run(
     );
 
     let mut decoder = Decoder::new(cfg.clone(), sql);
+    if let Some(progress) = snapshot_progress {
+        decoder.snapshot = Some(PgSnapshot::open(&cfg, progress).await?);
+    }
     let mut acked_open = true;
     loop {
+        let next_chunk_at = decoder.snapshot.as_ref().and_then(|s| s.next_chunk_at());
         tokio::select! {
             biased;
             changed = shutdown.changed(), if !*shutdown.borrow() => {
@@ -89,6 +103,9 @@ pub async fn run(
                     continue;
                 }
                 report_acked(&cfg.name, &client, &acked.borrow_and_update());
+            }
+            _ = tokio::time::sleep_until(next_chunk_at.unwrap_or_else(std::time::Instant::now).into()), if next_chunk_at.is_some() => {
+                decoder.next_snapshot_chunk().await?;
             }
             ev = client.recv() => {
                 let ev = match ev {
@@ -173,6 +190,8 @@ struct Decoder {
     name: Arc<str>,
     db: Arc<str>,
     ignored_logged: HashSet<TableId>,
+    /// The snapshot in progress, if any.
+    snapshot: Option<PgSnapshot>,
 }
 
 impl Decoder {
@@ -186,6 +205,60 @@ impl Decoder {
             tx: None,
             last_checkpoint: 0,
             ignored_logged: HashSet::new(),
+            snapshot: None,
+        }
+    }
+
+    async fn next_snapshot_chunk(&mut self) -> Result<()> {
+        if let Some(s) = self.snapshot.as_mut() {
+            s.next_chunk(&mut self.relations).await?;
+        }
+        Ok(())
+    }
+
+    /// The rows a tidemark watermark releases, as `op=r` events at WAL position `lsn`.
+    fn snapshot_message(&mut self, content: &[u8], lsn: u64) -> Vec<SourceMessage> {
+        let Some(snap) = self.snapshot.as_mut() else {
+            return Vec::new();
+        };
+        let Some((schema, released)) = snap.on_message(content, lsn) else {
+            return Vec::new();
+        };
+        let ts_ms = crate::offsets::now_ms();
+        let (commit_lsn, tx_id) = self.tx.as_ref().map_or((lsn, 0), |t| (t.final_lsn, t.xid));
+        released
+            .rows
+            .into_iter()
+            .map(|r| {
+                SourceMessage::Change(ChangeEvent {
+                    table: schema.clone(),
+                    op: Op::Read,
+                    before: None,
+                    after: Some(r.row),
+                    source: SourceInfo {
+                        connector: "postgresql",
+                        name: self.name.clone(),
+                        db: self.db.clone(),
+                        ts_ms,
+                        snapshot: true,
+                        location: SourceLocation::Postgres {
+                            lsn,
+                            commit_lsn,
+                            tx_id,
+                        },
+                    },
+                    transaction: None,
+                })
+            })
+            .collect()
+    }
+
+    /// Tells a running snapshot about a change of `table` (its key leaves open chunks).
+    fn snapshot_saw(&mut self, table: &TableId, rows: [Option<&crate::event::Row>; 2]) {
+        if let Some(snap) = self.snapshot.as_mut() {
+            for row in rows.into_iter().flatten() {
+                snap.on_change(table, row);
+            }
         }
     }
 
@@ -267,8 +340,12 @@ impl Decoder {
         }
     }
 
-    fn checkpoint(&self, lsn: u64) -> Result<SourceMessage> {
-        Position::encode(&PgPosition { lsn })
+    fn checkpoint(&mut self, lsn: u64) -> Result<SourceMessage> {
+        if self.snapshot.as_ref().is_some_and(|s| s.is_done()) {
+            self.snapshot = None;
+        }
+        let snapshot = self.snapshot.as_ref().and_then(|s| s.progress().cloned());
+        Position::encode(&PgPosition { lsn, snapshot })
             .map(SourceMessage::Checkpoint)
             .map_err(|e| Error::definite("encoding a position").with_source(e))
     }
@@ -319,7 +396,12 @@ impl Decoder {
                 Ok(vec![])
             }
             PgOutputMessage::Origin { .. } => Ok(vec![]),
-            PgOutputMessage::Message { prefix, .. } => {
+            PgOutputMessage::Message {
+                prefix, content, ..
+            } => {
+                if prefix == MESSAGE_PREFIX {
+                    return Ok(self.snapshot_message(&content, lsn));
+                }
                 tracing::debug!(connector = %self.cfg.name, prefix = %prefix, "logical decoding message");
                 Ok(vec![])
             }
@@ -329,6 +411,7 @@ impl Decoder {
                 };
                 let at = format_lsn(lsn);
                 let after = decode_row(&schema, &new, None, &at)?;
+                self.snapshot_saw(&schema.id, [Some(&after), None]);
                 Ok(vec![self.change(
                     relation,
                     schema,
@@ -354,6 +437,7 @@ impl Decoder {
                     if full_before { before.as_ref() } else { None },
                     &at,
                 )?;
+                self.snapshot_saw(&schema.id, [before.as_ref(), Some(&after)]);
                 Ok(vec![self.change(
                     relation,
                     schema,
@@ -369,6 +453,7 @@ impl Decoder {
                 };
                 let at = format_lsn(lsn);
                 let before = decode_row(&schema, old.values(), None, &at)?;
+                self.snapshot_saw(&schema.id, [Some(&before), None]);
                 Ok(vec![self.change(
                     relation,
                     schema,
@@ -382,6 +467,9 @@ impl Decoder {
                 let mut out = Vec::new();
                 for relation in relations {
                     if let Some(schema) = self.captured_schema(relation, lsn)? {
+                        if let Some(snap) = self.snapshot.as_mut() {
+                            snap.on_truncate(&schema.id);
+                        }
                         out.push(self.change(relation, schema, Op::Truncate, None, None, lsn)?);
                     }
                 }
