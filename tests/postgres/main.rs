@@ -5,4 +5,5 @@ mod bad_input;
 mod common;
 mod e2e;
 mod restart;
+mod snapshot;
 mod types;

@@ -63,6 +63,8 @@ struct TablePlan {
 
 struct ChunkMeta {
     table: TableId,
+    /// The shape the chunk was read with.
+    schema: Arc<TableSchema>,
     last_key: Option<Vec<String>>,
     last_of_table: bool,
 }
@@ -82,6 +84,8 @@ pub struct PgSnapshot {
     next_id: u64,
     cursor: Cursor,
     plans: HashMap<TableId, TablePlan>,
+    /// Key columns per table, kept when a plan is forgotten (chunks in flight still match).
+    key_columns: HashMap<TableId, Vec<usize>>,
     chunks: HashMap<u64, ChunkMeta>,
     interleaver: Interleaver<TableId, String, SnapRow>,
     /// Released progress: what the next checkpoint stores.
@@ -130,6 +134,7 @@ impl PgSnapshot {
                 last_key: progress.last_key.clone(),
             },
             plans: HashMap::new(),
+            key_columns: HashMap::new(),
             chunks: HashMap::new(),
             interleaver: Interleaver::default(),
             progress: Some(progress),
@@ -223,6 +228,7 @@ impl PgSnapshot {
             quote_ident(&table.schema),
             quote_ident(&table.table)
         );
+        self.key_columns.insert(table.clone(), key_columns.clone());
         self.plans.insert(
             table.clone(),
             TablePlan {
@@ -255,6 +261,14 @@ impl PgSnapshot {
                 )
             })?;
         Ok(())
+    }
+
+    /// Forgets how `table` is read (its shape changed); the next chunk plans it again.
+    /// Chunks already selected keep the shape they were read with.
+    pub fn forget_plan(&mut self, table: &TableId) {
+        if self.cursor.tables.first() == Some(table) {
+            self.plans.remove(table);
+        }
     }
 
     /// Selects the next chunk between a low and a high watermark, and arms it.
@@ -326,6 +340,7 @@ impl PgSnapshot {
         }
         self.watermark(id, "high").await?;
 
+        let schema = plan.schema.clone();
         let last_of_table = selected.len() < self.chunk_size;
         let last_key = selected.last().map(|(_, r)| r.key_text.clone());
         self.rows_selected += selected.len() as u64;
@@ -346,6 +361,7 @@ impl PgSnapshot {
             id,
             ChunkMeta {
                 table: table.clone(),
+                schema,
                 last_key,
                 last_of_table,
             },
@@ -379,7 +395,7 @@ impl PgSnapshot {
         };
         let released = self.interleaver.on_watermark(mark)?;
         let meta = self.chunks.remove(&released.id)?;
-        let schema = self.plans.get(&meta.table)?.schema.clone();
+        let schema = meta.schema.clone();
         let n = released.rows.len() as u64;
         self.rows_emitted += n;
         self.progress = self
@@ -402,8 +418,8 @@ impl PgSnapshot {
         if self.interleaver.pending() == 0 {
             return;
         }
-        if let Some(plan) = self.plans.get(table) {
-            let key = match_key(row, &plan.key_columns);
+        if let Some(columns) = self.key_columns.get(table) {
+            let key = match_key(row, columns);
             self.interleaver.on_change(table, &key);
         }
     }

@@ -381,6 +381,10 @@ impl Decoder {
             } => {
                 let id = TableId::new(namespace, name);
                 let captured = self.cfg.table(&id).is_some();
+                if let Some(snap) = self.snapshot.as_mut() {
+                    // The table may have a new shape: the next chunk reads it anew.
+                    snap.forget_plan(&id);
+                }
                 if !captured && self.ignored_logged.insert(id.clone()) {
                     tracing::info!(connector = %self.cfg.name, table = %id,
                         "the publication sends changes of a table that is not in the connector's tables; they are skipped");
