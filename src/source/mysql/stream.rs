@@ -31,6 +31,11 @@ pub async fn run(
 ) -> Result<()> {
     let stored: Option<MysqlPosition> =
         Position::decode_stored(start.as_ref(), &cfg.name, "MySQL")?;
+    if stored.is_none() && cfg.snapshot.mode == crate::config::SnapshotMode::Initial {
+        tracing::warn!(connector = %cfg.name,
+            "snapshot.mode is initial, but the MySQL/MariaDB snapshot is not built yet: existing rows \
+             are not sent, only changes from now on");
+    }
     let mut sql = setup::connect(&cfg).await?;
     let inspection = setup::inspect(&mut sql, &cfg).await?;
     let failures: Vec<String> = setup::evaluate(&cfg, &inspection)
