@@ -11,9 +11,9 @@
 //! every 100 ms, as tidemark in the bench), until the stream passes L; prints
 //! `wal_read_rate_changes_per_s=<f>`.
 //!
-//! `latency --brokers B --topic T --messages N`: consumes N messages from the end of T and
-//! prints p50/p99 of (receive time - source.ts_ms), the commit-to-consumer latency, an upper
-//! bound of commit-to-ack.
+//! `latency --brokers B --topic T --messages N [--op O]`: consumes N messages (of operation O
+//! only, when given) from the end of T and prints p50/p99 of (receive time - source.ts_ms), the
+//! commit-to-consumer latency, an upper bound of commit-to-ack.
 
 use std::time::{Duration, Instant};
 
@@ -134,7 +134,7 @@ async fn wal_read(args: &[String]) {
     );
 }
 
-fn latency(brokers: &str, topic: &str, n: usize) {
+fn latency(brokers: &str, topic: &str, n: usize, op: Option<&str>) {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", "tidemark-bench")
@@ -151,6 +151,9 @@ fn latency(brokers: &str, topic: &str, n: usize) {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
             let Some(p) = m.payload() else { continue };
             let v: serde_json::Value = serde_json::from_slice(p).unwrap();
+            if op.is_some_and(|o| v["op"] != o) {
+                continue;
+            }
             if let Some(ts) = v["source"]["ts_ms"].as_i64() {
                 lat.push(now_ms() - ts);
             }
@@ -189,6 +192,10 @@ async fn main() {
             &arg(&args, "--brokers"),
             &arg(&args, "--topic"),
             arg(&args, "--messages").parse().unwrap(),
+            args.iter()
+                .position(|a| a == "--op")
+                .and_then(|i| args.get(i + 1))
+                .map(String::as_str),
         ),
         _ => eprintln!("usage: kafka_baseline produce|latency ... (see scripts/bench.sh)"),
     }
