@@ -1,8 +1,9 @@
-//! The `tidemark` command line: `run`, `check`, `tail`.
+//! The `tidemark` command line: `run`, `check`, `tail`, `snapshot`.
 
 pub mod check;
 pub mod logging;
 pub mod run;
+pub mod snapshot;
 pub mod tail;
 
 use std::path::PathBuf;
@@ -54,6 +55,31 @@ pub enum Command {
         #[arg(long, default_value_t = 5000)]
         idle_timeout_ms: u64,
     },
+    /// Ask a running connector for a snapshot of its tables, one table, or a key range of one
+    /// table (rows arrive as `op=r`); or pause, resume or stop the snapshot in progress.
+    Snapshot {
+        /// The connector (its file name without `.yaml`).
+        connector: String,
+        /// `schema.table`; default: every table of the connector.
+        table: Option<String>,
+        /// Lowest key to read (inclusive): a value, or a JSON array for a composite key.
+        #[arg(long)]
+        from: Option<String>,
+        /// Highest key to read (inclusive).
+        #[arg(long)]
+        to: Option<String>,
+        /// Pause the snapshot in progress (the chunks already read complete).
+        #[arg(long, conflicts_with_all = ["resume", "stop", "from", "to", "table"])]
+        pause: bool,
+        /// Resume a paused snapshot.
+        #[arg(long, conflicts_with_all = ["stop", "from", "to", "table"])]
+        resume: bool,
+        /// Stop the snapshot in progress for good.
+        #[arg(long, conflicts_with_all = ["from", "to", "table"])]
+        stop: bool,
+        #[arg(long, short, default_value = "configs/tidemark.yaml")]
+        config: PathBuf,
+    },
 }
 
 /// Runs the command line; returns the process exit code.
@@ -91,6 +117,28 @@ pub fn main() -> i32 {
                     idle_timeout_ms,
                 )
                 .await
+            }
+            Command::Snapshot {
+                connector,
+                table,
+                from,
+                to,
+                pause,
+                resume,
+                stop,
+                config,
+            } => {
+                use crate::snapshot::signal::Action;
+                let action = if pause {
+                    Action::Pause
+                } else if resume {
+                    Action::Resume
+                } else if stop {
+                    Action::Stop
+                } else {
+                    Action::Snapshot
+                };
+                snapshot::snapshot(&config, &connector, table, from, to, action).await
             }
         }
     })

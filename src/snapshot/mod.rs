@@ -42,6 +42,7 @@
 //! driver with random concurrent writes (proptest).
 
 pub mod progress;
+pub mod signal;
 pub mod window;
 
-pub use progress::SnapshotProgress;
+pub use progress::{SnapshotProgress, SnapshotTask};

@@ -5,49 +5,75 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::TableId;
 
+/// One table to snapshot, whole or a key range (bounds inclusive, each key column as the
+/// database writes it as text).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotTask {
+    pub table: TableId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Vec<String>>,
+}
+
+impl SnapshotTask {
+    pub fn whole(table: TableId) -> Self {
+        Self {
+            table,
+            from: None,
+            to: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotProgress {
-    /// Tables still to snapshot, the current one first.
-    pub tables: Vec<TableId>,
-    /// The key of the last row selected by the current table's last released chunk, as the
-    /// database writes each key column as text; `None`: the table starts from its first row.
+    /// Tasks still to do, the current one first.
+    pub tasks: Vec<SnapshotTask>,
+    /// The key of the last row selected by the current task's last released chunk;
+    /// `None`: the task starts at its lower bound.
     #[serde(default)]
     pub last_key: Option<Vec<String>>,
-    /// Chunks of the current table released so far.
+    /// Chunks of the current task released so far.
     #[serde(default)]
     pub chunks: u64,
-    /// Rows of the current table emitted so far.
+    /// Rows of the current task emitted so far.
     #[serde(default)]
     pub rows: u64,
+    /// Paused by a signal: no chunk is read until a resume signal.
+    #[serde(default)]
+    pub paused: bool,
 }
 
 impl SnapshotProgress {
-    /// A snapshot of `tables`, from their first rows.
-    pub fn start(tables: Vec<TableId>) -> Option<Self> {
-        (!tables.is_empty()).then_some(Self {
-            tables,
+    /// A snapshot of `tasks`, from their beginnings (`None` when there is nothing to do).
+    pub fn start(tasks: Vec<SnapshotTask>) -> Option<Self> {
+        (!tasks.is_empty()).then_some(Self {
+            tasks,
             last_key: None,
             chunks: 0,
             rows: 0,
+            paused: false,
         })
     }
 
-    /// The current table.
-    pub fn table(&self) -> Option<&TableId> {
-        self.tables.first()
+    /// The current task.
+    pub fn task(&self) -> Option<&SnapshotTask> {
+        self.tasks.first()
     }
 
-    /// A chunk of the current table was released: `rows` emitted, `last_key` selected last;
-    /// `last_of_table` moves on to the next table. `None` when the snapshot is complete.
+    /// A chunk of the current task was released: `rows` emitted, `last_key` selected last;
+    /// `last_of_task` moves on to the next task. `None` when the snapshot is complete.
     pub fn released(
         mut self,
         rows: u64,
         last_key: Option<Vec<String>>,
-        last_of_table: bool,
+        last_of_task: bool,
     ) -> Option<Self> {
-        if last_of_table {
-            self.tables.remove(0);
-            return Self::start(self.tables);
+        if last_of_task {
+            self.tasks.remove(0);
+            let paused = self.paused;
+            return Self::start(self.tasks).map(|p| Self { paused, ..p });
         }
         self.chunks += 1;
         self.rows += rows;
@@ -62,21 +88,24 @@ impl SnapshotProgress {
 mod tests {
     use super::*;
 
+    fn task(t: &str) -> SnapshotTask {
+        SnapshotTask::whole(TableId::new("s", t))
+    }
+
     #[test]
-    fn moves_through_chunks_and_tables() {
-        let p =
-            SnapshotProgress::start(vec![TableId::new("s", "a"), TableId::new("s", "b")]).unwrap();
+    fn moves_through_chunks_and_tasks() {
+        let p = SnapshotProgress::start(vec![task("a"), task("b")]).unwrap();
         let p = p.released(10, Some(vec!["10".into()]), false).unwrap();
         assert_eq!(
             (p.chunks, p.rows, p.last_key.clone()),
             (1, 10, Some(vec!["10".into()]))
         );
         let p = p.released(3, Some(vec!["13".into()]), true).unwrap();
-        assert_eq!(p.table(), Some(&TableId::new("s", "b")));
+        assert_eq!(p.task(), Some(&task("b")));
         assert_eq!((p.chunks, p.rows, p.last_key.clone()), (0, 0, None));
         assert_eq!(p.released(0, None, true), None);
-        let json =
-            serde_json::to_value(SnapshotProgress::start(vec![TableId::new("s", "a")])).unwrap();
-        assert_eq!(json["tables"][0]["table"], "a");
+        let json = serde_json::to_value(SnapshotProgress::start(vec![task("a")])).unwrap();
+        assert_eq!(json["tasks"][0]["table"]["table"], "a");
+        assert!(json["tasks"][0].get("from").is_none());
     }
 }

@@ -447,3 +447,81 @@ async fn snapshot_blocks_neither_ddl_nor_an_exclusive_lock() {
         .await
         .unwrap();
 }
+
+/// `tidemark snapshot` on a running connector (which took no initial snapshot): a key range
+/// re-sends exactly the rows in it; then the whole table.
+#[tokio::test(flavor = "multi_thread")]
+async fn on_demand_snapshot_of_a_key_range_and_of_a_table() {
+    let client = pg().await;
+    let t = unique("snapr");
+    create_table(&client, &t, 1000).await;
+    let table = format!("public.{t}");
+    let cfg = TestConfig::new(&[&table], "snapshot:\n  mode: never\n  chunk_size: 30\n");
+    let mut daemon = cfg.start();
+    wait_streaming(&client, &cfg.slot, &mut daemon).await;
+    let config = cfg.config_file();
+    let request = |args: &[&str]| {
+        let mut all = vec!["snapshot", cfg.name.as_str()];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--config", config.to_str().unwrap()]);
+        let out = cfg.tidemark(&all).output().unwrap();
+        assert!(
+            out.status.success(),
+            "tidemark snapshot {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    request(&[&table, "--from", "100", "--to", "199"]);
+    let topic = cfg.topic(&table);
+    let reads = |msgs: &[Msg]| -> Vec<i64> {
+        msgs.iter()
+            .filter_map(|m| m.value.as_ref())
+            .filter(|v| v["op"] == "r")
+            .map(|v| v["after"]["id"].as_i64().unwrap())
+            .collect()
+    };
+    let msgs = consume_until(
+        &topic,
+        Duration::from_secs(60),
+        Duration::from_secs(3),
+        |m| reads(m).len() >= 100,
+    );
+    let ids = reads(&msgs);
+    assert_eq!(
+        ids,
+        (100..=199).collect::<Vec<i64>>(),
+        "log:\n{}",
+        tail(&daemon.log_text())
+    );
+
+    // A table the connector does not capture is refused by the command.
+    let out = cfg
+        .tidemark(&[
+            "snapshot",
+            &cfg.name,
+            "public.nope",
+            "--config",
+            config.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not captured"));
+
+    request(&[]);
+    let msgs = consume_until(
+        &topic,
+        Duration::from_secs(60),
+        Duration::from_secs(3),
+        |m| reads(m).len() >= 1100,
+    );
+    let ids = reads(&msgs);
+    assert_eq!(ids.len(), 1100, "log:\n{}", tail(&daemon.log_text()));
+    assert_eq!(ids[100..], (1..=1000).collect::<Vec<i64>>()[..]);
+    daemon.stop_cleanly();
+    cfg.cleanup(&client).await;
+    client
+        .batch_execute(&format!("DROP TABLE {t}; DROP SEQUENCE {t}_v;"))
+        .await
+        .unwrap();
+}

@@ -27,7 +27,7 @@ use crate::config::ConnectorConfig;
 use crate::error::{classify_postgres, Error, Result};
 use crate::event::{Row, TableId, TableSchema};
 use crate::snapshot::window::{Chunk, Interleaver, Released, Watermark};
-use crate::snapshot::SnapshotProgress;
+use crate::snapshot::{SnapshotProgress, SnapshotTask};
 
 /// The prefix of tidemark's logical decoding messages.
 pub const MESSAGE_PREFIX: &str = "tidemark";
@@ -71,7 +71,7 @@ struct ChunkMeta {
 
 /// The driver's read position: ahead of the released progress by the chunks in flight.
 struct Cursor {
-    tables: Vec<TableId>,
+    tasks: Vec<SnapshotTask>,
     last_key: Option<Vec<String>>,
 }
 
@@ -120,7 +120,7 @@ impl PgSnapshot {
     pub async fn open(cfg: &ConnectorConfig, progress: SnapshotProgress) -> Result<Self> {
         let client = setup::connect_with_options(cfg, Some(SESSION_OPTIONS)).await?;
         let session = format!("{:016x}", rand::random::<u64>());
-        tracing::info!(connector = %cfg.name, tables = ?progress.tables.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
+        tracing::info!(connector = %cfg.name, tasks = ?progress.tasks,
             resume_after = ?progress.last_key, chunk_size = cfg.snapshot.chunk_size, "snapshot starting");
         Ok(Self {
             client,
@@ -130,7 +130,7 @@ impl PgSnapshot {
             max_rows_per_second: cfg.snapshot.max_rows_per_second,
             next_id: 0,
             cursor: Cursor {
-                tables: progress.tables.clone(),
+                tasks: progress.tasks.clone(),
                 last_key: progress.last_key.clone(),
             },
             plans: HashMap::new(),
@@ -158,7 +158,8 @@ impl PgSnapshot {
 
     /// When the driver may select the next chunk (`None`: not now; wait for the log).
     pub fn next_chunk_at(&self) -> Option<Instant> {
-        (!self.cursor.tables.is_empty() && self.interleaver.pending() < CHUNKS_AHEAD)
+        let paused = self.progress.as_ref().is_some_and(|p| p.paused);
+        (!paused && !self.cursor.tasks.is_empty() && self.interleaver.pending() < CHUNKS_AHEAD)
             .then_some(self.not_before)
     }
 
@@ -263,35 +264,83 @@ impl PgSnapshot {
         Ok(())
     }
 
+    /// Adds tasks to the running snapshot (after the ones it has).
+    pub fn add_tasks(&mut self, tasks: Vec<SnapshotTask>) {
+        self.cursor.tasks.extend(tasks.iter().cloned());
+        match self.progress.as_mut() {
+            Some(p) => p.tasks.extend(tasks),
+            None => self.progress = SnapshotProgress::start(tasks),
+        }
+    }
+
+    /// Pauses or resumes reading chunks (chunks in flight still complete).
+    pub fn set_paused(&mut self, paused: bool) {
+        if let Some(p) = self.progress.as_mut() {
+            p.paused = paused;
+        }
+        tracing::info!(connector = %self.connector, paused, "snapshot {}", if paused { "paused" } else { "resumed" });
+    }
+
+    /// Stops the snapshot: no further chunk; the chunks in flight still complete, then the
+    /// progress is gone from the position.
+    pub fn stop(&mut self) {
+        self.cursor.tasks.clear();
+        // Released progress ends with the chunks in flight: mark each as the last of its task.
+        for meta in self.chunks.values_mut() {
+            meta.last_of_table = true;
+        }
+        if self.interleaver.pending() == 0 {
+            self.progress = None;
+        } else if let Some(p) = self.progress.as_mut() {
+            p.tasks.truncate(1);
+        }
+        tracing::info!(connector = %self.connector, "snapshot stopped by a signal");
+    }
+
     /// Forgets how `table` is read (its shape changed); the next chunk plans it again.
     /// Chunks already selected keep the shape they were read with.
     pub fn forget_plan(&mut self, table: &TableId) {
-        if self.cursor.tables.first() == Some(table) {
+        if self.cursor.tasks.first().map(|t| &t.table) == Some(table) {
             self.plans.remove(table);
         }
     }
 
     /// Selects the next chunk between a low and a high watermark, and arms it.
     pub async fn next_chunk(&mut self, relations: &mut Relations) -> Result<()> {
-        let Some(table) = self.cursor.tables.first().cloned() else {
+        let Some(task) = self.cursor.tasks.first().cloned() else {
             return Ok(());
         };
+        let table = task.table.clone();
         self.plan(relations, &table).await?;
         self.next_id += 1;
         let id = self.next_id;
         self.watermark(id, "low").await?;
         let plan = &self.plans[&table];
-        let bound = match &self.cursor.last_key {
-            None => String::new(),
-            Some(last) => format!(
-                " WHERE ({}) > ({})",
-                plan.key_list,
-                last.iter()
-                    .zip(&plan.key_types)
-                    .map(|(v, t)| format!("{}::{t}", quote_literal(v)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+        // Lower bound: after the last selected key, else from the task's `from`; upper bound:
+        // the task's `to`. Bounds are escaped literals cast to the key columns' types.
+        let tuple = |values: &[String]| -> String {
+            values
+                .iter()
+                .zip(&plan.key_types)
+                .map(|(v, t)| format!("{}::{t}", quote_literal(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut conditions = Vec::new();
+        match (&self.cursor.last_key, &task.from) {
+            (Some(last), _) => conditions.push(format!("({}) > ({})", plan.key_list, tuple(last))),
+            (None, Some(from)) => {
+                conditions.push(format!("({}) >= ({})", plan.key_list, tuple(from)))
+            }
+            (None, None) => {}
+        }
+        if let Some(to) = &task.to {
+            conditions.push(format!("({}) <= ({})", plan.key_list, tuple(to)));
+        }
+        let bound = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
         };
         let sql = format!(
             "{}{bound} ORDER BY {} LIMIT {}",
@@ -345,7 +394,7 @@ impl PgSnapshot {
         let last_key = selected.last().map(|(_, r)| r.key_text.clone());
         self.rows_selected += selected.len() as u64;
         if last_of_table {
-            self.cursor.tables.remove(0);
+            self.cursor.tasks.remove(0);
             self.cursor.last_key = None;
         } else {
             self.cursor.last_key = last_key.clone();
@@ -435,7 +484,9 @@ impl PgSnapshot {
         }
         self.last_report = Instant::now();
         let Some(p) = &self.progress else { return };
-        let Some(table) = p.table() else { return };
+        let Some(table) = p.task().map(|t| &t.table) else {
+            return;
+        };
         let estimate = self.plans.get(table).map_or(0.0, |t| t.estimate.max(0.0));
         let secs = self.started.elapsed().as_secs_f64().max(0.001);
         let rate = self.rows_emitted as f64 / secs;
@@ -446,7 +497,7 @@ impl PgSnapshot {
         };
         tracing::info!(connector = %self.connector, table = %table, rows = p.rows,
             estimated_total = estimate.round() as u64, rows_per_second = rate.round() as u64,
-            eta_seconds = ?eta, tables_left = p.tables.len(), chunks_in_flight = self.interleaver.pending(),
+            eta_seconds = ?eta, tasks_left = p.tasks.len(), chunks_in_flight = self.interleaver.pending(),
             "snapshot progress");
     }
 }

@@ -19,7 +19,8 @@ use crate::error::{Error, Result};
 use crate::event::{
     ChangeEvent, Op, Position, SourceInfo, SourceLocation, SourceMessage, TableId, TransactionInfo,
 };
-use crate::snapshot::SnapshotProgress;
+use crate::snapshot::signal::{Action, Signal, SIGNAL_PREFIX};
+use crate::snapshot::{SnapshotProgress, SnapshotTask};
 
 /// Session settings that make pgoutput's text values unambiguous (see `text_value`).
 const SESSION_OPTIONS: &str = "-c datestyle=ISO,MDY -c intervalstyle=iso_8601 -c timezone=UTC \
@@ -48,9 +49,12 @@ pub async fn run(
     // A snapshot: the stored one in progress, or every table at the first start.
     let snapshot_progress = match &start {
         Some(p) => p.snapshot.clone(),
-        None if cfg.snapshot.mode == SnapshotMode::Initial => {
-            SnapshotProgress::start(cfg.tables.iter().map(|t| t.id.clone()).collect())
-        }
+        None if cfg.snapshot.mode == SnapshotMode::Initial => SnapshotProgress::start(
+            cfg.tables
+                .iter()
+                .map(|t| SnapshotTask::whole(t.id.clone()))
+                .collect(),
+        ),
         None => None,
     };
     let repl_cfg = ReplicationConfig::new(
@@ -253,6 +257,49 @@ impl Decoder {
             .collect()
     }
 
+    /// A signal from the WAL (`tidemark snapshot`). A malformed or refused signal is logged
+    /// and skipped: it is a request, not data, and must not stop the stream.
+    async fn signal(&mut self, content: &[u8], lsn: u64) -> Result<()> {
+        let at = format_lsn(lsn);
+        let signal = match Signal::parse(content) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(connector = %self.cfg.name, at = %at, error = %e, "signal skipped");
+                return Ok(());
+            }
+        };
+        if signal.connector != self.cfg.name {
+            return Ok(());
+        }
+        tracing::info!(connector = %self.cfg.name, at = %at, signal = ?signal, "signal");
+        match (signal.action, self.snapshot.as_mut()) {
+            (Action::Snapshot, running) => {
+                let tasks = match signal.tasks(&self.cfg) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        tracing::warn!(connector = %self.cfg.name, at = %at, error = %e, "snapshot signal refused");
+                        return Ok(());
+                    }
+                };
+                match running {
+                    Some(s) => s.add_tasks(tasks),
+                    None => {
+                        if let Some(progress) = SnapshotProgress::start(tasks) {
+                            self.snapshot = Some(PgSnapshot::open(&self.cfg, progress).await?);
+                        }
+                    }
+                }
+            }
+            (Action::Pause, Some(s)) => s.set_paused(true),
+            (Action::Resume, Some(s)) => s.set_paused(false),
+            (Action::Stop, Some(s)) => s.stop(),
+            (_, None) => {
+                tracing::info!(connector = %self.cfg.name, "no snapshot is running; signal has nothing to do")
+            }
+        }
+        Ok(())
+    }
+
     /// Tells a running snapshot about a change of `table` (its key leaves open chunks).
     fn snapshot_saw(&mut self, table: &TableId, rows: [Option<&crate::event::Row>; 2]) {
         if let Some(snap) = self.snapshot.as_mut() {
@@ -405,6 +452,10 @@ impl Decoder {
             } => {
                 if prefix == MESSAGE_PREFIX {
                     return Ok(self.snapshot_message(&content, lsn));
+                }
+                if prefix == SIGNAL_PREFIX {
+                    self.signal(&content, lsn).await?;
+                    return Ok(vec![]);
                 }
                 tracing::debug!(connector = %self.cfg.name, prefix = %prefix, "logical decoding message");
                 Ok(vec![])
