@@ -129,12 +129,7 @@ pub fn decode_row(
                         schema.id, def.name
                     ))
                 })?;
-                text_value::parse(&def.column_type, text).map_err(|e| {
-                    Error::definite(format!(
-                        "table {} column {} at {position}: {e}",
-                        schema.id, def.name
-                    ))
-                })?
+                decode_text(schema, def, text, position)?
             }
             TupleValue::Binary(_) => {
                 return Err(Error::definite(format!(
@@ -145,6 +140,44 @@ pub fn decode_row(
         });
     }
     Ok(row)
+}
+
+/// Decodes one column's text value (as the type's output function writes it).
+pub fn decode_text(
+    schema: &TableSchema,
+    def: &crate::event::ColumnDef,
+    text: &str,
+    position: &str,
+) -> Result<Value> {
+    text_value::parse(&def.column_type, text).map_err(|e| {
+        Error::definite(format!(
+            "table {} column {} at {position}: {e}",
+            schema.id, def.name
+        ))
+    })
+}
+
+/// Decodes a row of text values (`None`: NULL), such as a query returns them.
+pub fn decode_text_row<'a>(
+    schema: &TableSchema,
+    values: impl ExactSizeIterator<Item = Option<&'a str>>,
+    position: &str,
+) -> Result<Row> {
+    if values.len() != schema.columns.len() {
+        return Err(Error::definite(format!(
+            "table {} at {position}: row has {} columns, table has {}",
+            schema.id,
+            values.len(),
+            schema.columns.len()
+        )));
+    }
+    values
+        .zip(&schema.columns)
+        .map(|(v, def)| match v {
+            None => Ok(Value::Null),
+            Some(text) => decode_text(schema, def, text, position),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -17,11 +17,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
-use super::pgoutput::{format_lsn, RelationColumn, TupleValue};
-use super::relations::{decode_row, Relations};
+use super::pgoutput::{format_lsn, RelationColumn};
+use super::relations::{decode_text_row, Relations};
 use super::setup;
 use crate::config::ConnectorConfig;
 use crate::error::{classify_postgres, Error, Result};
@@ -368,21 +367,12 @@ impl PgSnapshot {
         let at = format!("snapshot chunk {id} of {table}");
         let mut selected = Vec::with_capacity(rows.len());
         for r in &rows {
-            let texts: Vec<Option<String>> = (0..plan.schema.columns.len())
-                .map(|i| r.get(i).map(str::to_owned))
-                .collect();
-            let tuple: Vec<TupleValue> = texts
-                .iter()
-                .map(|t| match t {
-                    Some(s) => TupleValue::Text(Bytes::copy_from_slice(s.as_bytes())),
-                    None => TupleValue::Null,
-                })
-                .collect();
-            let row = decode_row(&plan.schema, &tuple, None, &at)?;
+            // Checks the column count before any column is read by index.
+            let row = decode_text_row(&plan.schema, (0..r.len()).map(|i| r.get(i)), &at)?;
             let key_text = plan
                 .key_columns
                 .iter()
-                .map(|i| texts[*i].clone().unwrap_or_default())
+                .map(|i| r.get(*i).unwrap_or_default().to_owned())
                 .collect();
             let key = match_key(&row, &plan.key_columns);
             selected.push((key, SnapRow { row, key_text }));
