@@ -525,3 +525,95 @@ async fn on_demand_snapshot_of_a_key_range_and_of_a_table() {
         .await
         .unwrap();
 }
+
+/// Pause holds the snapshot (only the chunks already read complete), resume continues it, stop
+/// ends it for good and clears the stored progress.
+#[tokio::test(flavor = "multi_thread")]
+async fn pause_resume_and_stop_signals() {
+    let client = pg().await;
+    let t = unique("snapp");
+    let rows = 20_000i64;
+    create_table(&client, &t, rows).await;
+    let table = format!("public.{t}");
+    let cfg = TestConfig::new(
+        &[&table],
+        "snapshot:\n  mode: on_demand\n  chunk_size: 100\n  max_rows_per_second: 2000\n",
+    );
+    let mut daemon = cfg.start();
+    wait_streaming(&client, &cfg.slot, &mut daemon).await;
+    let config = cfg.config_file();
+    let request = |args: &[&str]| {
+        let mut all = vec!["snapshot", cfg.name.as_str()];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--config", config.to_str().unwrap()]);
+        let out = cfg.tidemark(&all).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let topic = cfg.topic(&table);
+    let count_reads = |settle: u64| {
+        let msgs = consume_until(
+            &topic,
+            Duration::from_secs(10),
+            Duration::from_secs(settle),
+            |_| true,
+        );
+        msgs.iter()
+            .filter_map(|m| m.value.as_ref())
+            .filter(|v| v["op"] == "r")
+            .count()
+    };
+    request(&[]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    request(&["--pause"]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let paused_at = count_reads(1);
+    assert!(
+        paused_at > 0 && paused_at < rows as usize,
+        "{paused_at} rows before the pause"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let still = count_reads(1);
+    assert!(
+        still <= paused_at + 200,
+        "{still} rows after a pause at {paused_at}: the snapshot did not pause"
+    );
+    request(&["--resume"]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    request(&["--stop"]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stopped_at = count_reads(1);
+    assert!(
+        stopped_at > still,
+        "resume did not continue ({still} -> {stopped_at})"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after_stop = count_reads(1);
+    assert_eq!(after_stop, stopped_at, "rows kept coming after the stop");
+    assert!(after_stop < rows as usize);
+    let log = daemon.log_text();
+    assert!(
+        log.contains("snapshot paused") && log.contains("snapshot resumed"),
+        "{}",
+        tail(&log)
+    );
+    assert!(
+        log.contains("snapshot stopped by a signal"),
+        "{}",
+        tail(&log)
+    );
+    assert_eq!(
+        tokio::task::block_in_place(|| stored_progress(&cfg)),
+        Some(Json::Null),
+        "the stopped snapshot left progress in the position"
+    );
+    daemon.stop_cleanly();
+    cfg.cleanup(&client).await;
+    client
+        .batch_execute(&format!("DROP TABLE {t}; DROP SEQUENCE {t}_v;"))
+        .await
+        .unwrap();
+}

@@ -310,6 +310,7 @@ impl PgSnapshot {
             return Ok(());
         };
         let table = task.table.clone();
+        let began = Instant::now();
         self.plan(relations, &table).await?;
         self.next_id += 1;
         let id = self.next_id;
@@ -390,11 +391,12 @@ impl PgSnapshot {
             self.cursor.last_key = last_key.clone();
         }
         if self.max_rows_per_second > 0 {
-            let due = self.started
-                + Duration::from_secs_f64(
-                    self.rows_selected as f64 / self.max_rows_per_second as f64,
-                );
-            self.not_before = due.max(Instant::now());
+            // The next chunk may start once this one's rows are paid for at the allowed rate,
+            // counted from when this chunk started (or from the previous allowance, if later):
+            // time spent paused or waiting for the log is not saved up for a burst.
+            let cost =
+                Duration::from_secs_f64(selected.len() as f64 / self.max_rows_per_second as f64);
+            self.not_before = self.not_before.max(began) + cost;
         }
         self.chunks.insert(
             id,
