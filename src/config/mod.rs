@@ -458,6 +458,16 @@ fn load_table_files(
                 ));
             }
         }
+        if config
+            .snapshot_chunk_size
+            .is_some_and(|n| n == 0 || n > 1_000_000)
+        {
+            return Err(ConfigError::invalid(
+                &file,
+                "snapshot_chunk_size",
+                "set a chunk size between 1 and 1000000 rows",
+            ));
+        }
         entry.config = config;
         entry.file = Some(file);
     }
@@ -515,6 +525,38 @@ mod tests {
         )];
         let s = load(&daemon, vars).unwrap();
         assert_eq!(s.connectors[0].connection.port, 6543);
+    }
+
+    #[test]
+    fn snapshot_settings_per_connector_and_per_table() {
+        let (dir, daemon) = setup(&format!(
+            "{CONNECTOR}snapshot:\n  mode: on_demand\n  chunk_size: 50\n"
+        ));
+        write(
+            dir.path(),
+            "configs/tables/demo/public.a.yaml",
+            "snapshot_chunk_size: 7\nsnapshot_max_rows_per_second: 100\n",
+        );
+        let s = load(&daemon, Vec::new()).unwrap();
+        let c = &s.connectors[0];
+        assert_eq!(c.snapshot.mode, SnapshotMode::OnDemand);
+        assert_eq!(c.snapshot.chunk_size, 50);
+        assert_eq!(c.tables[0].config.snapshot_chunk_size, Some(7));
+        assert_eq!(c.tables[0].config.snapshot_max_rows_per_second, Some(100));
+
+        write(
+            dir.path(),
+            "configs/tables/demo/public.a.yaml",
+            "snapshot_chunk_size: 0\n",
+        );
+        let err = load(&daemon, Vec::new()).unwrap_err().to_string();
+        assert!(
+            err.contains("public.a.yaml") && err.contains("snapshot_chunk_size"),
+            "{err}"
+        );
+        let (_dir, daemon) = setup(&format!("{CONNECTOR}snapshot:\n  mode: sometimes\n"));
+        let err = load(&daemon, Vec::new()).unwrap_err().to_string();
+        assert!(err.contains("demo.yaml"), "{err}");
     }
 
     #[test]

@@ -11,4 +11,10 @@ pub struct TableConfig {
     /// Message key columns, instead of the primary key (required for a table without one).
     #[serde(default)]
     pub key: Option<Vec<String>>,
+    /// This table's snapshot chunk size, instead of the connector's `snapshot.chunk_size`.
+    #[serde(default)]
+    pub snapshot_chunk_size: Option<usize>,
+    /// This table's snapshot throttle (rows/s), instead of `snapshot.max_rows_per_second`.
+    #[serde(default)]
+    pub snapshot_max_rows_per_second: Option<u64>,
 }

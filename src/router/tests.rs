@@ -32,7 +32,11 @@ fn connector(key: Option<Vec<String>>, topic: Option<String>) -> Arc<ConnectorCo
         snapshot: Default::default(),
         tables: vec![TableEntry {
             id: TableId::new("public", "t"),
-            config: TableConfig { topic, key },
+            config: TableConfig {
+                topic,
+                key,
+                ..Default::default()
+            },
             file: None,
         }],
     })

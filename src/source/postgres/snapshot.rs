@@ -78,8 +78,7 @@ pub struct PgSnapshot {
     client: Client,
     connector: String,
     session: String,
-    chunk_size: usize,
-    max_rows_per_second: u64,
+    cfg: Arc<ConnectorConfig>,
     next_id: u64,
     cursor: Cursor,
     plans: HashMap<TableId, TablePlan>,
@@ -116,7 +115,7 @@ fn quote_literal(text: &str) -> String {
 
 impl PgSnapshot {
     /// Starts (or resumes) the snapshot described by `progress`.
-    pub async fn open(cfg: &ConnectorConfig, progress: SnapshotProgress) -> Result<Self> {
+    pub async fn open(cfg: &Arc<ConnectorConfig>, progress: SnapshotProgress) -> Result<Self> {
         let client = setup::connect_with_options(cfg, Some(SESSION_OPTIONS)).await?;
         let session = format!("{:016x}", rand::random::<u64>());
         tracing::info!(connector = %cfg.name, tasks = ?progress.tasks,
@@ -125,8 +124,7 @@ impl PgSnapshot {
             client,
             connector: cfg.name.clone(),
             session,
-            chunk_size: cfg.snapshot.chunk_size,
-            max_rows_per_second: cfg.snapshot.max_rows_per_second,
+            cfg: cfg.clone(),
             next_id: 0,
             cursor: Cursor {
                 tasks: progress.tasks.clone(),
@@ -304,6 +302,18 @@ impl PgSnapshot {
         }
     }
 
+    /// Chunk size and throttle (rows/s, 0 = none) of `table`: its table file's, else the
+    /// connector's.
+    fn limits(&self, table: &TableId) -> (usize, u64) {
+        let t = self.cfg.table(table).map(|e| &e.config);
+        (
+            t.and_then(|c| c.snapshot_chunk_size)
+                .unwrap_or(self.cfg.snapshot.chunk_size),
+            t.and_then(|c| c.snapshot_max_rows_per_second)
+                .unwrap_or(self.cfg.snapshot.max_rows_per_second),
+        )
+    }
+
     /// Selects the next chunk between a low and a high watermark, and arms it.
     pub async fn next_chunk(&mut self, relations: &mut Relations) -> Result<()> {
         let Some(task) = self.cursor.tasks.first().cloned() else {
@@ -311,6 +321,7 @@ impl PgSnapshot {
         };
         let table = task.table.clone();
         let began = Instant::now();
+        let (chunk_size, max_rows_per_second) = self.limits(&table);
         self.plan(relations, &table).await?;
         self.next_id += 1;
         let id = self.next_id;
@@ -344,7 +355,7 @@ impl PgSnapshot {
         };
         let sql = format!(
             "{}{bound} ORDER BY {} LIMIT {}",
-            plan.select_from, plan.key_list, self.chunk_size
+            plan.select_from, plan.key_list, chunk_size
         );
         let rows: Vec<tokio_postgres::SimpleQueryRow> = self
             .client
@@ -381,7 +392,7 @@ impl PgSnapshot {
         self.watermark(id, "high").await?;
 
         let schema = plan.schema.clone();
-        let last_of_table = selected.len() < self.chunk_size;
+        let last_of_table = selected.len() < chunk_size;
         let last_key = selected.last().map(|(_, r)| r.key_text.clone());
         self.rows_selected += selected.len() as u64;
         if last_of_table {
@@ -390,12 +401,11 @@ impl PgSnapshot {
         } else {
             self.cursor.last_key = last_key.clone();
         }
-        if self.max_rows_per_second > 0 {
+        if max_rows_per_second > 0 {
             // The next chunk may start once this one's rows are paid for at the allowed rate,
             // counted from when this chunk started (or from the previous allowance, if later):
             // time spent paused or waiting for the log is not saved up for a burst.
-            let cost =
-                Duration::from_secs_f64(selected.len() as f64 / self.max_rows_per_second as f64);
+            let cost = Duration::from_secs_f64(selected.len() as f64 / max_rows_per_second as f64);
             self.not_before = self.not_before.max(began) + cost;
         }
         self.chunks.insert(
