@@ -137,6 +137,40 @@ mod tests {
         }
     }
 
+    /// A running tracker over a file store, with its window, its checkpoint sender and the
+    /// receiver of what it publishes as committed.
+    struct Harness {
+        _dir: tempfile::TempDir,
+        store: Arc<PositionStore>,
+        window: Arc<AckWindow>,
+        tx: mpsc::Sender<Checkpoint>,
+        acked: watch::Receiver<Option<Position>>,
+        task: tokio::task::JoinHandle<Result<()>>,
+    }
+
+    fn start(interval: Duration) -> Harness {
+        let (dir, store) = file_store();
+        let window = Arc::new(AckWindow::default());
+        let (tx, rx) = mpsc::channel(16);
+        let (acked_tx, acked) = watch::channel(None);
+        let task = tokio::spawn(run(
+            "c".into(),
+            rx,
+            window.clone(),
+            store.clone(),
+            interval,
+            acked_tx,
+        ));
+        Harness {
+            _dir: dir,
+            store,
+            window,
+            tx,
+            acked,
+            task,
+        }
+    }
+
     fn file_store() -> (tempfile::TempDir, Arc<PositionStore>) {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(PositionStore::File(FileStore::new(
@@ -147,18 +181,14 @@ mod tests {
 
     #[tokio::test]
     async fn commits_only_after_every_earlier_ack() {
-        let (_dir, store) = file_store();
-        let window = Arc::new(AckWindow::default());
-        let (tx, rx) = mpsc::channel(16);
-        let (acked_tx, mut acked_rx) = watch::channel(None);
-        let task = tokio::spawn(run(
-            "c".into(),
-            rx,
-            window.clone(),
-            store.clone(),
-            Duration::ZERO,
-            acked_tx,
-        ));
+        let Harness {
+            _dir,
+            store,
+            window,
+            tx,
+            acked: mut acked_rx,
+            task,
+        } = start(Duration::ZERO);
         // Message 0, then checkpoint 1.
         window.report(0, Ok(()));
         tx.send(cp(1, 1)).await.unwrap();
@@ -180,18 +210,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_ack_stops_before_later_checkpoints() {
-        let (_dir, store) = file_store();
-        let window = Arc::new(AckWindow::default());
-        let (tx, rx) = mpsc::channel(16);
-        let (acked_tx, _acked_rx) = watch::channel(None);
-        let task = tokio::spawn(run(
-            "c".into(),
-            rx,
-            window.clone(),
-            store.clone(),
-            Duration::ZERO,
-            acked_tx,
-        ));
+        let Harness {
+            _dir,
+            store,
+            window,
+            tx,
+            acked: _acked_rx,
+            task,
+        } = start(Duration::ZERO);
         tx.send(cp(1, 0)).await.unwrap();
         window.report(0, Err(Error::transient("broker gone")));
         window.report(1, Ok(()));
@@ -204,18 +230,14 @@ mod tests {
 
     #[tokio::test]
     async fn interval_batches_commits_and_final_commit_waits_for_acks() {
-        let (_dir, store) = file_store();
-        let window = Arc::new(AckWindow::default());
-        let (tx, rx) = mpsc::channel(16);
-        let (acked_tx, _acked_rx) = watch::channel(None);
-        let task = tokio::spawn(run(
-            "c".into(),
-            rx,
-            window.clone(),
-            store.clone(),
-            Duration::from_secs(3600),
-            acked_tx,
-        ));
+        let Harness {
+            _dir,
+            store,
+            window,
+            tx,
+            acked: _acked_rx,
+            task,
+        } = start(Duration::from_secs(3600));
         for n in 1..=5 {
             tx.send(cp(n, n)).await.unwrap();
         }

@@ -268,6 +268,7 @@ mod tests {
     use super::*;
     use crate::event::{ColumnDef, Op, SourceInfo, TableId, TransactionInfo};
     use crate::router::Route;
+    use crate::schema::Encoder;
     use crate::value::{ColumnType, Value};
     use std::sync::Arc;
 
@@ -334,16 +335,8 @@ mod tests {
     #[test]
     fn envelope_shape() {
         let r = routed(Some(change(Op::Create)), Some(vec![Value::Int(7)]));
-        let (mut k, mut v) = (Vec::new(), Vec::new());
-        let rec = encode_into(
-            &r,
-            &schema(),
-            &TableNames::new(&schema()),
-            99,
-            &mut k,
-            &mut v,
-        )
-        .unwrap();
+        let mut enc = Encoder::default();
+        let rec = enc.encode(&r, &schema(), 99).unwrap();
         assert_eq!(rec.key, Some(&b"{\"id\":7}"[..]));
         let v: serde_json::Value = serde_json::from_slice(rec.value.unwrap()).unwrap();
         assert_eq!(v["before"], serde_json::Value::Null);
@@ -362,16 +355,8 @@ mod tests {
     #[test]
     fn tombstone_has_key_and_no_value() {
         let r = routed(None, Some(vec![Value::Int(7)]));
-        let (mut k, mut v) = (Vec::new(), Vec::new());
-        let rec = encode_into(
-            &r,
-            &schema(),
-            &TableNames::new(&schema()),
-            99,
-            &mut k,
-            &mut v,
-        )
-        .unwrap();
+        let mut enc = Encoder::default();
+        let rec = enc.encode(&r, &schema(), 99).unwrap();
         assert_eq!(rec.key, Some(&b"{\"id\":7}"[..]));
         assert!(rec.value.is_none());
         assert_eq!(rec.event_time_ms, 1234);
@@ -383,16 +368,8 @@ mod tests {
         let mut e = change(Op::Truncate);
         e.after = None;
         let r = routed(Some(e), None);
-        let (mut k, mut v) = (Vec::new(), Vec::new());
-        let rec = encode_into(
-            &r,
-            &schema(),
-            &TableNames::new(&schema()),
-            99,
-            &mut k,
-            &mut v,
-        )
-        .unwrap();
+        let mut enc = Encoder::default();
+        let rec = enc.encode(&r, &schema(), 99).unwrap();
         assert_eq!(rec.key, Some(&b"{}"[..]));
         let v: serde_json::Value = serde_json::from_slice(rec.value.unwrap()).unwrap();
         assert_eq!(v["op"], "t");
@@ -417,8 +394,8 @@ mod tests {
         };
         e.source.connector = "mysql";
         let r = routed(Some(e), Some(vec![Value::Int(7)]));
-        let (mut k, mut v) = (Vec::new(), Vec::new());
-        let rec = encode_into(&r, &t, &TableNames::new(&t), 99, &mut k, &mut v).unwrap();
+        let mut enc = Encoder::default();
+        let rec = enc.encode(&r, &t, 99).unwrap();
         assert_eq!(
             std::str::from_utf8(rec.key.unwrap()).unwrap(),
             r#"{"id":7}"#

@@ -160,26 +160,11 @@ async fn snapshot_while_writing(rows: i64, chunk_size: usize) {
     ));
     let started = Instant::now();
     let mut daemon = cfg.start();
-    while !daemon.log_text().contains("snapshot complete") {
-        daemon.assert_running();
-        assert!(
-            started.elapsed() < Duration::from_secs(600),
-            "snapshot not complete after 600 s; log tail:\n{}",
-            tail(&daemon.log_text())
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_snapshot_complete(&mut daemon, started, Duration::from_secs(600)).await;
     let snapshot_secs = started.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
     writer.await.unwrap();
-    let want = table_state(&client, &t).await;
-    let topic = cfg.topic(&format!("public.{t}"));
-    let state = tokio::task::spawn_blocking(move || {
-        read_until_equal(&topic, &want, Duration::from_secs(300), true)
-    })
-    .await
-    .unwrap();
-    let want = table_state(&client, &t).await;
+    let (want, state) = topic_and_table(&cfg, &client, &t, true).await;
     let missing = want.keys().filter(|k| !state.rows.contains_key(k)).count();
     let extra = state.rows.keys().filter(|k| !want.contains_key(k)).count();
     let differ = want
@@ -206,10 +191,7 @@ async fn snapshot_while_writing(rows: i64, chunk_size: usize) {
     );
     daemon.stop_cleanly();
     cfg.cleanup(&client).await;
-    client
-        .batch_execute(&format!("DROP TABLE {t}; DROP SEQUENCE {t}_v;"))
-        .await
-        .unwrap();
+    drop_table(&client, &t).await;
 }
 
 fn tail(log: &str) -> String {
@@ -269,6 +251,59 @@ fn stored_progress(cfg: &TestConfig) -> Option<Json> {
         }
     }
     last
+}
+
+async fn drop_table(client: &tokio_postgres::Client, t: &str) {
+    client
+        .batch_execute(&format!("DROP TABLE {t}; DROP SEQUENCE {t}_v;"))
+        .await
+        .unwrap();
+}
+
+/// Runs `tidemark snapshot <connector> <args>` for `cfg`; it must succeed.
+fn request(cfg: &TestConfig, args: &[&str]) {
+    let config = cfg.config_file();
+    let mut all = vec!["snapshot", cfg.name.as_str()];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--config", config.to_str().unwrap()]);
+    let out = cfg.tidemark(&all).output().unwrap();
+    assert!(
+        out.status.success(),
+        "tidemark snapshot {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Waits until the daemon logs that its snapshot is complete (at most `limit` from `since`).
+async fn wait_snapshot_complete(daemon: &mut Daemon, since: Instant, limit: Duration) {
+    while !daemon.log_text().contains("snapshot complete") {
+        daemon.assert_running();
+        assert!(
+            since.elapsed() < limit,
+            "snapshot not complete after {limit:?}; log tail:\n{}",
+            tail(&daemon.log_text())
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Reads the topic of `t` until it equals the table (see [`read_until_equal`]); returns the
+/// table's state and the topic's.
+async fn topic_and_table(
+    cfg: &TestConfig,
+    client: &tokio_postgres::Client,
+    t: &str,
+    check_order: bool,
+) -> (BTreeMap<i64, Json>, TopicState) {
+    let want = table_state(client, t).await;
+    let topic = cfg.topic(&format!("public.{t}"));
+    let want2 = want.clone();
+    let state = tokio::task::spawn_blocking(move || {
+        read_until_equal(&topic, &want2, Duration::from_secs(300), check_order)
+    })
+    .await
+    .unwrap();
+    (want, state)
 }
 
 async fn create_table(client: &tokio_postgres::Client, t: &str, rows: i64) {
@@ -332,15 +367,7 @@ async fn kill_9_mid_snapshot_resumes_at_the_next_chunk() {
 
     let mut daemon = cfg.start();
     let restarted = Instant::now();
-    while !daemon.log_text().contains("snapshot complete") {
-        daemon.assert_running();
-        assert!(
-            restarted.elapsed() < Duration::from_secs(300),
-            "not complete; log:\n{}",
-            tail(&daemon.log_text())
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_snapshot_complete(&mut daemon, restarted, Duration::from_secs(300)).await;
     let log = daemon.log_text();
     assert!(
         log.contains("snapshot starting") && log.contains(&format!("Some([\"{last_key}\"])")),
@@ -349,14 +376,7 @@ async fn kill_9_mid_snapshot_resumes_at_the_next_chunk() {
     );
     stop.store(true, Ordering::Relaxed);
     writer.await.unwrap();
-    let want = table_state(&client, &t).await;
-    let topic = cfg.topic(&format!("public.{t}"));
-    let want2 = want.clone();
-    let state = tokio::task::spawn_blocking(move || {
-        read_until_equal(&topic, &want2, Duration::from_secs(300), false)
-    })
-    .await
-    .unwrap();
+    let (want, state) = topic_and_table(&cfg, &client, &t, false).await;
     assert!(
         state.rows == want,
         "topic state differs from the table after the restart"
@@ -370,10 +390,7 @@ async fn kill_9_mid_snapshot_resumes_at_the_next_chunk() {
     );
     daemon.stop_cleanly();
     cfg.cleanup(&client).await;
-    client
-        .batch_execute(&format!("DROP TABLE {t}; DROP SEQUENCE {t}_v;"))
-        .await
-        .unwrap();
+    drop_table(&client, &t).await;
 }
 
 /// While a (throttled) snapshot runs, DDL and an ACCESS EXCLUSIVE lock get through at once:
@@ -426,30 +443,12 @@ async fn snapshot_blocks_neither_ddl_nor_an_exclusive_lock() {
         !daemon.log_text().contains("snapshot complete"),
         "the snapshot ended before the DDL: the test proves nothing"
     );
-    while !daemon.log_text().contains("snapshot complete") {
-        daemon.assert_running();
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "not complete; log:\n{}",
-            tail(&daemon.log_text())
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let want = table_state(&client, &t).await;
-    let topic = cfg.topic(&format!("public.{t}"));
-    let want2 = want.clone();
-    let state = tokio::task::spawn_blocking(move || {
-        read_until_equal(&topic, &want2, Duration::from_secs(120), true)
-    })
-    .await
-    .unwrap();
+    wait_snapshot_complete(&mut daemon, started, Duration::from_secs(120)).await;
+    let (want, state) = topic_and_table(&cfg, &client, &t, true).await;
     assert!(state.rows == want, "topic state differs from the table");
     daemon.stop_cleanly();
     cfg.cleanup(&client).await;
-    client
-        .batch_execute(&format!("DROP TABLE {t}; DROP SEQUENCE {t}_v;"))
-        .await
-        .unwrap();
+    drop_table(&client, &t).await;
 }
 
 /// `tidemark snapshot` on a running connector (which took no initial snapshot): a key range
@@ -464,18 +463,7 @@ async fn on_demand_snapshot_of_a_key_range_and_of_a_table() {
     let mut daemon = cfg.start();
     wait_streaming(&client, &cfg.slot, &mut daemon).await;
     let config = cfg.config_file();
-    let request = |args: &[&str]| {
-        let mut all = vec!["snapshot", cfg.name.as_str()];
-        all.extend_from_slice(args);
-        all.extend_from_slice(&["--config", config.to_str().unwrap()]);
-        let out = cfg.tidemark(&all).output().unwrap();
-        assert!(
-            out.status.success(),
-            "tidemark snapshot {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    request(&[&table, "--from", "100", "--to", "199"]);
+    request(&cfg, &[&table, "--from", "100", "--to", "199"]);
     let topic = cfg.topic(&table);
     let reads = |msgs: &[Msg]| -> Vec<i64> {
         msgs.iter()
@@ -512,7 +500,7 @@ async fn on_demand_snapshot_of_a_key_range_and_of_a_table() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not captured"));
 
-    request(&[]);
+    request(&cfg, &[]);
     let msgs = consume_until(
         &topic,
         Duration::from_secs(60),
@@ -524,10 +512,7 @@ async fn on_demand_snapshot_of_a_key_range_and_of_a_table() {
     assert_eq!(ids[100..], (1..=1000).collect::<Vec<i64>>()[..]);
     daemon.stop_cleanly();
     cfg.cleanup(&client).await;
-    client
-        .batch_execute(&format!("DROP TABLE {t}; DROP SEQUENCE {t}_v;"))
-        .await
-        .unwrap();
+    drop_table(&client, &t).await;
 }
 
 /// Pause holds the snapshot (only the chunks already read complete), resume continues it, stop
@@ -545,18 +530,6 @@ async fn pause_resume_and_stop_signals() {
     );
     let mut daemon = cfg.start();
     wait_streaming(&client, &cfg.slot, &mut daemon).await;
-    let config = cfg.config_file();
-    let request = |args: &[&str]| {
-        let mut all = vec!["snapshot", cfg.name.as_str()];
-        all.extend_from_slice(args);
-        all.extend_from_slice(&["--config", config.to_str().unwrap()]);
-        let out = cfg.tidemark(&all).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
     let topic = cfg.topic(&table);
     let count_reads = |settle: u64| {
         let msgs = consume_until(
@@ -570,9 +543,9 @@ async fn pause_resume_and_stop_signals() {
             .filter(|v| v["op"] == "r")
             .count()
     };
-    request(&[]);
+    request(&cfg, &[]);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    request(&["--pause"]);
+    request(&cfg, &["--pause"]);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let paused_at = count_reads(1);
     assert!(
@@ -585,9 +558,9 @@ async fn pause_resume_and_stop_signals() {
         still <= paused_at + 200,
         "{still} rows after a pause at {paused_at}: the snapshot did not pause"
     );
-    request(&["--resume"]);
+    request(&cfg, &["--resume"]);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    request(&["--stop"]);
+    request(&cfg, &["--stop"]);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let stopped_at = count_reads(1);
     assert!(
@@ -616,8 +589,5 @@ async fn pause_resume_and_stop_signals() {
     );
     daemon.stop_cleanly();
     cfg.cleanup(&client).await;
-    client
-        .batch_execute(&format!("DROP TABLE {t}; DROP SEQUENCE {t}_v;"))
-        .await
-        .unwrap();
+    drop_table(&client, &t).await;
 }
