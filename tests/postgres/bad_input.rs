@@ -126,3 +126,39 @@ fn wal_level_replica_is_a_clear_error() {
     );
     assert_clean_failure(status, &out, &["wal_level = replica"]);
 }
+
+/// The initial snapshot needs a primary key: `run` refuses a keyless table with a clear
+/// message and `check` says how to fix it.
+#[tokio::test(flavor = "multi_thread")]
+async fn initial_snapshot_of_a_keyless_table_is_refused_with_the_fix() {
+    let client = pg().await;
+    let t = unique("nokey");
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE {t} (id int NOT NULL, v text); ALTER TABLE {t} REPLICA IDENTITY FULL;"
+        ))
+        .await
+        .unwrap();
+    let table = format!("public.{t}");
+    let cfg = TestConfig::new(&[&table], "");
+    write(
+        cfg.dir.path(),
+        &format!("configs/tables/{}/{table}.yaml", cfg.name),
+        "key: [id]\n",
+    );
+    let (status, out) = cfg.run_to_end(
+        &["run", "--config", cfg.config_file().to_str().unwrap()],
+        Duration::from_secs(60),
+    );
+    assert_clean_failure(status, &out, &["no primary key", "initial snapshot", &t]);
+    let (status, out) = cfg.run_to_end(
+        &["check", "--config", cfg.config_file().to_str().unwrap()],
+        Duration::from_secs(60),
+    );
+    assert_clean_failure(status, &out, &["FAIL", "initial snapshot", "mode: never"]);
+    cfg.cleanup(&client).await;
+    client
+        .batch_execute(&format!("DROP TABLE {t}"))
+        .await
+        .unwrap();
+}

@@ -591,3 +591,49 @@ async fn pause_resume_and_stop_signals() {
     cfg.cleanup(&client).await;
     drop_table(&client, &t).await;
 }
+
+/// A snapshot request for a table without a primary key skips that table with an error in the
+/// log; the stream goes on. (`check` and start-up refuse such a table for the initial snapshot.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_requested_snapshot_of_a_keyless_table_is_skipped_and_the_stream_goes_on() {
+    let client = pg().await;
+    let t = unique("snapnk");
+    client
+        .batch_execute(&format!(
+            "CREATE SEQUENCE {t}_v; CREATE TABLE {t} (id bigint NOT NULL, v bigint, s text);
+             ALTER TABLE {t} REPLICA IDENTITY FULL;
+             INSERT INTO {t} SELECT g, g, 'x' FROM generate_series(1, 10) g;"
+        ))
+        .await
+        .unwrap();
+    let table = format!("public.{t}");
+    let cfg = TestConfig::new(&[&table], "snapshot:\n  mode: on_demand\n");
+    write(
+        cfg.dir.path(),
+        &format!("configs/tables/{}/{table}.yaml", cfg.name),
+        "key: [id]\n",
+    );
+    let mut daemon = cfg.start();
+    wait_streaming(&client, &cfg.slot, &mut daemon).await;
+    request(&cfg, &[&table]);
+    let started = Instant::now();
+    while !daemon.log_text().contains("snapshot of this table skipped") {
+        daemon.assert_running();
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no skip logged:\n{}",
+            tail(&daemon.log_text())
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    client
+        .batch_execute(&format!("INSERT INTO {t} VALUES (11, 11, 'after')"))
+        .await
+        .unwrap();
+    let msgs = consume_n(&cfg.topic(&table), 1, Duration::from_secs(30));
+    assert_eq!(msgs.len(), 1, "log:\n{}", tail(&daemon.log_text()));
+    assert_eq!(msgs[0].value.as_ref().unwrap()["after"]["id"], 11);
+    daemon.stop_cleanly();
+    cfg.cleanup(&client).await;
+    drop_table(&client, &t).await;
+}

@@ -21,7 +21,7 @@ use tokio_postgres::{Client, SimpleQueryMessage};
 
 use super::pgoutput::{format_lsn, RelationColumn};
 use super::relations::{decode_text_row, Relations};
-use super::setup;
+use super::setup::{self, quote_ident};
 use crate::config::ConnectorConfig;
 use crate::error::{classify_postgres, Error, Result};
 use crate::event::{Row, TableId, TableSchema};
@@ -102,10 +102,6 @@ pub fn match_key(row: &Row, key_columns: &[usize]) -> String {
     let values: Vec<&crate::value::Value> =
         key_columns.iter().filter_map(|i| row.get(*i)).collect();
     serde_json::to_string(&values).unwrap_or_default()
-}
-
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// A string literal safe under any `standard_conforming_strings`.
@@ -294,6 +290,31 @@ impl PgSnapshot {
         tracing::info!(connector = %self.connector, "snapshot stopped by a signal");
     }
 
+    fn skip_current_task(&mut self, why: &Error) {
+        let task = self.cursor.tasks.remove(0);
+        self.cursor.last_key = None;
+        tracing::error!(connector = %self.connector, table = %task.table, error = %why,
+            "snapshot of this table skipped; the stream goes on");
+        if let Some(p) = self.progress.as_mut() {
+            // No chunk of this task was read, so it is either the released progress's current
+            // task (nothing in flight) or a later one.
+            match p.tasks.iter().position(|t| *t == task) {
+                Some(0) => {
+                    let paused = p.paused;
+                    self.progress = SnapshotProgress::start(p.tasks[1..].to_vec())
+                        .map(|n| SnapshotProgress { paused, ..n });
+                    if self.progress.is_none() {
+                        tracing::info!(connector = %self.connector, rows = self.rows_emitted, "snapshot complete");
+                    }
+                }
+                Some(i) => {
+                    p.tasks.remove(i);
+                }
+                None => {}
+            }
+        }
+    }
+
     /// Forgets how `table` is read (its shape changed); the next chunk plans it again.
     /// Chunks already selected keep the shape they were read with.
     pub fn forget_plan(&mut self, table: &TableId) {
@@ -322,7 +343,16 @@ impl PgSnapshot {
         let table = task.table.clone();
         let began = Instant::now();
         let (chunk_size, max_rows_per_second) = self.limits(&table);
-        self.plan(relations, &table).await?;
+        if let Err(e) = self.plan(relations, &table).await {
+            if e.is_transient() {
+                return Err(e);
+            }
+            // A table that cannot be snapshotted (no primary key, dropped) stops its own task,
+            // not the stream: `check` and start-up refuse such a table for the initial
+            // snapshot, so this is a requested one.
+            self.skip_current_task(&e);
+            return Ok(());
+        }
         self.next_id += 1;
         let id = self.next_id;
         self.watermark(id, "low").await?;
