@@ -55,3 +55,30 @@ raw_produce() {
   PRODUCE_CPU_US=$(us_per "$1" "$b0" "$b1")
   echo "$out"
 }
+
+# tidemark_start CONFIG: starts `tidemark run` (log in $OUT/tidemark.log); sets TM (its pid),
+# and the start time and machine CPU ticks that tidemark_wait measures from.
+tidemark_start() {
+  TM_T0=$(date +%s.%N)
+  TM_B0=$(busy_ticks)
+  target/release/tidemark run --config "$1" 2>"$OUT/tidemark.log" &
+  TM=$!
+}
+
+# tidemark_wait COUNT DONE_COMMAND...: waits until DONE_COMMAND prints "t" (exits if tidemark
+# dies meanwhile); then sets, for COUNT items since tidemark_start: E2E (items/s), E2E_CPU_US
+# (machine CPU per item), TM_CPU_US (tidemark's own CPU per item), PEAK_RSS_KB.
+tidemark_wait() {
+  local count=$1 t1 b1
+  shift
+  until [ "$("$@")" = t ]; do
+    kill -0 "$TM" 2>/dev/null || { echo "tidemark died:" >&2; tail -20 "$OUT/tidemark.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  t1=$(date +%s.%N)
+  b1=$(busy_ticks)
+  E2E=$(calc "$count / ($t1 - $TM_T0)")
+  E2E_CPU_US=$(us_per "$count" "$TM_B0" "$b1")
+  TM_CPU_US=$(calc "round($(proc_cpu_s "$TM") * 1e6 / $count, 2)")
+  PEAK_RSS_KB=$(awk '/VmHWM/ {print $2}' "/proc/$TM/status")
+}

@@ -96,6 +96,7 @@ cat > "$OUT/connectors/bench.yaml" <<YAML
 kind: mysql
 connection: {host: 127.0.0.1, port: $PORT, database: tidemark_test, user: tidemark, password: tidemark}
 mysql: {server_id: $((4000 + RANDOM)), gtid: off}
+snapshot: {mode: never}
 tables: [tidemark_test.$T]
 YAML
 cat > "$OUT/positions/bench.json" <<JSON
@@ -108,21 +109,10 @@ p = json.load(open(sys.argv[1]))["position"]
 print("t" if (p["file"], p["pos"]) >= (sys.argv[2], int(sys.argv[3])) else "f")
 PY
 }
-E0=$(date +%s.%N)
-B0=$(busy_ticks)
-target/release/tidemark run --config "$CFG/tidemark.yaml" 2>"$OUT/tidemark.log" &
-TM=$!
+tidemark_start "$CFG/tidemark.yaml"
 trap 'kill $TM 2>/dev/null || true' EXIT
-until [ "$(committed)" = t ]; do
-  kill -0 $TM 2>/dev/null || { echo "tidemark died:" >&2; tail -20 "$OUT/tidemark.log" >&2; exit 1; }
-  sleep 0.1
-done
-E1=$(date +%s.%N)
-B1=$(busy_ticks)
-E2E=$(calc "$TOTAL / ($E1 - $E0)")
-E2E_CPU_US=$(us_per "$TOTAL" "$B0" "$B1")
-TM_CPU_US=$(calc "round($(proc_cpu_s $TM) * 1e6 / $TOTAL, 2)")
-RSS=$(awk '/VmHWM/ {print $2}' /proc/$TM/status)
+tidemark_wait "$TOTAL" committed
+RSS=$PEAK_RSS_KB
 kill -TERM $TM; wait $TM || true
 trap - EXIT
 DELIVERED=$(count_topic "$RUN.tidemark_test.$T")

@@ -82,10 +82,7 @@ except (OSError, ValueError):
 print("t" if "snapshot" not in p else "f")
 PY
 }
-E0=$(date +%s.%N)
-B0=$(busy_ticks)
-target/release/tidemark run --config "$OUT/configs/tidemark.yaml" 2>"$OUT/tidemark.log" &
-TM=$!
+tidemark_start "$OUT/configs/tidemark.yaml"
 trap 'kill $TM 2>/dev/null || true; kill $WRITER 2>/dev/null || true' EXIT
 # (3) live changes during the snapshot: the latency tool reads the topic, a writer updates
 # rows beyond the snapshot's first chunks at RATE per second.
@@ -105,16 +102,8 @@ DO \$\$ BEGIN
 END \$\$;
 SQL
 WRITER=$!
-until [ "$(snapshot_committed)" = t ]; do
-  kill -0 $TM 2>/dev/null || { echo "tidemark died:" >&2; tail -20 "$OUT/tidemark.log" >&2; exit 1; }
-  sleep 0.1
-done
-E1=$(date +%s.%N)
-B1=$(busy_ticks)
-SNAP=$(calc "$ROWS / ($E1 - $E0)")
-SNAP_CPU_US=$(us_per "$ROWS" "$B0" "$B1")
-TM_CPU_US=$(calc "round($(proc_cpu_s $TM) * 1e6 / $ROWS, 2)")
-RSS=$(awk '/VmHWM/ {print $2}' /proc/$TM/status)
+tidemark_wait "$ROWS" snapshot_committed
+RSS=$PEAK_RSS_KB
 wait $WRITER || true
 wait $LAT || true
 kill -TERM $TM; wait $TM || true
@@ -130,7 +119,7 @@ READS=$(grep -c '"op":"r"' <(target/release/tidemark tail "$RUN.public.$T" --bro
   echo "table: $ROWS rows, 10 columns; chunk size $CHUNK; live updates during the snapshot: $RATE/s"
   printf "raw SELECT *: %.0f rows/s; COPY TO STDOUT: %.0f rows/s\n" "$SELECT_RATE" "$COPY_RATE"
   printf "tidemark snapshot (to acknowledged Kafka messages, progress committed): %.0f rows/s = %s%% of SELECT, %s%% of COPY; machine CPU %s us/row, of which tidemark %s us\n" \
-    "$SNAP" "$(python3 -c "print(round($SNAP / $SELECT_RATE * 100, 1))")" "$(python3 -c "print(round($SNAP / $COPY_RATE * 100, 1))")" "$SNAP_CPU_US" "$TM_CPU_US"
+    "$E2E" "$(python3 -c "print(round($E2E / $SELECT_RATE * 100, 1))")" "$(python3 -c "print(round($E2E / $COPY_RATE * 100, 1))")" "$E2E_CPU_US" "$TM_CPU_US"
   echo "op=r messages in the topic: $READS (table rows: $ROWS)"
   echo "live updates during the snapshot, commit to consumer: $(grep -v latency_ready "$OUT/latency.txt")"
   echo "peak RSS: $((RSS / 1024)) MiB"

@@ -83,24 +83,15 @@ cat > "$OUT/connectors/bench.yaml" <<YAML
 kind: postgres
 connection: {host: 127.0.0.1, port: ${TIDEMARK_DEV_PG_PORT:-55432}, database: tidemark_test, user: tidemark, password_env: PGPASSWORD}
 postgres: {slot: tm_$RUN, publication: pub_$RUN, status_interval_ms: 100}
+# The stream alone: no snapshot of the rows the workload left in the table.
+snapshot: {mode: never}
 tables: [public.$T]
 YAML
 confirmed() { "${PSQL[@]}" -c "SELECT confirmed_flush_lsn >= '$END_LSN'::pg_lsn FROM pg_replication_slots WHERE slot_name = 'tm_$RUN'"; }
-E0=$(date +%s.%N)
-B0=$(busy_ticks)
-target/release/tidemark run --config "$CFG/tidemark.yaml" 2>"$OUT/tidemark.log" &
-TM=$!
+tidemark_start "$CFG/tidemark.yaml"
 trap 'kill $TM 2>/dev/null || true' EXIT
-until [ "$(confirmed)" = t ]; do
-  kill -0 $TM 2>/dev/null || { echo "tidemark died:" >&2; tail -20 "$OUT/tidemark.log" >&2; exit 1; }
-  sleep 0.1
-done
-E1=$(date +%s.%N)
-B1=$(busy_ticks)
-E2E=$(calc "$N / ($E1 - $E0)")
-E2E_CPU_US=$(us_per "$N" "$B0" "$B1")
-TM_CPU_US=$(calc "round($(proc_cpu_s $TM) * 1e6 / $N, 2)")
-RSS_BULK=$(awk '/VmHWM/ {print $2}' /proc/$TM/status)
+tidemark_wait "$N" confirmed
+RSS_BULK=$PEAK_RSS_KB
 # Check that the run really delivered every change (read the topic to an idle timeout).
 DELIVERED=$(count_topic "$RUN.public.$T")
 SIZE=$(sample_values "$RUN.public.$T" "$OUT/sample.jsonl")

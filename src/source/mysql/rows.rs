@@ -257,6 +257,25 @@ pub(crate) mod tests {
     use super::super::table_map::{tests::body as table_body, TableMap};
     use super::*;
 
+    /// [`decode`] with the default charset map, notices discarded.
+    fn decode_plain(
+        body: &[u8],
+        kind: RowsKind,
+        v2: bool,
+        partial: bool,
+        tm: &TableMap,
+    ) -> DecodeResult<Vec<RowChange>> {
+        decode(
+            body,
+            kind,
+            v2,
+            partial,
+            tm,
+            &CharsetMap::default(),
+            &mut Vec::new(),
+        )
+    }
+
     fn table() -> TableMap {
         // id INT PK, name VARCHAR(20) utf8mb4, amount DECIMAL(10,2)
         let names = {
@@ -353,16 +372,7 @@ pub(crate) mod tests {
         let tm = table();
         let mut b = vec![42, 0, 0, 0, 0, 0, 1, 0, 3, 0b001, 0];
         b.extend(5i32.to_le_bytes());
-        let rows = decode(
-            &b,
-            RowsKind::Delete,
-            false,
-            false,
-            &tm,
-            &CharsetMap::default(),
-            &mut Vec::new(),
-        )
-        .unwrap();
+        let rows = decode_plain(&b, RowsKind::Delete, false, false, &tm).unwrap();
         assert_eq!(
             rows[0].before.as_ref().unwrap(),
             &vec![Value::Int(5), Value::Unavailable, Value::Unavailable]
@@ -379,42 +389,16 @@ pub(crate) mod tests {
                 continue;
             }
             assert!(
-                decode(
-                    &ins[..cut],
-                    RowsKind::Insert,
-                    true,
-                    false,
-                    &tm,
-                    &CharsetMap::default(),
-                    &mut Vec::new()
-                )
-                .is_err(),
+                decode_plain(&ins[..cut], RowsKind::Insert, true, false, &tm).is_err(),
                 "cut at {cut}"
             );
         }
-        let e = decode(
-            &ins[..ins.len() - 1],
-            RowsKind::Insert,
-            true,
-            false,
-            &tm,
-            &CharsetMap::default(),
-            &mut Vec::new(),
-        )
-        .unwrap_err();
+        let e =
+            decode_plain(&ins[..ins.len() - 1], RowsKind::Insert, true, false, &tm).unwrap_err();
         assert!(e.what.contains("`amount`"), "{e}");
         let mut wrong = ins.clone();
         wrong[10] = 4;
-        assert!(decode(
-            &wrong,
-            RowsKind::Insert,
-            true,
-            false,
-            &tm,
-            &CharsetMap::default(),
-            &mut Vec::new()
-        )
-        .is_err());
+        assert!(decode_plain(&wrong, RowsKind::Insert, true, false, &tm).is_err());
     }
 
     #[test]
@@ -447,16 +431,7 @@ pub(crate) mod tests {
         let mut ev = vec![42, 0, 0, 0, 0, 0, 1, 0, 2, 0, 2, 0b11, 0b11];
         ev.extend(&row_before);
         ev.extend(&row_after);
-        let rows = decode(
-            &ev,
-            RowsKind::Update,
-            true,
-            true,
-            &tm,
-            &CharsetMap::default(),
-            &mut Vec::new(),
-        )
-        .unwrap();
+        let rows = decode_plain(&ev, RowsKind::Update, true, true, &tm).unwrap();
         match &rows[0].after.as_ref().unwrap()[1] {
             Value::Json(j) => assert_eq!(j.get(), r#"{"a":2,"b":[2]}"#),
             other => panic!("{other:?}"),
@@ -469,16 +444,7 @@ pub(crate) mod tests {
         let mut ev2 = vec![42, 0, 0, 0, 0, 0, 1, 0, 2, 0, 2, 0b11, 0b11];
         ev2.extend(&row_before);
         ev2.extend(&whole);
-        let rows = decode(
-            &ev2,
-            RowsKind::Update,
-            true,
-            true,
-            &tm,
-            &CharsetMap::default(),
-            &mut Vec::new(),
-        )
-        .unwrap();
+        let rows = decode_plain(&ev2, RowsKind::Update, true, true, &tm).unwrap();
         assert_eq!(rows[0].after, rows[0].before);
     }
 }
