@@ -18,3 +18,12 @@ INSERT IGNORE INTO tidemark_demo.inventory (id, sku, qty, price) VALUES
     (2, 'WIDGET-BLUE',     75,   2.75),
     (3, 'GEAR-12T',        40,  14.90),
     (4, 'BEARING-608ZZ',  300,   0.85);
+
+-- The signal table of the MySQL snapshot (watermarks and `tidemark snapshot` requests; see
+-- README.md, "Snapshots of existing rows"). tidemark creates it itself when it may (CREATE on the
+-- database); created here so the privileges it needs are only INSERT and UPDATE on it.
+CREATE TABLE IF NOT EXISTS tidemark_demo.tidemark_signal (
+    id   VARCHAR(255) NOT NULL PRIMARY KEY,
+    type VARCHAR(32)  NOT NULL,
+    data TEXT
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;

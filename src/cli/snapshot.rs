@@ -1,13 +1,14 @@
 //! `tidemark snapshot`: asks a running connector for a snapshot (all its tables, one table, or
 //! a key range of one table), or pauses, resumes or stops the one in progress, by writing a
-//! signal into the source's log (see `crate::snapshot::signal`). The connector acts on it when
+//! signal into the source's log (see `crate::snapshot::signal`): PostgreSQL a logical decoding
+//! message, MySQL a row in the signal table. The connector acts on it when
 //! its stream reaches the signal, also if it was down when the signal was written.
 
 use std::path::Path;
 
-use crate::config::{self, SourceKind};
+use crate::config::{self, ConnectorConfig, SourceKind};
 use crate::snapshot::signal::{Action, Signal, SIGNAL_PREFIX};
-use crate::source::postgres::setup;
+use crate::source::{mysql, postgres};
 
 /// A key bound from the command line: a JSON array of the key columns' values for a
 /// composite key (`["7","b"]`), else one value.
@@ -77,44 +78,57 @@ pub async fn snapshot(
             return 2;
         }
     }
-    if cfg.kind != SourceKind::Postgres {
-        eprintln!(
-            "tidemark: connector {}: snapshots of MySQL/MariaDB sources are not built yet",
-            cfg.name
-        );
-        return 2;
-    }
-    let content = match serde_json::to_string(&signal) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("tidemark: encoding the signal: {e}");
-            return 1;
-        }
+    let written = match cfg.kind {
+        SourceKind::Postgres => write_postgres(cfg, &signal).await,
+        SourceKind::Mysql => write_mysql(cfg, &signal).await,
     };
-    let client = match setup::connect(cfg).await {
-        Ok(c) => c,
+    match written {
+        Ok(at) => {
+            println!(
+                "signal written {at}: {}",
+                serde_json::to_string(&signal).unwrap_or_default()
+            );
+            0
+        }
         Err(e) => {
             eprintln!("tidemark: {e}");
-            return 1;
+            1
         }
-    };
-    match client
+    }
+}
+
+/// A logical decoding message in the WAL; returns where.
+async fn write_postgres(cfg: &ConnectorConfig, signal: &Signal) -> Result<String, String> {
+    let content = serde_json::to_string(signal).map_err(|e| format!("encoding the signal: {e}"))?;
+    let client = postgres::setup::connect(cfg)
+        .await
+        .map_err(|e| e.to_string())?;
+    let row = client
         .query_one(
             "SELECT pg_logical_emit_message(true, $1::text, $2::text)::text",
             &[&SIGNAL_PREFIX, &content],
         )
         .await
-    {
-        Ok(row) => {
-            let lsn: String = row.get(0);
-            println!("signal written at WAL position {lsn}: {content}");
-            0
-        }
-        Err(e) => {
-            eprintln!("tidemark: connector {}: writing the signal: {e}", cfg.name);
-            1
-        }
+        .map_err(|e| format!("connector {}: writing the signal: {e}", cfg.name))?;
+    let lsn: String = row.get(0);
+    Ok(format!("at WAL position {lsn}"))
+}
+
+/// A row in the signal table; returns which.
+async fn write_mysql(cfg: &ConnectorConfig, signal: &Signal) -> Result<String, String> {
+    let mut conn = mysql::setup::connect(cfg)
+        .await
+        .map_err(|e| e.to_string())?;
+    mysql::signal_table::ensure(&mut conn, cfg)
+        .await
+        .map_err(|e| e.to_string())?;
+    mysql::signal_table::write_signal(&mut conn, cfg, signal)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Err(e) = conn.disconnect().await {
+        tracing::debug!(error = %e, "closing the connection");
     }
+    Ok(format!("into {}", cfg.signal_table()))
 }
 
 #[cfg(test)]

@@ -147,6 +147,13 @@ pub struct MysqlOptions {
     /// Resume by GTID (`auto`: when the server has GTIDs on), or always by file and offset.
     #[serde(default)]
     pub gtid: Option<GtidUse>,
+    /// The table the snapshot writes its watermarks to and reads signals from: `name` (in the
+    /// connection's database) or `database.name`. Default `tidemark_signal`.
+    #[serde(default)]
+    pub signal_table: Option<String>,
+    /// Create the signal table when it is missing (needs CREATE on its database).
+    #[serde(default)]
+    pub create_signal_table: Option<bool>,
 }
 
 /// Whether a MySQL connector resumes by GTID.

@@ -55,6 +55,41 @@ pub struct ConnectorConfig {
     pub tables: Vec<TableEntry>,
 }
 
+/// A MySQL connector `m` on database `db` capturing `db.tbl`, for unit tests.
+#[cfg(test)]
+pub fn test_mysql_connector() -> ConnectorConfig {
+    ConnectorConfig {
+        name: "m".into(),
+        file: "connectors/m.yaml".into(),
+        kind: SourceKind::Mysql,
+        enabled: true,
+        connection: Connection {
+            host: "h".into(),
+            port: 1,
+            database: "db".into(),
+            user: "u".into(),
+            password: Default::default(),
+            sslmode: SslMode::Disable,
+            sslrootcert: None,
+            connect_timeout_ms: 1,
+        },
+        postgres: PostgresSettings {
+            slot: "s".into(),
+            publication: "p".into(),
+            create_slot: false,
+            create_publication: false,
+            status_interval: Duration::from_secs(1),
+        },
+        mysql: Default::default(),
+        snapshot: Default::default(),
+        tables: vec![TableEntry {
+            id: TableId::new("db", "tbl"),
+            config: TableConfig::default(),
+            file: None,
+        }],
+    }
+}
+
 /// The resolved `snapshot:` block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotSettings {
@@ -81,6 +116,10 @@ pub struct MysqlSettings {
     pub server_id: u32,
     pub heartbeat: Duration,
     pub gtid: GtidUse,
+    /// The signal table as configured (`name` or `database.name`); see
+    /// [`ConnectorConfig::signal_table`].
+    pub signal_table: String,
+    pub create_signal_table: bool,
 }
 
 impl Default for MysqlSettings {
@@ -89,6 +128,8 @@ impl Default for MysqlSettings {
             server_id: 0,
             heartbeat: Duration::from_secs(5),
             gtid: GtidUse::Auto,
+            signal_table: "tidemark_signal".into(),
+            create_signal_table: true,
         }
     }
 }
@@ -112,6 +153,18 @@ pub struct TableEntry {
 }
 
 impl ConnectorConfig {
+    /// MySQL: the signal table (watermarks and signals), resolved against the connection's
+    /// database.
+    pub fn signal_table(&self) -> TableId {
+        match self.mysql.signal_table.split_once('.') {
+            Some((db, table)) => TableId::new(db, table),
+            None => TableId::new(
+                self.connection.database.as_str(),
+                self.mysql.signal_table.as_str(),
+            ),
+        }
+    }
+
     pub fn table(&self, id: &TableId) -> Option<&TableEntry> {
         self.tables.iter().find(|t| &t.id == id)
     }
@@ -322,7 +375,22 @@ fn load_connector(
         server_id: my.server_id.unwrap_or(0),
         heartbeat: Duration::from_millis(my.heartbeat_ms.unwrap_or(5_000).max(100)),
         gtid: my.gtid.unwrap_or_default(),
+        signal_table: my
+            .signal_table
+            .clone()
+            .unwrap_or_else(|| "tidemark_signal".into()),
+        create_signal_table: my.create_signal_table.unwrap_or(true),
     };
+    if mysql.signal_table.is_empty()
+        || mysql.signal_table.split('.').count() > 2
+        || mysql.signal_table.split('.').any(str::is_empty)
+    {
+        return Err(ConfigError::invalid(
+            file,
+            "mysql.signal_table",
+            "name the signal table as `table` or `database.table`",
+        ));
+    }
     let snap = raw.snapshot.clone().unwrap_or_default();
     let snapshot = SnapshotSettings {
         mode: snap.mode.unwrap_or_default(),

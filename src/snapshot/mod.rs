@@ -41,6 +41,7 @@
 //! The pure part is [`window::Interleaver`], tested against a model of a table, a log and the
 //! driver with random concurrent writes (proptest).
 
+pub mod driver;
 pub mod progress;
 pub mod signal;
 pub mod window;

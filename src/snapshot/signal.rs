@@ -3,13 +3,16 @@
 //!
 //! PostgreSQL: a logical decoding message with prefix [`SIGNAL_PREFIX`] and this JSON as
 //! content, written with `pg_logical_emit_message(true, ...)`; the connector sees it in its
-//! WAL stream, in order with the changes. A signal carries no SQL: tables must be ones the
+//! WAL stream, in order with the changes. MySQL: a row inserted into the signal table, the
+//! action in its `type` column and the rest of this JSON in its `data` column
+//! ([`Signal::from_row`]); the connector sees it in its binlog. A signal carries no SQL: tables must be ones the
 //! connector captures, and key bounds become escaped literals, so a signal can at most make
 //! the connector read rows it already captures.
 
 use serde::{Deserialize, Serialize};
 
-use super::SnapshotTask;
+use super::driver::Driver;
+use super::{SnapshotProgress, SnapshotTask};
 use crate::config::ConnectorConfig;
 use crate::event::TableId;
 
@@ -44,6 +47,37 @@ pub struct Signal {
 impl Signal {
     pub fn parse(content: &[u8]) -> Result<Self, String> {
         serde_json::from_slice(content).map_err(|e| format!("not a tidemark signal: {e}"))
+    }
+
+    /// A signal from a row of a signal table: `kind` is the action (`snapshot`, `pause`,
+    /// `resume`, `stop`), `data` the rest as a JSON object (`connector`, `tables`, `from`,
+    /// `to`).
+    pub fn from_row(kind: &str, data: &str) -> Result<Self, String> {
+        let mut object: serde_json::Map<String, serde_json::Value> = if data.trim().is_empty() {
+            serde_json::Map::new()
+        } else {
+            serde_json::from_str(data)
+                .map_err(|e| format!("signal data is not a JSON object: {e}"))?
+        };
+        if object.contains_key("action") {
+            return Err("put the action in the `type` column, not in `data`".into());
+        }
+        object.insert("action".into(), serde_json::Value::String(kind.to_owned()));
+        serde_json::from_value(serde_json::Value::Object(object))
+            .map_err(|e| format!("not a tidemark signal: {e}"))
+    }
+
+    /// The `type` and `data` columns of a signal-table row carrying this signal.
+    pub fn to_row(&self) -> (String, String) {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let Some(o) = value.as_object_mut() {
+            o.remove("action");
+        }
+        let kind = serde_json::to_value(self.action)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        (kind, value.to_string())
     }
 
     /// The snapshot tasks a `snapshot` signal asks of connector `cfg`, or why it is refused.
@@ -81,6 +115,62 @@ impl Signal {
     }
 }
 
+/// Applies signal `content`, seen in connector `cfg`'s log at `at`, to its running snapshot.
+/// Returns the progress of a snapshot to start when none is running. A malformed or refused
+/// signal is logged and skipped: it is a request, not data, and must not stop the stream.
+pub fn apply(
+    content: &[u8],
+    cfg: &ConnectorConfig,
+    running: Option<&mut Driver>,
+    at: &dyn std::fmt::Display,
+) -> Option<SnapshotProgress> {
+    let signal = match Signal::parse(content) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(connector = %cfg.name, at = %at, error = %e, "signal skipped");
+            return None;
+        }
+    };
+    if signal.connector != cfg.name {
+        return None;
+    }
+    tracing::info!(connector = %cfg.name, at = %at, signal = ?signal, "signal");
+    match (signal.action, running) {
+        (Action::Snapshot, running) => {
+            let tasks = match signal.tasks(cfg) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(connector = %cfg.name, at = %at, error = %e, "snapshot signal refused");
+                    return None;
+                }
+            };
+            match running {
+                Some(d) => {
+                    d.add_tasks(tasks);
+                    None
+                }
+                None => SnapshotProgress::start(tasks),
+            }
+        }
+        (Action::Pause, Some(d)) => {
+            d.set_paused(true);
+            None
+        }
+        (Action::Resume, Some(d)) => {
+            d.set_paused(false);
+            None
+        }
+        (Action::Stop, Some(d)) => {
+            d.stop();
+            None
+        }
+        (_, None) => {
+            tracing::info!(connector = %cfg.name, "no snapshot is running; signal has nothing to do");
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +188,25 @@ mod tests {
         assert_eq!(Signal::parse(&text).unwrap(), s);
         assert!(Signal::parse(br#"{"connector":"d","action":"snapshot","where":"1=1"}"#).is_err());
         assert!(Signal::parse(br#"{"connector":"d","action":"drop"}"#).is_err());
+    }
+
+    #[test]
+    fn table_rows_carry_the_action_in_their_type() {
+        let s = Signal {
+            connector: "demo".into(),
+            action: Action::Pause,
+            tables: Vec::new(),
+            from: None,
+            to: None,
+        };
+        let (kind, data) = s.to_row();
+        assert_eq!(
+            (kind.as_str(), data.as_str()),
+            ("pause", r#"{"connector":"demo"}"#)
+        );
+        assert_eq!(Signal::from_row(&kind, &data).unwrap(), s);
+        assert!(Signal::from_row("snapshot", r#"{"connector":"d","action":"stop"}"#).is_err());
+        assert!(Signal::from_row("snapshot", "not json").is_err());
+        assert!(Signal::from_row("snapshot", r#"{"connector":"d","where":"1=1"}"#).is_err());
     }
 }

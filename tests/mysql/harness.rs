@@ -58,10 +58,18 @@ pub fn server_id() -> u32 {
     10_000 + h % 1_000_000_000
 }
 
-/// A tidemark configuration with one MySQL connector for `tables` (`db.table`).
+/// A tidemark configuration with one MySQL connector for `tables` (`db.table`). Without a
+/// `snapshot:` block in `extra` the connector takes no snapshot (`mode: never`), so a stream
+/// test sees exactly the changes it makes.
 pub fn mysql_config(tables: &[&str], extra: &str) -> TestConfig {
     let cfg = TestConfig::new(&["public.unused"], "");
     let u = my_url();
+    let never = "snapshot:\n  mode: never\n";
+    let extra = if extra.contains("snapshot:") {
+        extra.to_string()
+    } else {
+        format!("{extra}\n{never}")
+    };
     let yaml = format!(
         "kind: mysql\nconnection:\n  host: {}\n  port: {}\n  database: {}\n  user: {}\n  password: {}\nmysql:\n  server_id: {}\n  heartbeat_ms: 1000\n{extra}\ntables:\n{}\n",
         u.host,

@@ -6,5 +6,8 @@ mod common;
 mod e2e;
 mod harness;
 mod restart;
+mod snapshot;
+#[path = "../shared/snapshot_check.rs"]
+mod snapshot_check;
 mod tls;
 mod types;

@@ -6,4 +6,6 @@ mod common;
 mod e2e;
 mod restart;
 mod snapshot;
+#[path = "../shared/snapshot_check.rs"]
+mod snapshot_check;
 mod types;

@@ -8,98 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde_json::{json, Value as Json};
 
 use crate::common::*;
-
-/// What a compacted topic converges to, read incrementally.
-#[derive(Default)]
-struct TopicState {
-    rows: BTreeMap<i64, Json>,
-    /// The newest `v` seen per key, to catch a stale row after a newer one.
-    newest: BTreeMap<i64, i64>,
-    reads: u64,
-    messages: u64,
-    /// Whether a version older than one seen before fails the test. Off across a crash: the
-    /// restarted connector replays the log after its last committed position (at-least-once),
-    /// so a key may show an older version again before it reaches the newer one once more.
-    check_order: bool,
-}
-
-impl TopicState {
-    fn apply(&mut self, key: &Json, value: Option<&Json>) {
-        self.messages += 1;
-        let id = key["id"].as_i64().expect("key id");
-        let Some(v) = value else {
-            self.rows.remove(&id);
-            return;
-        };
-        if v["op"] == "r" {
-            self.reads += 1;
-        }
-        match v["op"].as_str() {
-            Some("d") => {
-                self.rows.remove(&id);
-            }
-            _ => {
-                let a = &v["after"];
-                let after = json!({"id": a["id"], "v": a["v"], "s": a["s"]});
-                let version = after["v"].as_i64().expect("v");
-                if let Some(&n) = self.newest.get(&id).filter(|_| self.check_order) {
-                    assert!(
-                        version >= n,
-                        "key {id}: version {version} after {n}: a stale row overwrote newer state ({v})"
-                    );
-                }
-                self.newest.insert(id, version);
-                self.rows.insert(id, after);
-            }
-        }
-    }
-}
-
-/// Reads `topic` from the start until its state equals `want` (checked whenever the topic is
-/// idle), or `timeout`.
-fn read_until_equal(
-    topic: &str,
-    want: &BTreeMap<i64, Json>,
-    timeout: Duration,
-    check_order: bool,
-) -> TopicState {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", kafka_brokers())
-        .set("group.id", "tidemark-tests")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning)
-        .unwrap();
-    consumer.assign(&tpl).unwrap();
-    let start = Instant::now();
-    let mut state = TopicState {
-        check_order,
-        ..TopicState::default()
-    };
-    while start.elapsed() < timeout {
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => {
-                let key: Json = serde_json::from_slice(m.key().expect("key")).unwrap();
-                let value: Option<Json> = m.payload().map(|p| serde_json::from_slice(p).unwrap());
-                state.apply(&key, value.as_ref());
-            }
-            Some(Err(_)) => std::thread::sleep(Duration::from_millis(100)),
-            None => {
-                if &state.rows == want {
-                    return state;
-                }
-            }
-        }
-    }
-    state
-}
+use crate::snapshot_check::*;
 
 async fn table_state(client: &tokio_postgres::Client, t: &str) -> BTreeMap<i64, Json> {
     client
@@ -194,11 +106,6 @@ async fn snapshot_while_writing(rows: i64, chunk_size: usize) {
     drop_table(&client, &t).await;
 }
 
-fn tail(log: &str) -> String {
-    let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(30)..].join("\n")
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn snapshot_of_200k_rows_under_writes_chunk_1000() {
     snapshot_while_writing(200_000, 1000).await;
@@ -220,71 +127,11 @@ async fn snapshot_under_writes_chunk_1() {
     snapshot_while_writing(rows, 1).await;
 }
 
-/// The snapshot progress the position store holds for the test's connector (`Json::Null`
-/// once complete; `None` before the first commit).
-fn stored_progress(cfg: &TestConfig) -> Option<Json> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", kafka_brokers())
-        .set("group.id", "tidemark-tests")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(&format!("{}.positions", cfg.prefix), 0, Offset::Beginning)
-        .unwrap();
-    consumer.assign(&tpl).unwrap();
-    let mut last = None;
-    let start = Instant::now();
-    // Until the first message (connecting takes a moment), then until 700 ms without one.
-    let mut idle_since: Option<Instant> = None;
-    while start.elapsed() < Duration::from_secs(10)
-        && idle_since.is_none_or(|t| t.elapsed() < Duration::from_millis(700))
-    {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-            idle_since = Some(Instant::now());
-            if m.key() == Some(cfg.name.as_bytes()) {
-                if let Some(p) = m.payload() {
-                    let v: Json = serde_json::from_slice(p).unwrap();
-                    last = Some(v["position"]["snapshot"].clone());
-                }
-            }
-        }
-    }
-    last
-}
-
 async fn drop_table(client: &tokio_postgres::Client, t: &str) {
     client
         .batch_execute(&format!("DROP TABLE {t}; DROP SEQUENCE {t}_v;"))
         .await
         .unwrap();
-}
-
-/// Runs `tidemark snapshot <connector> <args>` for `cfg`; it must succeed.
-fn request(cfg: &TestConfig, args: &[&str]) {
-    let config = cfg.config_file();
-    let mut all = vec!["snapshot", cfg.name.as_str()];
-    all.extend_from_slice(args);
-    all.extend_from_slice(&["--config", config.to_str().unwrap()]);
-    let out = cfg.tidemark(&all).output().unwrap();
-    assert!(
-        out.status.success(),
-        "tidemark snapshot {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Waits until the daemon logs that its snapshot is complete (at most `limit` from `since`).
-async fn wait_snapshot_complete(daemon: &mut Daemon, since: Instant, limit: Duration) {
-    while !daemon.log_text().contains("snapshot complete") {
-        daemon.assert_running();
-        assert!(
-            since.elapsed() < limit,
-            "snapshot not complete after {limit:?}; log tail:\n{}",
-            tail(&daemon.log_text())
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// Reads the topic of `t` until it equals the table (see [`read_until_equal`]); returns the
@@ -296,13 +143,7 @@ async fn topic_and_table(
     check_order: bool,
 ) -> (BTreeMap<i64, Json>, TopicState) {
     let want = table_state(client, t).await;
-    let topic = cfg.topic(&format!("public.{t}"));
-    let want2 = want.clone();
-    let state = tokio::task::spawn_blocking(move || {
-        read_until_equal(&topic, &want2, Duration::from_secs(300), check_order)
-    })
-    .await
-    .unwrap();
+    let state = topic_equal_to(cfg.topic(&format!("public.{t}")), want.clone(), check_order).await;
     (want, state)
 }
 

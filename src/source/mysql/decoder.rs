@@ -17,6 +17,7 @@ use super::position::MysqlPosition;
 use super::row_value::Notice;
 use super::rows::{self, RowsKind};
 use super::setup::Flavor;
+use super::signal_table::{self, SignalRow};
 use super::table_map::TableMap;
 use crate::config::ConnectorConfig;
 use crate::error::{Error, Result};
@@ -24,6 +25,8 @@ use crate::event::{
     ChangeEvent, ColumnDef, Op, Position, SourceInfo, SourceLocation, SourceMessage, TableId,
     TableSchema, TransactionInfo,
 };
+use crate::snapshot::driver::Driver;
+use crate::snapshot::signal::{self, Signal};
 use crate::value::ColumnType;
 
 /// One binlog event: its common header fields and its body (without the checksum).
@@ -67,8 +70,11 @@ struct MappedTable {
     /// The TABLE_MAP body it was decoded from (to skip re-decoding an identical one).
     body: Vec<u8>,
     map: TableMap,
-    /// The shape tidemark emits; `None` when the table is not captured.
+    /// The shape tidemark emits (or, for the signal table, reads); `None` when the table is
+    /// not captured.
     schema: Option<Arc<TableSchema>>,
+    /// The signal table: its rows are watermarks and signals, not changes.
+    signal: bool,
     /// The database name for the envelope, shared by every event of the table.
     db: Arc<str>,
 }
@@ -105,6 +111,11 @@ pub struct Decoder {
     /// Events of the last TRANSACTION_PAYLOAD, which the client library will yield again
     /// after it (type and body): they were already handled from tidemark's own decoding.
     payload_echo: std::collections::VecDeque<(u8, Vec<u8>)>,
+    /// The signal table (watermarks and signals).
+    signal_table: TableId,
+    /// The snapshot in progress: its bookkeeping sees every change and watermark in binlog
+    /// order here; the stream loop reads its chunks (`super::snapshot`).
+    pub snapshot: Option<Driver>,
 }
 
 impl Decoder {
@@ -134,6 +145,8 @@ impl Decoder {
         };
         Ok(Self {
             name: Arc::from(cfg.name.as_str()),
+            signal_table: cfg.signal_table(),
+            snapshot: None,
             cfg,
             flavor,
             charsets,
@@ -159,6 +172,7 @@ impl Decoder {
             pos: self.pos,
             mariadb_gtid: self.maria_state.as_ref().map(ToString::to_string),
             mysql_gtid_set: self.mysql_state.as_ref().map(ToString::to_string),
+            snapshot: self.snapshot.as_ref().and_then(|d| d.progress().cloned()),
         }
     }
 
@@ -315,7 +329,10 @@ impl Decoder {
         Ok(())
     }
 
-    fn checkpoint(&self, out: &mut Vec<SourceMessage>) -> Result<()> {
+    fn checkpoint(&mut self, out: &mut Vec<SourceMessage>) -> Result<()> {
+        if self.snapshot.as_ref().is_some_and(|d| d.is_done()) {
+            self.snapshot = None;
+        }
         let p = Position::encode(&self.position())
             .map_err(|e| Error::definite("encoding a MySQL position").with_source(e))?;
         out.push(SourceMessage::Checkpoint(p));
@@ -341,7 +358,7 @@ impl Decoder {
 
     /// A statement logged as text. DDL changes tables (their next TABLE_MAP shows the new
     /// shape). DML logged as a statement cannot be captured: refuse it rather than lose it.
-    fn statement(&self, ev: &RawEvent<'_>, q: &events::Query) -> Result<()> {
+    fn statement(&mut self, ev: &RawEvent<'_>, q: &events::Query) -> Result<()> {
         let sql = q.sql.trim_start();
         let first = sql
             .split_whitespace()
@@ -379,6 +396,14 @@ impl Decoder {
         }
         tracing::info!(connector = %self.name, at = %self.at(ev), statement = %sql.chars().take(200).collect::<String>(),
             "DDL on a captured table; its next TABLE_MAP carries the new shape");
+        if first == "TRUNCATE" {
+            // The table's rows held by open snapshot chunks are stale now.
+            if let Some(snapshot) = self.snapshot.as_mut() {
+                for id in captured {
+                    snapshot.on_truncate(id);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -394,7 +419,9 @@ impl Decoder {
         let map = TableMap::decode(ev.body, self.flavor == Flavor::MariaDb)
             .map_err(|e| self.bad(ev, e))?;
         let id = TableId::new(map.schema.clone(), map.table.clone());
+        let signal = id == self.signal_table;
         let schema = match self.cfg.table(&id) {
+            None if signal => Some(Arc::new(table_schema(&id, &map, &self.charsets))),
             None => None,
             Some(_) => {
                 if !map.has_names {
@@ -430,6 +457,7 @@ impl Decoder {
                 body: ev.body.to_vec(),
                 map,
                 schema,
+                signal,
                 db,
             },
         );
@@ -451,6 +479,7 @@ impl Decoder {
             return Ok(());
         };
         let db = mapped.db.clone();
+        let signal = mapped.signal;
         let mut notices = Vec::new();
         let partial = ev.event_type == rows::PARTIAL_UPDATE_ROWS;
         let changes = rows::decode(
@@ -465,6 +494,22 @@ impl Decoder {
         .map_err(|e| self.bad(ev, e))?;
         for (col, notice) in notices {
             self.notice(&schema, col, notice);
+        }
+        if signal {
+            let start = ev.log_pos.saturating_sub(u64::from(ev.size));
+            for (i, change) in changes.into_iter().enumerate() {
+                if let Some(after) = change.after {
+                    self.signal_row(&schema, &after, start, i, ev.server_id, out);
+                }
+            }
+            return Ok(());
+        }
+        if let Some(snapshot) = self.snapshot.as_mut().filter(|d| d.has_open_chunks()) {
+            for change in &changes {
+                for row in [&change.before, &change.after].into_iter().flatten() {
+                    snapshot.on_change(&schema.id, row);
+                }
+            }
         }
         if self.tx.is_none() {
             // Rows outside BEGIN..COMMIT (non-transactional engines with some servers): the
@@ -525,6 +570,74 @@ impl Decoder {
             }));
         }
         Ok(())
+    }
+
+    /// A row written into the signal table: a watermark releases its chunk's rows (as `op=r`
+    /// events, here, before anything after it in the binlog); a signal changes the snapshot.
+    fn signal_row(
+        &mut self,
+        schema: &TableSchema,
+        row: &crate::event::Row,
+        pos: u64,
+        index: usize,
+        server_id: u32,
+        out: &mut Vec<SourceMessage>,
+    ) {
+        let at = format!("binlog {}:{pos}", self.file);
+        match signal_table::parse_row(schema, row) {
+            Some(SignalRow::Watermark(text)) => {
+                let Some(release) = self
+                    .snapshot
+                    .as_mut()
+                    .and_then(|d| d.on_watermark(&text, &at))
+                else {
+                    return;
+                };
+                let ts_ms = crate::offsets::now_ms();
+                let db: Arc<str> = Arc::from(release.table.schema.as_str());
+                for row in release.rows {
+                    out.push(SourceMessage::Change(ChangeEvent {
+                        table: release.schema.clone(),
+                        op: Op::Read,
+                        before: None,
+                        after: Some(row),
+                        source: SourceInfo {
+                            connector: "mysql",
+                            name: self.name.clone(),
+                            db: db.clone(),
+                            ts_ms,
+                            snapshot: true,
+                            location: SourceLocation::Mysql {
+                                file: self.file.clone(),
+                                pos,
+                                row: index as u32,
+                                gtid: self.current_gtid.clone(),
+                                server_id,
+                            },
+                        },
+                        transaction: None,
+                    }));
+                }
+            }
+            Some(SignalRow::Signal { kind, data }) => {
+                let content = match Signal::from_row(&kind, &data) {
+                    Ok(s) => serde_json::to_vec(&s).unwrap_or_default(),
+                    Err(e) => {
+                        tracing::warn!(connector = %self.name, at = %at, error = %e, "signal row skipped");
+                        return;
+                    }
+                };
+                if let Some(progress) =
+                    signal::apply(&content, &self.cfg, self.snapshot.as_mut(), &at)
+                {
+                    self.snapshot = Some(Driver::new(&self.cfg, progress));
+                }
+            }
+            None => {
+                tracing::warn!(connector = %self.name, at = %at, table = %self.signal_table,
+                    "a row of the signal table without `type` and `data` text columns; skipped")
+            }
+        }
     }
 
     fn notice(&mut self, schema: &TableSchema, col: usize, notice: Notice) {
@@ -629,39 +742,9 @@ pub fn table_schema(id: &TableId, map: &TableMap, charsets: &CharsetMap) -> Tabl
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Connection, SourceKind, SslMode, TableConfig, TableEntry};
 
     fn cfg() -> Arc<ConnectorConfig> {
-        Arc::new(ConnectorConfig {
-            name: "m".into(),
-            file: "connectors/m.yaml".into(),
-            kind: SourceKind::Mysql,
-            enabled: true,
-            connection: Connection {
-                host: "h".into(),
-                port: 1,
-                database: "db".into(),
-                user: "u".into(),
-                password: Default::default(),
-                sslmode: SslMode::Disable,
-                sslrootcert: None,
-                connect_timeout_ms: 1,
-            },
-            postgres: crate::config::PostgresSettings {
-                slot: "s".into(),
-                publication: "p".into(),
-                create_slot: false,
-                create_publication: false,
-                status_interval: std::time::Duration::from_secs(1),
-            },
-            mysql: Default::default(),
-            snapshot: Default::default(),
-            tables: vec![TableEntry {
-                id: TableId::new("db", "tbl"),
-                config: TableConfig::default(),
-                file: None,
-            }],
-        })
+        Arc::new(crate::config::test_mysql_connector())
     }
 
     /// TABLE_MAP of `db`.`tbl` (id INT PK, name VARCHAR utf8mb4, amount DECIMAL(10,2)), the
@@ -699,6 +782,7 @@ mod tests {
             pos: 4,
             mariadb_gtid: Some("0-1-9".into()),
             mysql_gtid_set: None,
+            snapshot: None,
         };
         let mut d = Decoder::new(cfg(), Flavor::MariaDb, CharsetMap::default(), &start).unwrap();
         let mut out = Vec::new();
@@ -777,6 +861,7 @@ mod tests {
             pos: 4,
             mariadb_gtid: None,
             mysql_gtid_set: Some(format!("{u}:1-5")),
+            snapshot: None,
         };
         let mut d = Decoder::new(cfg(), Flavor::Mysql, CharsetMap::default(), &start).unwrap();
         let mut out = Vec::new();

@@ -44,6 +44,9 @@ pub struct MysqlPosition {
     /// MySQL: the executed GTID set including that transaction.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mysql_gtid_set: Option<String>,
+    /// A snapshot in progress: where it resumes (see `crate::snapshot`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<crate::snapshot::SnapshotProgress>,
 }
 
 impl std::fmt::Display for MysqlPosition {
@@ -71,6 +74,7 @@ mod tests {
             pos: 1234,
             mariadb_gtid: Some("0-1-55".into()),
             mysql_gtid_set: None,
+            snapshot: None,
         };
         let stored = Position::encode(&p).unwrap();
         assert_eq!(stored.0["file"], "mysql-bin.000003");

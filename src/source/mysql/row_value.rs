@@ -16,7 +16,7 @@ use super::temporal::{self, Temporal};
 use crate::value::{JsonText, Value};
 
 /// What decoding a value noticed that the caller should tell the user about once per column.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Notice {
     /// A zero or partial date was emitted as null.
     ZeroDate(&'static str),
@@ -197,7 +197,7 @@ fn pack_len(r: &ByteReader<'_>, meta: u16) -> DecodeResult<usize> {
     }
 }
 
-fn temporal_value(t: Temporal, notices: &mut Vec<Notice>) -> Value {
+pub fn temporal_value(t: Temporal, notices: &mut Vec<Notice>) -> Value {
     match t {
         Temporal::Date(d) => Value::Date(d),
         Temporal::Time(us) => Value::Time(us),
@@ -210,7 +210,7 @@ fn temporal_value(t: Temporal, notices: &mut Vec<Notice>) -> Value {
     }
 }
 
-fn column_charset(col: &ColumnMeta, charsets: &CharsetMap) -> Charset {
+pub fn column_charset(col: &ColumnMeta, charsets: &CharsetMap) -> Charset {
     match col.collation {
         Some(c) => charsets.get(c),
         // Without charset metadata a BLOB is bytes and a string is assumed UTF-8.
@@ -232,6 +232,18 @@ fn text(
     notices: &mut Vec<Notice>,
     r: &ByteReader<'_>,
 ) -> DecodeResult<Value> {
+    text_value(raw, col, charsets, notices).map_err(|e| r.error(e))
+}
+
+/// A character or binary column's bytes as the column's charset makes them: text, or bytes
+/// for binary columns and charsets tidemark does not decode. Shared with the snapshot's
+/// reader, so both give the same value for the same bytes.
+pub fn text_value(
+    raw: &[u8],
+    col: &ColumnMeta,
+    charsets: &CharsetMap,
+    notices: &mut Vec<Notice>,
+) -> Result<Value, String> {
     let cs = column_charset(col, charsets);
     match &cs {
         Charset::Binary => Ok(Value::Bytes(raw.to_vec())),
@@ -240,16 +252,16 @@ fn text(
             Ok(Value::Bytes(raw.to_vec()))
         }
         _ => charset::decode(raw, &cs).map(Value::Text).ok_or_else(|| {
-            r.error(format!(
+            format!(
                 "column `{}`: {} bytes are not valid {cs:?} text",
                 col.name,
                 raw.len()
-            ))
+            )
         }),
     }
 }
 
-fn label_text(label: &[u8], col: &ColumnMeta, charsets: &CharsetMap) -> String {
+pub fn label_text(label: &[u8], col: &ColumnMeta, charsets: &CharsetMap) -> String {
     let cs = column_charset(col, charsets);
     charset::decode(label, &cs).unwrap_or_else(|| String::from_utf8_lossy(label).into_owned())
 }

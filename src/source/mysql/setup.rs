@@ -20,6 +20,11 @@ pub enum Flavor {
     MariaDb,
 }
 
+/// A quoted identifier (backticks doubled inside).
+pub fn quote_ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
 /// Opens a connection (SQL or, later turned into, a binlog stream).
 pub async fn connect(cfg: &ConnectorConfig) -> Result<Conn> {
     let c = &cfg.connection;
@@ -73,6 +78,8 @@ pub struct Inspection {
     pub replica_ids: Vec<u32>,
     /// Configured tables that exist, with whether they have a primary key.
     pub tables: HashMap<String, bool>,
+    /// Whether the signal table exists.
+    pub signal_table: bool,
 }
 
 impl Inspection {
@@ -111,7 +118,7 @@ pub async fn inspect(conn: &mut Conn, cfg: &ConnectorConfig) -> Result<Inspectio
              'binlog_format', 'binlog_row_image', 'binlog_row_metadata', 'gtid_mode', \
              'binlog_checksum', 'binlog_expire_logs_seconds', 'expire_logs_days', \
              'gtid_binlog_pos', 'gtid_executed', 'binlog_transaction_compression', \
-             'log_bin_compress', 'binlog_row_value_options', 'server_uuid')",
+             'log_bin_compress', 'binlog_row_value_options', 'server_uuid', 'binlog_order_commits')",
         )
         .await
         .map_err(|e| q(e, "reading server variables"))?;
@@ -151,6 +158,14 @@ pub async fn inspect(conn: &mut Conn, cfg: &ConnectorConfig) -> Result<Inspectio
             tables.insert(t.id.to_string(), pk > 0);
         }
     }
+    let signal = cfg.signal_table();
+    let signal_table: Option<String> = conn
+        .exec_first(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            (signal.schema.clone(), signal.table.clone()),
+        )
+        .await
+        .map_err(|e| q(e, "looking up the signal table"))?;
     Ok(Inspection {
         version,
         flavor,
@@ -159,6 +174,7 @@ pub async fn inspect(conn: &mut Conn, cfg: &ConnectorConfig) -> Result<Inspectio
         grants,
         replica_ids,
         tables,
+        signal_table: signal_table.is_some(),
     })
 }
 
@@ -364,6 +380,63 @@ pub fn evaluate(cfg: &ConnectorConfig, i: &Inspection) -> Vec<CheckItem> {
                 "add a primary key, or set `key:` in the table's file",
             )),
         }
+        if i.tables.get(&t.id.to_string()) == Some(&false)
+            && cfg.snapshot.mode == crate::config::SnapshotMode::Initial
+        {
+            out.push(item(
+                Fail,
+                format!(
+                    "table {} has no primary key: the initial snapshot reads tables in primary-key chunks",
+                    t.id
+                ),
+                format!(
+                    "add a primary key, or set `snapshot: {{mode: never}}` (or `on_demand`) in {}",
+                    cfg.file.display()
+                ),
+            ));
+        }
+    }
+    out.extend(evaluate_snapshot(cfg, i));
+    out
+}
+
+/// What the snapshot needs: the signal table, and (MySQL) engine commits in binlog order.
+fn evaluate_snapshot(cfg: &ConnectorConfig, i: &Inspection) -> Vec<CheckItem> {
+    use CheckStatus::*;
+    let mut out = Vec::new();
+    let table = cfg.signal_table();
+    let user = &cfg.connection.user;
+    if cfg.snapshot.mode == crate::config::SnapshotMode::Never {
+        return out;
+    }
+    if i.signal_table {
+        out.push(item(Ok, format!("signal table {table} exists (snapshot watermarks and signals; needs INSERT, UPDATE)"), ""));
+    } else if cfg.mysql.create_signal_table {
+        out.push(item(
+            Ok,
+            format!(
+                "signal table {table} is created at the first snapshot (needs CREATE on {})",
+                table.schema
+            ),
+            "",
+        ));
+    } else {
+        out.push(item(
+            Fail,
+            format!("signal table {table} does not exist and mysql.create_signal_table is false"),
+            format!(
+                "{}; GRANT INSERT, UPDATE ON {table} TO '{user}'@'%';",
+                super::signal_table::create_sql(&table)
+            ),
+        ));
+    }
+    let order = i.var("binlog_order_commits");
+    if i.flavor == Flavor::Mysql && order.eq_ignore_ascii_case("OFF") {
+        out.push(item(
+            Fail,
+            "binlog_order_commits = OFF: transactions may become visible out of binlog order, which the snapshot's watermarks rely on",
+            "SET GLOBAL binlog_order_commits = ON (and in my.cnf), or set `snapshot: {mode: never}`",
+        ));
     }
     out
 }
@@ -419,5 +492,6 @@ pub async fn current_position(
         pos,
         mariadb_gtid,
         mysql_gtid_set,
+        snapshot: None,
     })
 }

@@ -14,9 +14,12 @@ use tokio::sync::{mpsc, watch};
 use super::decoder::{Decoder, RawEvent};
 use super::position::MysqlPosition;
 use super::setup::{self, Flavor};
-use crate::config::{ConnectorConfig, GtidUse};
+use super::snapshot::MysqlSnapshot;
+use crate::config::{ConnectorConfig, GtidUse, SnapshotMode};
 use crate::error::{classify_mysql, Error, Result};
 use crate::event::{Position, SourceMessage};
+use crate::snapshot::driver::Driver;
+use crate::snapshot::{SnapshotProgress, SnapshotTask};
 use crate::source::check::CheckStatus;
 
 /// Streams connector `cfg` from `start` (or the server's current position) into `out` until
@@ -31,11 +34,17 @@ pub async fn run(
 ) -> Result<()> {
     let stored: Option<MysqlPosition> =
         Position::decode_stored(start.as_ref(), &cfg.name, "MySQL")?;
-    if stored.is_none() && cfg.snapshot.mode == crate::config::SnapshotMode::Initial {
-        tracing::warn!(connector = %cfg.name,
-            "snapshot.mode is initial, but the MySQL/MariaDB snapshot is not built yet: existing rows \
-             are not sent, only changes from now on");
-    }
+    // A snapshot: the stored one in progress, or every table at the first start.
+    let snapshot_progress = match &stored {
+        Some(p) => p.snapshot.clone(),
+        None if cfg.snapshot.mode == SnapshotMode::Initial => SnapshotProgress::start(
+            cfg.tables
+                .iter()
+                .map(|t| SnapshotTask::whole(t.id.clone()))
+                .collect(),
+        ),
+        None => None,
+    };
     let mut sql = setup::connect(&cfg).await?;
     let inspection = setup::inspect(&mut sql, &cfg).await?;
     let failures: Vec<String> = setup::evaluate(&cfg, &inspection)
@@ -69,7 +78,9 @@ pub async fn run(
         tracing::debug!(connector = %cfg.name, error = %e, "closing the inspection connection");
     }
 
-    let mut decoder = Decoder::new(cfg.clone(), inspection.flavor, charsets, &start)?;
+    let mariadb = inspection.flavor == Flavor::MariaDb;
+    let mut decoder = Decoder::new(cfg.clone(), inspection.flavor, charsets.clone(), &start)?;
+    decoder.snapshot = snapshot_progress.map(|p| Driver::new(&cfg, p));
     if fresh {
         // Commit the starting point before anything else, so a restart before the first
         // change resumes here rather than at a later "current" position.
@@ -136,7 +147,17 @@ pub async fn run(
     let silence_limit = heartbeat.saturating_mul(4).max(Duration::from_secs(10));
     let mut acked_open = true;
     let mut batch = Vec::new();
+    // Reads the snapshot's chunks while the decoder's driver has a snapshot in progress.
+    let mut chunks: Option<MysqlSnapshot> = None;
     loop {
+        match (&decoder.snapshot, &chunks) {
+            (Some(_), None) => {
+                chunks = Some(MysqlSnapshot::open(&cfg, charsets.clone(), mariadb).await?)
+            }
+            (None, Some(_)) => chunks = None,
+            _ => {}
+        }
+        let next_chunk_at = decoder.snapshot.as_ref().and_then(|d| d.next_chunk_at());
         tokio::select! {
             biased;
             changed = shutdown.changed(), if !*shutdown.borrow() => {
@@ -147,6 +168,13 @@ pub async fn run(
             changed = acked.changed(), if acked_open => {
                 if changed.is_err() {
                     acked_open = false;
+                }
+            }
+            _ = tokio::time::sleep_until(next_chunk_at.unwrap_or_else(std::time::Instant::now).into()), if next_chunk_at.is_some() => {
+                // The chunk is armed before the binlog is read further, so its watermarks
+                // cannot pass unseen.
+                if let (Some(reader), Some(driver)) = (chunks.as_mut(), decoder.snapshot.as_mut()) {
+                    reader.next_chunk(driver).await?;
                 }
             }
             next = tokio::time::timeout(silence_limit, stream.next()) => {
@@ -163,6 +191,13 @@ pub async fn run(
                 decoder.handle(raw, &mut batch)?;
                 if batch.is_empty() {
                     continue;
+                }
+                if let Some(reader) = chunks.as_mut() {
+                    for msg in &batch {
+                        if let SourceMessage::SchemaChange { table, .. } = msg {
+                            reader.forget_plan(&table.id).await;
+                        }
+                    }
                 }
                 // One wait for room for the whole rows event, then hand every message over
                 // without further waits.

@@ -26,10 +26,11 @@ pub enum Temporal {
     Zero(&'static str),
 }
 
-const ZERO_DATE: &str = "0000-00-00";
-const ZERO_DATETIME: &str = "0000-00-00 00:00:00";
+pub const ZERO_DATE: &str = "0000-00-00";
+pub const ZERO_DATETIME: &str = "0000-00-00 00:00:00";
 
-fn days(year: u32, month: u32, day: u32) -> Option<i32> {
+/// Days since 1970-01-01 of a calendar date; `None` for zero and partial dates.
+pub fn days(year: u32, month: u32, day: u32) -> Option<i32> {
     if month == 0 || day == 0 {
         return None;
     }

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::event::{
     ChangeEvent, Op, Position, SourceInfo, SourceLocation, SourceMessage, TableId, TransactionInfo,
 };
-use crate::snapshot::signal::{Action, Signal, SIGNAL_PREFIX};
+use crate::snapshot::signal::{self, SIGNAL_PREFIX};
 use crate::snapshot::{SnapshotProgress, SnapshotTask};
 
 /// Session settings that make pgoutput's text values unambiguous (see `text_value`).
@@ -93,7 +93,10 @@ pub async fn run(
     }
     let mut acked_open = true;
     loop {
-        let next_chunk_at = decoder.snapshot.as_ref().and_then(|s| s.next_chunk_at());
+        let next_chunk_at = decoder
+            .snapshot
+            .as_ref()
+            .and_then(|s| s.driver.next_chunk_at());
         tokio::select! {
             biased;
             changed = shutdown.changed(), if !*shutdown.borrow() => {
@@ -225,20 +228,23 @@ impl Decoder {
         let Some(snap) = self.snapshot.as_mut() else {
             return Vec::new();
         };
-        let Some((schema, released)) = snap.on_message(content, lsn) else {
+        let Some(release) = std::str::from_utf8(content)
+            .ok()
+            .and_then(|text| snap.driver.on_watermark(text, &format_lsn(lsn)))
+        else {
             return Vec::new();
         };
         let ts_ms = crate::offsets::now_ms();
         let (commit_lsn, tx_id) = self.tx.as_ref().map_or((lsn, 0), |t| (t.final_lsn, t.xid));
-        released
+        release
             .rows
             .into_iter()
-            .map(|r| {
+            .map(|row| {
                 SourceMessage::Change(ChangeEvent {
-                    table: schema.clone(),
+                    table: release.schema.clone(),
                     op: Op::Read,
                     before: None,
-                    after: Some(r.row),
+                    after: Some(row),
                     source: SourceInfo {
                         connector: "postgresql",
                         name: self.name.clone(),
@@ -257,45 +263,11 @@ impl Decoder {
             .collect()
     }
 
-    /// A signal from the WAL (`tidemark snapshot`). A malformed or refused signal is logged
-    /// and skipped: it is a request, not data, and must not stop the stream.
+    /// A signal from the WAL (`tidemark snapshot`).
     async fn signal(&mut self, content: &[u8], lsn: u64) -> Result<()> {
-        let at = format_lsn(lsn);
-        let signal = match Signal::parse(content) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(connector = %self.cfg.name, at = %at, error = %e, "signal skipped");
-                return Ok(());
-            }
-        };
-        if signal.connector != self.cfg.name {
-            return Ok(());
-        }
-        tracing::info!(connector = %self.cfg.name, at = %at, signal = ?signal, "signal");
-        match (signal.action, self.snapshot.as_mut()) {
-            (Action::Snapshot, running) => {
-                let tasks = match signal.tasks(&self.cfg) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        tracing::warn!(connector = %self.cfg.name, at = %at, error = %e, "snapshot signal refused");
-                        return Ok(());
-                    }
-                };
-                match running {
-                    Some(s) => s.add_tasks(tasks),
-                    None => {
-                        if let Some(progress) = SnapshotProgress::start(tasks) {
-                            self.snapshot = Some(PgSnapshot::open(&self.cfg, progress).await?);
-                        }
-                    }
-                }
-            }
-            (Action::Pause, Some(s)) => s.set_paused(true),
-            (Action::Resume, Some(s)) => s.set_paused(false),
-            (Action::Stop, Some(s)) => s.stop(),
-            (_, None) => {
-                tracing::info!(connector = %self.cfg.name, "no snapshot is running; signal has nothing to do")
-            }
+        let running = self.snapshot.as_mut().map(|s| &mut s.driver);
+        if let Some(progress) = signal::apply(content, &self.cfg, running, &format_lsn(lsn)) {
+            self.snapshot = Some(PgSnapshot::open(&self.cfg, progress).await?);
         }
         Ok(())
     }
@@ -304,7 +276,7 @@ impl Decoder {
     fn snapshot_saw(&mut self, table: &TableId, rows: [Option<&crate::event::Row>; 2]) {
         if let Some(snap) = self.snapshot.as_mut() {
             for row in rows.into_iter().flatten() {
-                snap.on_change(table, row);
+                snap.driver.on_change(table, row);
             }
         }
     }
@@ -388,10 +360,13 @@ impl Decoder {
     }
 
     fn checkpoint(&mut self, lsn: u64) -> Result<SourceMessage> {
-        if self.snapshot.as_ref().is_some_and(|s| s.is_done()) {
+        if self.snapshot.as_ref().is_some_and(|s| s.driver.is_done()) {
             self.snapshot = None;
         }
-        let snapshot = self.snapshot.as_ref().and_then(|s| s.progress().cloned());
+        let snapshot = self
+            .snapshot
+            .as_ref()
+            .and_then(|s| s.driver.progress().cloned());
         Position::encode(&PgPosition { lsn, snapshot })
             .map(SourceMessage::Checkpoint)
             .map_err(|e| Error::definite("encoding a position").with_source(e))
@@ -523,7 +498,7 @@ impl Decoder {
                 for relation in relations {
                     if let Some(schema) = self.captured_schema(relation, lsn)? {
                         if let Some(snap) = self.snapshot.as_mut() {
-                            snap.on_truncate(&schema.id);
+                            snap.driver.on_truncate(&schema.id);
                         }
                         out.push(self.change(relation, schema, Op::Truncate, None, None, lsn)?);
                     }
