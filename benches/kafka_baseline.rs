@@ -11,9 +11,11 @@
 //! every 100 ms, as tidemark in the bench), until the stream passes L; prints
 //! `wal_read_rate_changes_per_s=<f>`.
 //!
-//! `latency --brokers B --topic T --messages N [--op O]`: consumes N messages (of operation O
-//! only, when given) from the end of T and prints p50/p99 of (receive time - source.ts_ms), the
-//! commit-to-consumer latency, an upper bound of commit-to-ack.
+//! `latency --brokers B --topic T --messages N [--op O] [--ts-column C]`: consumes N messages
+//! (of operation O only, when given) from the end of T and prints p50/p99 of (receive time -
+//! source.ts_ms), the commit-to-consumer latency, an upper bound of commit-to-ack. With
+//! `--ts-column`, the commit time is the row's column C instead (an RFC 3339 timestamp the
+//! writer sets to the statement's time): the binlog's `ts_ms` has whole-second resolution.
 
 use std::time::{Duration, Instant};
 
@@ -134,7 +136,7 @@ async fn wal_read(args: &[String]) {
     );
 }
 
-fn latency(brokers: &str, topic: &str, n: usize, op: Option<&str>) {
+fn latency(brokers: &str, topic: &str, n: usize, op: Option<&str>, ts_column: Option<&str>) {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", "tidemark-bench")
@@ -154,7 +156,14 @@ fn latency(brokers: &str, topic: &str, n: usize, op: Option<&str>) {
             if op.is_some_and(|o| v["op"] != o) {
                 continue;
             }
-            if let Some(ts) = v["source"]["ts_ms"].as_i64() {
+            let ts = match ts_column {
+                Some(c) => v["after"][c]
+                    .as_str()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.timestamp_millis()),
+                None => v["source"]["ts_ms"].as_i64(),
+            };
+            if let Some(ts) = ts {
                 lat.push(now_ms() - ts);
             }
         }
@@ -194,6 +203,10 @@ async fn main() {
             arg(&args, "--messages").parse().unwrap(),
             args.iter()
                 .position(|a| a == "--op")
+                .and_then(|i| args.get(i + 1))
+                .map(String::as_str),
+            args.iter()
+                .position(|a| a == "--ts-column")
                 .and_then(|i| args.get(i + 1))
                 .map(String::as_str),
         ),

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Snapshot throughput of tidemark (PostgreSQL) against raw reads of the same table, in one run
-# on one machine:
-#   (1) raw SELECT * of the table through psql to /dev/null, and COPY ... TO STDOUT to /dev/null
+# Snapshot throughput of tidemark against raw reads of the same table, in one run on one
+# machine, for PostgreSQL (default) or MariaDB (BENCH_SOURCE=mysql):
+#   (1) raw SELECT * of the table through the database's client to /dev/null (psql; mariadb
+#       --quick), and for PostgreSQL COPY ... TO STDOUT to /dev/null
 #   (2) tidemark: from process start until the committed position says the snapshot is complete
 #       (every row produced, acknowledged by the broker, the position stored)
 #   (3) meanwhile, a writer commits single-row updates at a fixed rate; the commit-to-consumer
 #       latency of those live changes during the snapshot (p50/p99/max)
-# Usage: scripts/bench-snapshot.sh   (BENCH_ROWS=1000000 BENCH_CHUNK=1024 BENCH_RATE=200)
+# Usage: scripts/bench-snapshot.sh   (BENCH_SOURCE=postgres|mysql BENCH_ROWS=1000000
+#        BENCH_CHUNK=1024 BENCH_RATE=200)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
+SOURCE=${BENCH_SOURCE:-postgres}
 ROWS=${BENCH_ROWS:-1000000}
 CHUNK=${BENCH_CHUNK:-1024}
 RATE=${BENCH_RATE:-200}
@@ -20,29 +23,48 @@ bench_prepare
 RUN="s$$_$(date +%s)"
 OUT="target/bench/$RUN"
 mkdir -p "$OUT/configs" "$OUT/connectors" "$OUT/positions"
+T="bench_$RUN"
 PGURL="$TIDEMARK_TEST_PG_URL"
 export PGPASSWORD=tidemark
 PSQL=(psql "$PGURL" -v ON_ERROR_STOP=1 -qAt)
-T="bench_$RUN"
-echo "creating $T with $ROWS rows" >&2
-"${PSQL[@]}" <<SQL
+MY=(mariadb --no-defaults -h 127.0.0.1 -P "${TIDEMARK_DEV_MYSQL_PORT:-53306}" -u tidemark --password=tidemark
+    -D tidemark_test -N -B)
+echo "creating $T with $ROWS rows ($SOURCE)" >&2
+if [ "$SOURCE" = mysql ]; then
+  DB=tidemark_test
+  "${MY[@]}" >/dev/null <<SQL
+CREATE TABLE $T (id BIGINT PRIMARY KEY, c1 INT, c2 BIGINT, c3 VARCHAR(40), c4 DECIMAL(12,2),
+  c5 TIMESTAMP(6) NULL, c6 BOOLEAN, c7 DOUBLE, c8 CHAR(32), c9 DATE);
+INSERT INTO $T SELECT seq, seq, seq * 1000, CONCAT('customer-', seq), seq * 1.25, NOW(6), seq % 2 = 0,
+  seq / 7.0, MD5(seq), CURRENT_DATE FROM seq_1_to_$ROWS;
+ANALYZE TABLE $T;
+SQL
+else
+  DB=public
+  "${PSQL[@]}" <<SQL
 CREATE TABLE $T (id bigint PRIMARY KEY, c1 int, c2 bigint, c3 text, c4 numeric(12,2),
   c5 timestamptz, c6 boolean, c7 double precision, c8 text, c9 date);
 INSERT INTO $T SELECT i, i, i * 1000, 'customer-' || i, i * 1.25, now(), i % 2 = 0, i / 7.0,
   md5(i::text), current_date FROM generate_series(1, $ROWS) i;
 VACUUM ANALYZE $T;
 SQL
+fi
 
 # (1) raw reads, before and after tidemark; the faster counts
 raw_select() {
   local r0 r1
   r0=$(date +%s.%N)
-  "${PSQL[@]}" -c "SELECT * FROM $T" >/dev/null
+  if [ "$SOURCE" = mysql ]; then
+    "${MY[@]}" --quick -e "SELECT * FROM $T" >/dev/null
+  else
+    "${PSQL[@]}" -c "SELECT * FROM $T" >/dev/null
+  fi
   r1=$(date +%s.%N)
   calc "$ROWS / ($r1 - $r0)"
 }
 raw_copy() {
   local r0 r1
+  [ "$SOURCE" = mysql ] && { echo 0; return; }
   r0=$(date +%s.%N)
   "${PSQL[@]}" -c "COPY $T TO STDOUT" >/dev/null
   r1=$(date +%s.%N)
@@ -64,13 +86,23 @@ offsets:
 logging:
   level: info
 YAML
-cat > "$OUT/connectors/bench.yaml" <<YAML
+if [ "$SOURCE" = mysql ]; then
+  cat > "$OUT/connectors/bench.yaml" <<YAML
+kind: mysql
+connection: {host: 127.0.0.1, port: ${TIDEMARK_DEV_MYSQL_PORT:-53306}, database: tidemark_test, user: tidemark, password: tidemark}
+mysql: {server_id: $((20000 + $$ % 10000))}
+snapshot: {chunk_size: $CHUNK}
+tables: [tidemark_test.$T]
+YAML
+else
+  cat > "$OUT/connectors/bench.yaml" <<YAML
 kind: postgres
 connection: {host: 127.0.0.1, port: ${TIDEMARK_DEV_PG_PORT:-55432}, database: tidemark_test, user: tidemark, password: tidemark}
 postgres: {slot: tm_$RUN, publication: tm_$RUN}
 snapshot: {chunk_size: $CHUNK}
 tables: [public.$T]
 YAML
+fi
 # "t" once the committed position exists and has no snapshot in progress.
 snapshot_committed() {
   python3 - "$OUT/positions/bench.json" <<'PY'
@@ -88,11 +120,26 @@ trap 'kill $TM 2>/dev/null || true; kill $WRITER 2>/dev/null || true' EXIT
 # rows beyond the snapshot's first chunks at RATE per second.
 LN=$((RATE * 15))
 sleep 2
-"$BASE" latency --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" --topic "$RUN.public.$T" --messages "$LN" --op u \
-  > "$OUT/latency.txt" 2>"$OUT/latency.err" &
+# MySQL: the binlog's ts_ms has whole seconds, so the commit time is the row's c5 (NOW(6)).
+TS_COLUMN=()
+[ "$SOURCE" = mysql ] && TS_COLUMN=(--ts-column c5)
+"$BASE" latency --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" --topic "$RUN.$DB.$T" --messages "$LN" --op u \
+  "${TS_COLUMN[@]}" > "$OUT/latency.txt" 2>"$OUT/latency.err" &
 LAT=$!
 sleep 1
-"${PSQL[@]}" <<SQL &
+if [ "$SOURCE" = mysql ]; then
+  "${MY[@]}" <<SQL &
+DELIMITER //
+BEGIN NOT ATOMIC
+  FOR i IN 1..$LN DO
+    UPDATE $T SET c1 = c1 + 1, c5 = NOW(6) WHERE id = $ROWS - i;
+    DO SLEEP(1.0 / $RATE);
+  END FOR;
+END //
+DELIMITER ;
+SQL
+else
+  "${PSQL[@]}" <<SQL &
 DO \$\$ BEGIN
   FOR i IN 1..$LN LOOP
     UPDATE $T SET c1 = c1 + 1, c5 = now() WHERE id = $ROWS - i;
@@ -101,6 +148,7 @@ DO \$\$ BEGIN
   END LOOP;
 END \$\$;
 SQL
+fi
 WRITER=$!
 tidemark_wait "$ROWS" snapshot_committed
 RSS=$PEAK_RSS_KB
@@ -112,16 +160,22 @@ SELECT_2=$(raw_select)
 COPY_2=$(raw_copy)
 SELECT_RATE=$(python3 -c "print(max($SELECT_1, $SELECT_2))")
 COPY_RATE=$(python3 -c "print(max($COPY_1, $COPY_2))")
-READS=$(grep -c '"op":"r"' <(target/release/tidemark tail "$RUN.public.$T" --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" \
+READS=$(grep -c '"op":"r"' <(target/release/tidemark tail "$RUN.$DB.$T" --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" \
   --from-beginning --idle-timeout-ms 5000) || true)
 {
-  echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(uname -r); $("${PSQL[@]}" -c 'SHOW server_version')"
+  if [ "$SOURCE" = mysql ]; then VERSION=$("${MY[@]}" -e 'SELECT VERSION()'); else VERSION=$("${PSQL[@]}" -c 'SHOW server_version'); fi
+  echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(uname -r); $SOURCE $VERSION"
   echo "table: $ROWS rows, 10 columns; chunk size $CHUNK; live updates during the snapshot: $RATE/s"
-  printf "raw SELECT *: %.0f rows/s; COPY TO STDOUT: %.0f rows/s\n" "$SELECT_RATE" "$COPY_RATE"
-  printf "tidemark snapshot (to acknowledged Kafka messages, progress committed): %.0f rows/s = %s%% of SELECT, %s%% of COPY; machine CPU %s us/row, of which tidemark %s us\n" \
-    "$E2E" "$(python3 -c "print(round($E2E / $SELECT_RATE * 100, 1))")" "$(python3 -c "print(round($E2E / $COPY_RATE * 100, 1))")" "$E2E_CPU_US" "$TM_CPU_US"
+  printf "raw SELECT *: %.0f rows/s; COPY TO STDOUT: %.0f rows/s (0: MySQL has none)\n" "$SELECT_RATE" "$COPY_RATE"
+  printf "tidemark snapshot (to acknowledged Kafka messages, progress committed): %.0f rows/s = %s%% of SELECT; machine CPU %s us/row, of which tidemark %s us\n" \
+    "$E2E" "$(python3 -c "print(round($E2E / $SELECT_RATE * 100, 1))")" "$E2E_CPU_US" "$TM_CPU_US"
+  [ "$SOURCE" = mysql ] || echo "  = $(python3 -c "print(round($E2E / $COPY_RATE * 100, 1))")% of COPY"
   echo "op=r messages in the topic: $READS (table rows: $ROWS)"
   echo "live updates during the snapshot, commit to consumer: $(grep -v latency_ready "$OUT/latency.txt")"
   echo "peak RSS: $((RSS / 1024)) MiB"
 } | tee "$OUT/results.txt"
-"${PSQL[@]}" -c "SELECT pg_drop_replication_slot('tm_$RUN')" -c "DROP PUBLICATION IF EXISTS tm_$RUN" -c "DROP TABLE $T" >/dev/null
+if [ "$SOURCE" = mysql ]; then
+  "${MY[@]}" -e "DROP TABLE $T"
+else
+  "${PSQL[@]}" -c "SELECT pg_drop_replication_slot('tm_$RUN')" -c "DROP PUBLICATION IF EXISTS tm_$RUN" -c "DROP TABLE $T" >/dev/null
+fi

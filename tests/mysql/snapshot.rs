@@ -375,3 +375,139 @@ async fn mysql_on_demand_snapshot_of_a_key_range_and_by_a_signal_row() {
     daemon.stop_cleanly();
     drop_table(&t).await;
 }
+
+/// Keys of every kind the chunk bounds bind differently (integer, text in latin1, DECIMAL,
+/// binary, DATETIME), composite: three-row chunks read every row exactly once, in key order.
+#[tokio::test(flavor = "multi_thread")]
+async fn mysql_composite_keys_of_every_bound_kind_chunk_exactly() {
+    let t = unique("my_snapc");
+    let mut c = my().await;
+    c.query_drop(format!(
+        "CREATE TABLE {t} (a INT, b VARCHAR(10) CHARACTER SET latin1, c DECIMAL(10,2), d VARBINARY(4), \
+         e DATETIME(6), v INT, PRIMARY KEY (a, b, c, d, e))"
+    ))
+    .await
+    .unwrap();
+    let mut rows = Vec::new();
+    for a in [-1, 0, 7] {
+        for b in ["", "é", "z'q"] {
+            for c in ["-0.50", "2.00"] {
+                for d in ["00", "ff01"] {
+                    rows.push(format!(
+                        "({a}, '{}', {c}, x'{d}', '2024-01-0{} 00:00:00.00000{}', 1)",
+                        b.replace('\'', "''"),
+                        rows.len() % 9 + 1,
+                        rows.len() % 7
+                    ));
+                }
+            }
+        }
+    }
+    c.query_drop(format!("INSERT INTO {t} VALUES {}", rows.join(", ")))
+        .await
+        .unwrap();
+    let table = format!("{}.{t}", db());
+    let cfg = mysql_config(&[&table], "snapshot:\n  chunk_size: 3\n");
+    let mut daemon = cfg.start();
+    wait_snapshot_complete(&mut daemon, Instant::now(), Duration::from_secs(60)).await;
+    let msgs = consume_n(&cfg.topic(&table), rows.len(), Duration::from_secs(30));
+    let keys: Vec<Json> = msgs
+        .iter()
+        .filter_map(|m| m.value.as_ref())
+        .map(|v| {
+            let a = &v["after"];
+            json!([a["a"], a["b"], a["c"], a["d"], a["e"]])
+        })
+        .collect();
+    let want: Vec<(i64, String, String, String, String)> = c
+        .query(format!(
+            "SELECT a, CONVERT(b USING utf8mb4), CAST(c AS CHAR), TO_BASE64(d), \
+             TRIM(TRAILING '.000000' FROM DATE_FORMAT(e, '%Y-%m-%dT%H:%i:%s.%f')) FROM {t} ORDER BY a, b, c, d, e"
+        ))
+        .await
+        .unwrap();
+    let want: Vec<Json> = want
+        .into_iter()
+        .map(|(a, b, c, d, e)| json!([a, b, c, d, e]))
+        .collect();
+    assert_eq!(keys, want, "log:\n{}", tail(&daemon.log_text()));
+    daemon.stop_cleanly();
+    drop_table(&t).await;
+}
+
+/// `tidemark snapshot --pause` holds a running snapshot (only chunks already read complete),
+/// `--stop` ends it and clears the stored progress: the signals travel as signal-table rows.
+#[tokio::test(flavor = "multi_thread")]
+async fn mysql_pause_and_stop_signals() {
+    let t = unique("my_snapp");
+    let rows = 20_000i64;
+    create_table(&t, rows).await;
+    let table = format!("{}.{t}", db());
+    let cfg = mysql_config(
+        &[&table],
+        "snapshot:\n  chunk_size: 100\n  max_rows_per_second: 2000\n",
+    );
+    let mut daemon = cfg.start();
+    let started = Instant::now();
+    let rows_stored = |cfg: &TestConfig| {
+        tokio::task::block_in_place(|| stored_progress(cfg))
+            .and_then(|p| p["rows"].as_u64())
+            .unwrap_or(0)
+    };
+    while rows_stored(&cfg) == 0 {
+        daemon.assert_running();
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "snapshot did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    request(&cfg, &["--pause"]);
+    while !daemon.log_text().contains("snapshot paused") {
+        daemon.assert_running();
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not paused:\n{}",
+            tail(&daemon.log_text())
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let paused_at = rows_stored(&cfg);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let still = rows_stored(&cfg);
+    assert!(
+        paused_at > 0 && still == paused_at && still < rows as u64,
+        "paused at {paused_at}, then {still} of {rows} rows: the snapshot did not hold"
+    );
+    request(&cfg, &["--stop"]);
+    while !daemon.log_text().contains("snapshot stopped by a signal") {
+        daemon.assert_running();
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not stopped:\n{}",
+            tail(&daemon.log_text())
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Progress leaves the position with the next commit.
+    let mut stored = None;
+    for _ in 0..50 {
+        stored = tokio::task::block_in_place(|| stored_progress(&cfg));
+        if stored == Some(Json::Null) {
+            break;
+        }
+        my().await
+            .query_drop(format!("UPDATE {t} SET v = v + 1 WHERE id = 1"))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        stored,
+        Some(Json::Null),
+        "the stopped snapshot left progress in the position"
+    );
+    daemon.stop_cleanly();
+    drop_table(&t).await;
+}
