@@ -55,7 +55,8 @@ pub struct ConnectorConfig {
     pub tables: Vec<TableEntry>,
 }
 
-/// A MySQL connector `m` on database `db` capturing `db.tbl`, for unit tests.
+/// A MySQL connector `m` on database `db` capturing `db.tbl`, for unit tests (adjust what a
+/// test needs).
 #[cfg(test)]
 pub fn test_mysql_connector() -> ConnectorConfig {
     ConnectorConfig {

@@ -1,45 +1,22 @@
 use super::*;
-use crate::config::{
-    Connection, PostgresSettings, Secret, SourceKind, SslMode, TableConfig, TableEntry,
-};
+use crate::config::{SourceKind, TableConfig, TableEntry};
 use crate::event::{ColumnDef, SourceInfo, SourceLocation};
 use crate::value::ColumnType;
 
 fn connector(key: Option<Vec<String>>, topic: Option<String>) -> Arc<ConnectorConfig> {
-    Arc::new(ConnectorConfig {
-        name: "demo".into(),
-        file: "connectors/demo.yaml".into(),
-        kind: SourceKind::Postgres,
-        enabled: true,
-        connection: Connection {
-            host: "h".into(),
-            port: 1,
-            database: "d".into(),
-            user: "u".into(),
-            password: Secret::default(),
-            sslmode: SslMode::Disable,
-            sslrootcert: None,
-            connect_timeout_ms: 1,
+    let mut c = crate::config::test_mysql_connector();
+    c.name = "demo".into();
+    c.kind = SourceKind::Postgres;
+    c.tables = vec![TableEntry {
+        id: TableId::new("public", "t"),
+        config: TableConfig {
+            topic,
+            key,
+            ..Default::default()
         },
-        postgres: PostgresSettings {
-            slot: "s".into(),
-            publication: "p".into(),
-            create_slot: true,
-            create_publication: true,
-            status_interval: std::time::Duration::from_secs(1),
-        },
-        mysql: Default::default(),
-        snapshot: Default::default(),
-        tables: vec![TableEntry {
-            id: TableId::new("public", "t"),
-            config: TableConfig {
-                topic,
-                key,
-                ..Default::default()
-            },
-            file: None,
-        }],
-    })
+        file: None,
+    }];
+    Arc::new(c)
 }
 
 fn schema(pk: Vec<usize>) -> Arc<TableSchema> {

@@ -57,6 +57,24 @@ impl SnapshotProgress {
         })
     }
 
+    /// The snapshot a connector starts with: the one in progress in its stored position, else
+    /// (first start, `snapshot.mode: initial`) every table.
+    pub fn at_start(
+        cfg: &crate::config::ConnectorConfig,
+        stored: Option<Option<&Self>>,
+    ) -> Option<Self> {
+        match stored {
+            Some(progress) => progress.cloned(),
+            None if cfg.snapshot.mode == crate::config::SnapshotMode::Initial => Self::start(
+                cfg.tables
+                    .iter()
+                    .map(|t| SnapshotTask::whole(t.id.clone()))
+                    .collect(),
+            ),
+            None => None,
+        }
+    }
+
     /// The current task.
     pub fn task(&self) -> Option<&SnapshotTask> {
         self.tasks.first()

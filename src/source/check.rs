@@ -17,6 +17,22 @@ pub enum CheckStatus {
     Fail,
 }
 
+/// A table without a primary key under `snapshot.mode: initial`: the chunked snapshot orders
+/// and resumes by the key, so start-up refuses it (both sources).
+pub fn keyless_initial_snapshot(
+    cfg: &crate::config::ConnectorConfig,
+    table: &crate::event::TableId,
+) -> CheckItem {
+    item(
+        CheckStatus::Fail,
+        format!("table {table} has no primary key: the initial snapshot reads tables in primary-key chunks"),
+        format!(
+            "add a primary key, or set `snapshot: {{mode: never}}` (or `on_demand`) in {}",
+            cfg.file.display()
+        ),
+    )
+}
+
 pub fn item(status: CheckStatus, what: impl Into<String>, fix: impl Into<String>) -> CheckItem {
     CheckItem {
         status,

@@ -173,11 +173,7 @@ async fn mysql_kill_9_mid_snapshot_resumes_at_the_next_chunk() {
     let t = unique("my_snapk");
     let rows = 100_000i64;
     create_table(&t, rows).await;
-    // Throttled to 5,000 rows/s (20 s) so the kill lands in the middle.
-    let cfg = mysql_config(
-        &[&format!("{}.{t}", db())],
-        "snapshot:\n  chunk_size: 500\n  max_rows_per_second: 5000\n",
-    );
+    let cfg = mysql_config(&[&format!("{}.{t}", db())], KILL_TEST_SNAPSHOT);
     let stop = Arc::new(AtomicBool::new(false));
     let writes = Arc::new(AtomicU64::new(0));
     let writer = tokio::spawn(write_randomly(
@@ -186,53 +182,12 @@ async fn mysql_kill_9_mid_snapshot_resumes_at_the_next_chunk() {
         stop.clone(),
         writes.clone(),
     ));
-    let mut daemon = cfg.start();
-    let started = Instant::now();
-    let progress = loop {
-        daemon.assert_running();
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no progress stored; log:\n{}",
-            tail(&daemon.log_text())
-        );
-        let stored = tokio::task::block_in_place(|| stored_progress(&cfg));
-        if let Some(p) = stored.filter(|p| p["rows"].as_u64().unwrap_or(0) >= 20_000) {
-            break p;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
-    daemon.kill9();
-    let stored = tokio::task::block_in_place(|| stored_progress(&cfg)).unwrap();
-    let resumed_rows = stored["rows"].as_u64().unwrap();
-    assert!(resumed_rows >= progress["rows"].as_u64().unwrap());
-    assert!(
-        resumed_rows < rows as u64,
-        "the kill came too late: {stored}"
-    );
-    let last_key = stored["last_key"][0]
-        .as_str()
-        .unwrap()
-        .parse::<i64>()
-        .unwrap();
-
-    let mut daemon = cfg.start();
-    let restarted = Instant::now();
-    wait_snapshot_complete(&mut daemon, restarted, Duration::from_secs(300)).await;
-    let log = daemon.log_text();
-    assert!(
-        log.contains("snapshot starting") && log.contains(&format!("Some([\"{last_key}\"])")),
-        "the second life did not resume after key {last_key}:\n{}",
-        tail(&log)
-    );
+    let mut daemon = kill_9_mid_snapshot_and_restart(&cfg, rows).await;
     stop.store(true, Ordering::Relaxed);
     writer.await.unwrap();
     let (want, state) = topic_and_table(&cfg, &t, false).await;
     assert_equal(&want, &state, "after the restart", &daemon);
-    assert!(
-        state.reads < rows as u64 + 10 * 500,
-        "{} reads for {rows} rows: the snapshot started over",
-        state.reads
-    );
+    assert_not_started_over(&state, rows);
     daemon.stop_cleanly();
     drop_table(&t).await;
 }
@@ -251,19 +206,7 @@ async fn mysql_snapshot_blocks_neither_a_long_write_transaction_nor_ddl() {
     );
     let mut daemon = cfg.start();
     let started = Instant::now();
-    let rows_stored = |cfg: &TestConfig| {
-        tokio::task::block_in_place(|| stored_progress(cfg))
-            .and_then(|p| p["rows"].as_u64())
-            .unwrap_or(0)
-    };
-    while rows_stored(&cfg) == 0 {
-        daemon.assert_running();
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "snapshot did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_snapshot_started(&mut daemon, &cfg, started).await;
     let mut other = my().await;
     other
         .query_drop("SET SESSION innodb_lock_wait_timeout = 3, SESSION lock_wait_timeout = 3")
@@ -280,9 +223,9 @@ async fn mysql_snapshot_blocks_neither_a_long_write_transaction_nor_ddl() {
         .await
         .expect("the long transaction's UPDATE was blocked by the snapshot");
     let update_took = t0.elapsed();
-    let before = rows_stored(&cfg);
+    let before = stored_rows(&cfg);
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let during = rows_stored(&cfg);
+    let during = stored_rows(&cfg);
     let t1 = Instant::now();
     other.query_drop("COMMIT").await.unwrap();
     assert!(
@@ -449,47 +392,31 @@ async fn mysql_pause_and_stop_signals() {
     );
     let mut daemon = cfg.start();
     let started = Instant::now();
-    let rows_stored = |cfg: &TestConfig| {
-        tokio::task::block_in_place(|| stored_progress(cfg))
-            .and_then(|p| p["rows"].as_u64())
-            .unwrap_or(0)
-    };
-    while rows_stored(&cfg) == 0 {
-        daemon.assert_running();
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "snapshot did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_snapshot_started(&mut daemon, &cfg, started).await;
     request(&cfg, &["--pause"]);
-    while !daemon.log_text().contains("snapshot paused") {
-        daemon.assert_running();
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "not paused:\n{}",
-            tail(&daemon.log_text())
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_log(
+        &mut daemon,
+        "snapshot paused",
+        started,
+        Duration::from_secs(60),
+    )
+    .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let paused_at = rows_stored(&cfg);
+    let paused_at = stored_rows(&cfg);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let still = rows_stored(&cfg);
+    let still = stored_rows(&cfg);
     assert!(
         paused_at > 0 && still == paused_at && still < rows as u64,
         "paused at {paused_at}, then {still} of {rows} rows: the snapshot did not hold"
     );
     request(&cfg, &["--stop"]);
-    while !daemon.log_text().contains("snapshot stopped by a signal") {
-        daemon.assert_running();
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "not stopped:\n{}",
-            tail(&daemon.log_text())
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_log(
+        &mut daemon,
+        "snapshot stopped by a signal",
+        started,
+        Duration::from_secs(60),
+    )
+    .await;
     // Progress leaves the position with the next commit.
     let mut stored = None;
     for _ in 0..50 {

@@ -9,6 +9,7 @@ use serde_json::{json, Value as Json};
 
 use crate::common::*;
 use crate::harness::*;
+use crate::snapshot_check::assert_snapshot_equals_stream;
 
 fn b64(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
@@ -132,29 +133,6 @@ async fn every_type_round_trips() {
     let mut snap_daemon = snap.start();
     let read = consume_n(&snap.topic(&format!("{d}.{t}")), 3, Duration::from_secs(60));
     assert_eq!(read.len(), 3, "{read:#?}\nlog:\n{}", snap_daemon.log_text());
-    for (i, m) in read.iter().enumerate() {
-        let v = m.value.as_ref().unwrap();
-        assert_eq!(v["op"], "r");
-        assert_eq!(v["source"]["snapshot"], "true");
-        let streamed = after(i);
-        let differs: Vec<String> = streamed
-            .as_object()
-            .unwrap()
-            .iter()
-            .filter(|(k, sv)| v["after"][k.as_str()] != **sv)
-            .map(|(k, sv)| format!("{k}: streamed {sv}, snapshot {}", v["after"][k.as_str()]))
-            .collect();
-        assert!(
-            differs.is_empty(),
-            "row {} read by the snapshot: {differs:?}",
-            i + 1
-        );
-        assert_eq!(
-            v["after"].as_object().unwrap().len(),
-            streamed.as_object().unwrap().len(),
-            "row {}: the snapshot's columns differ from the stream's",
-            i + 1
-        );
-    }
+    assert_snapshot_equals_stream(&read, after);
     snap_daemon.stop_cleanly();
 }

@@ -164,11 +164,7 @@ async fn kill_9_mid_snapshot_resumes_at_the_next_chunk() {
     let t = unique("snapk");
     let rows = 100_000i64;
     create_table(&client, &t, rows).await;
-    // Throttled to 5,000 rows/s (20 s) so the kill lands in the middle.
-    let cfg = TestConfig::new(
-        &[&format!("public.{t}")],
-        "snapshot:\n  chunk_size: 500\n  max_rows_per_second: 5000\n",
-    );
+    let cfg = TestConfig::new(&[&format!("public.{t}")], KILL_TEST_SNAPSHOT);
     let stop = Arc::new(AtomicBool::new(false));
     let writes = Arc::new(AtomicU64::new(0));
     let writer = tokio::spawn(write_randomly(
@@ -177,44 +173,7 @@ async fn kill_9_mid_snapshot_resumes_at_the_next_chunk() {
         stop.clone(),
         writes.clone(),
     ));
-    let mut daemon = cfg.start();
-    let started = Instant::now();
-    let progress = loop {
-        daemon.assert_running();
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no progress stored; log:\n{}",
-            tail(&daemon.log_text())
-        );
-        let stored = tokio::task::block_in_place(|| stored_progress(&cfg));
-        if let Some(p) = stored.filter(|p| p["rows"].as_u64().unwrap_or(0) >= 20_000) {
-            break p;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
-    daemon.kill9();
-    let stored = tokio::task::block_in_place(|| stored_progress(&cfg)).unwrap();
-    let resumed_rows = stored["rows"].as_u64().unwrap();
-    assert!(resumed_rows >= progress["rows"].as_u64().unwrap());
-    assert!(
-        resumed_rows < rows as u64,
-        "the kill came too late: {stored}"
-    );
-    let last_key = stored["last_key"][0]
-        .as_str()
-        .unwrap()
-        .parse::<i64>()
-        .unwrap();
-
-    let mut daemon = cfg.start();
-    let restarted = Instant::now();
-    wait_snapshot_complete(&mut daemon, restarted, Duration::from_secs(300)).await;
-    let log = daemon.log_text();
-    assert!(
-        log.contains("snapshot starting") && log.contains(&format!("Some([\"{last_key}\"])")),
-        "the second life did not resume after key {last_key}:\n{}",
-        tail(&log)
-    );
+    let mut daemon = kill_9_mid_snapshot_and_restart(&cfg, rows).await;
     stop.store(true, Ordering::Relaxed);
     writer.await.unwrap();
     let (want, state) = topic_and_table(&cfg, &client, &t, false).await;
@@ -222,13 +181,7 @@ async fn kill_9_mid_snapshot_resumes_at_the_next_chunk() {
         state.rows == want,
         "topic state differs from the table after the restart"
     );
-    // Rows before the stored key were not read again: at most the chunks in flight at the kill
-    // are repeated.
-    assert!(
-        state.reads < rows as u64 + 10 * 500,
-        "{} reads for {rows} rows: the snapshot started over",
-        state.reads
-    );
+    assert_not_started_over(&state, rows);
     daemon.stop_cleanly();
     cfg.cleanup(&client).await;
     drop_table(&client, &t).await;
@@ -248,16 +201,7 @@ async fn snapshot_blocks_neither_ddl_nor_an_exclusive_lock() {
     );
     let mut daemon = cfg.start();
     let started = Instant::now();
-    while tokio::task::block_in_place(|| stored_progress(&cfg))
-        .is_none_or(|p| p["rows"].as_u64().unwrap_or(0) == 0)
-    {
-        daemon.assert_running();
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "snapshot did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_snapshot_started(&mut daemon, &cfg, started).await;
     let other = pg().await;
     other
         .batch_execute("SET lock_timeout = '3s'")
@@ -458,15 +402,13 @@ async fn a_requested_snapshot_of_a_keyless_table_is_skipped_and_the_stream_goes_
     wait_streaming(&client, &cfg.slot, &mut daemon).await;
     request(&cfg, &[&table]);
     let started = Instant::now();
-    while !daemon.log_text().contains("snapshot of this table skipped") {
-        daemon.assert_running();
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no skip logged:\n{}",
-            tail(&daemon.log_text())
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for_log(
+        &mut daemon,
+        "snapshot of this table skipped",
+        started,
+        Duration::from_secs(30),
+    )
+    .await;
     client
         .batch_execute(&format!("INSERT INTO {t} VALUES (11, 11, 'after')"))
         .await

@@ -7,6 +7,7 @@ use base64::Engine as _;
 use serde_json::json;
 
 use crate::common::*;
+use crate::snapshot_check::assert_snapshot_equals_stream;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_type_round_trips_exactly() {
@@ -115,24 +116,7 @@ async fn every_type_round_trips_exactly() {
         Duration::from_secs(60),
     );
     assert_eq!(read.len(), 3, "{read:#?}\nlog:\n{}", snap_daemon.log_text());
-    for (i, m) in read.iter().enumerate() {
-        let v = m.value.as_ref().unwrap();
-        assert_eq!(v["op"], "r");
-        assert_eq!(v["source"]["snapshot"], "true");
-        let streamed = after(i);
-        let differs: Vec<String> = streamed
-            .as_object()
-            .unwrap()
-            .iter()
-            .filter(|(k, sv)| v["after"][k.as_str()] != **sv)
-            .map(|(k, sv)| format!("{k}: streamed {sv}, snapshot {}", v["after"][k.as_str()]))
-            .collect();
-        assert!(
-            differs.is_empty(),
-            "row {} read by the snapshot: {differs:?}",
-            i + 1
-        );
-    }
+    assert_snapshot_equals_stream(&read, after);
     snap_daemon.terminate(Duration::from_secs(60));
     snap.cleanup(&client).await;
     client

@@ -158,15 +158,7 @@ pub fn request(cfg: &TestConfig, args: &[&str]) {
 
 /// Waits until the daemon logs that its snapshot is complete (at most `limit` from `since`).
 pub async fn wait_snapshot_complete(daemon: &mut Daemon, since: Instant, limit: Duration) {
-    while !daemon.log_text().contains("snapshot complete") {
-        daemon.assert_running();
-        assert!(
-            since.elapsed() < limit,
-            "snapshot not complete after {limit:?}; log tail:\n{}",
-            tail(&daemon.log_text())
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for_log(daemon, "snapshot complete", since, limit).await;
 }
 
 /// Reads `topic` until it equals `want` (see [`read_until_equal`]), off the async runtime.
@@ -180,4 +172,126 @@ pub async fn topic_equal_to(
     })
     .await
     .unwrap()
+}
+
+/// The connector file lines of the kill -9 tests: 500-row chunks at 5,000 rows/s, so that a
+/// 100,000-row snapshot takes 20 s and the kill lands in its middle.
+pub const KILL_TEST_SNAPSHOT: &str = "snapshot:\n  chunk_size: 500\n  max_rows_per_second: 5000\n";
+
+/// Starts `cfg` (see [`KILL_TEST_SNAPSHOT`]) on a table of `rows` rows, kills it with SIGKILL
+/// once 20,000 rows are committed, checks the stored progress, restarts it and waits until the
+/// snapshot completes, checking from the log that the second life resumed after the stored
+/// last key. Returns the restarted daemon.
+pub async fn kill_9_mid_snapshot_and_restart(cfg: &TestConfig, rows: i64) -> Daemon {
+    let mut daemon = cfg.start();
+    let started = Instant::now();
+    let progress = loop {
+        daemon.assert_running();
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no progress stored; log:\n{}",
+            tail(&daemon.log_text())
+        );
+        let stored = tokio::task::block_in_place(|| stored_progress(cfg));
+        if let Some(p) = stored.filter(|p| p["rows"].as_u64().unwrap_or(0) >= 20_000) {
+            break p;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    daemon.kill9();
+    let stored = tokio::task::block_in_place(|| stored_progress(cfg)).unwrap();
+    let resumed_rows = stored["rows"].as_u64().unwrap();
+    assert!(resumed_rows >= progress["rows"].as_u64().unwrap());
+    assert!(
+        resumed_rows < rows as u64,
+        "the kill came too late: {stored}"
+    );
+    let last_key = stored["last_key"][0]
+        .as_str()
+        .unwrap()
+        .parse::<i64>()
+        .unwrap();
+
+    let mut daemon = cfg.start();
+    let restarted = Instant::now();
+    wait_snapshot_complete(&mut daemon, restarted, Duration::from_secs(300)).await;
+    let log = daemon.log_text();
+    assert!(
+        log.contains("snapshot starting") && log.contains(&format!("Some([\"{last_key}\"])")),
+        "the second life did not resume after key {last_key}:\n{}",
+        tail(&log)
+    );
+    daemon
+}
+
+/// After [`kill_9_mid_snapshot_and_restart`]: rows before the stored key were not read again
+/// (at most the chunks in flight at the kill are repeated).
+pub fn assert_not_started_over(state: &TopicState, rows: i64) {
+    assert!(
+        state.reads < rows as u64 + 10 * 500,
+        "{} reads for {rows} rows: the snapshot started over",
+        state.reads
+    );
+}
+
+/// The rows of the stored snapshot progress (0 before the first commit and once complete).
+pub fn stored_rows(cfg: &TestConfig) -> u64 {
+    tokio::task::block_in_place(|| stored_progress(cfg))
+        .and_then(|p| p["rows"].as_u64())
+        .unwrap_or(0)
+}
+
+/// Waits until the stored progress counts rows (at most 60 s from `since`).
+pub async fn wait_snapshot_started(daemon: &mut Daemon, cfg: &TestConfig, since: Instant) {
+    while stored_rows(cfg) == 0 {
+        daemon.assert_running();
+        assert!(
+            since.elapsed() < Duration::from_secs(60),
+            "snapshot did not start:\n{}",
+            tail(&daemon.log_text())
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until the daemon's log contains `text` (at most `limit` from `since`).
+pub async fn wait_for_log(daemon: &mut Daemon, text: &str, since: Instant, limit: Duration) {
+    while !daemon.log_text().contains(text) {
+        daemon.assert_running();
+        assert!(
+            since.elapsed() < limit,
+            "`{text}` not logged after {limit:?}:\n{}",
+            tail(&daemon.log_text())
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every row a snapshot read (`read`, `op=r`) equals the same row streamed (`streamed(i)`,
+/// the `after` image), column for column, and has the same columns.
+pub fn assert_snapshot_equals_stream(read: &[Msg], streamed: impl Fn(usize) -> Json) {
+    for (i, m) in read.iter().enumerate() {
+        let v = m.value.as_ref().unwrap();
+        assert_eq!(v["op"], "r");
+        assert_eq!(v["source"]["snapshot"], "true");
+        let streamed = streamed(i);
+        let differs: Vec<String> = streamed
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(k, sv)| v["after"][k.as_str()] != **sv)
+            .map(|(k, sv)| format!("{k}: streamed {sv}, snapshot {}", v["after"][k.as_str()]))
+            .collect();
+        assert!(
+            differs.is_empty(),
+            "row {} read by the snapshot: {differs:?}",
+            i + 1
+        );
+        assert_eq!(
+            v["after"].as_object().unwrap().len(),
+            streamed.as_object().unwrap().len(),
+            "row {}: the snapshot's columns differ from the stream's",
+            i + 1
+        );
+    }
 }

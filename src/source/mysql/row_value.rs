@@ -268,22 +268,12 @@ pub fn label_text(label: &[u8], col: &ColumnMeta, charsets: &CharsetMap) -> Stri
 
 #[cfg(test)]
 mod tests {
-    use super::super::column_type::BinlogType;
     use super::*;
 
     fn col(code: u8, meta: u16, unsigned: bool, collation: Option<u32>) -> ColumnMeta {
         ColumnMeta {
-            name: "c".into(),
-            ty: BinlogType {
-                code,
-                wire_code: code,
-                meta,
-            },
-            nullable: true,
-            unsigned,
-            collation,
             labels: vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()],
-            geometry_type: None,
+            ..ColumnMeta::for_test(code, meta, unsigned, collation)
         }
     }
 

@@ -181,23 +181,10 @@ fn bytes_value(
 
 #[cfg(test)]
 mod tests {
-    use super::super::column_type::BinlogType;
     use super::*;
 
     fn col(code: u8, meta: u16, unsigned: bool, collation: Option<u32>) -> ColumnMeta {
-        ColumnMeta {
-            name: "c".into(),
-            ty: BinlogType {
-                code,
-                wire_code: code,
-                meta,
-            },
-            nullable: true,
-            unsigned,
-            collation,
-            labels: Vec::new(),
-            geometry_type: None,
-        }
+        ColumnMeta::for_test(code, meta, unsigned, collation)
     }
 
     fn dec(c: &ColumnMeta, w: Wire) -> Value {

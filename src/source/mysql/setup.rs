@@ -383,17 +383,7 @@ pub fn evaluate(cfg: &ConnectorConfig, i: &Inspection) -> Vec<CheckItem> {
         if i.tables.get(&t.id.to_string()) == Some(&false)
             && cfg.snapshot.mode == crate::config::SnapshotMode::Initial
         {
-            out.push(item(
-                Fail,
-                format!(
-                    "table {} has no primary key: the initial snapshot reads tables in primary-key chunks",
-                    t.id
-                ),
-                format!(
-                    "add a primary key, or set `snapshot: {{mode: never}}` (or `on_demand`) in {}",
-                    cfg.file.display()
-                ),
-            ));
+            out.push(crate::source::check::keyless_initial_snapshot(cfg, &t.id));
         }
     }
     out.extend(evaluate_snapshot(cfg, i));

@@ -793,19 +793,7 @@ mod tests {
 
     #[test]
     fn wire_text_is_what_the_server_parses() {
-        let c = |code| ColumnMeta {
-            name: "c".into(),
-            ty: BinlogType {
-                code,
-                wire_code: code,
-                meta: 0,
-            },
-            nullable: false,
-            unsigned: false,
-            collation: None,
-            labels: Vec::new(),
-            geometry_type: None,
-        };
+        let c = |code| ColumnMeta::for_test(code, 0, false, None);
         assert_eq!(
             wire_text(&Wire::Date(2024, 2, 3, 0, 0, 0, 0), &c(t::NEWDATE)),
             "2024-02-03"

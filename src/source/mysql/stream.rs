@@ -15,11 +15,11 @@ use super::decoder::{Decoder, RawEvent};
 use super::position::MysqlPosition;
 use super::setup::{self, Flavor};
 use super::snapshot::MysqlSnapshot;
-use crate::config::{ConnectorConfig, GtidUse, SnapshotMode};
+use crate::config::{ConnectorConfig, GtidUse};
 use crate::error::{classify_mysql, Error, Result};
 use crate::event::{Position, SourceMessage};
 use crate::snapshot::driver::Driver;
-use crate::snapshot::{SnapshotProgress, SnapshotTask};
+use crate::snapshot::SnapshotProgress;
 use crate::source::check::CheckStatus;
 
 /// Streams connector `cfg` from `start` (or the server's current position) into `out` until
@@ -34,17 +34,8 @@ pub async fn run(
 ) -> Result<()> {
     let stored: Option<MysqlPosition> =
         Position::decode_stored(start.as_ref(), &cfg.name, "MySQL")?;
-    // A snapshot: the stored one in progress, or every table at the first start.
-    let snapshot_progress = match &stored {
-        Some(p) => p.snapshot.clone(),
-        None if cfg.snapshot.mode == SnapshotMode::Initial => SnapshotProgress::start(
-            cfg.tables
-                .iter()
-                .map(|t| SnapshotTask::whole(t.id.clone()))
-                .collect(),
-        ),
-        None => None,
-    };
+    let snapshot_progress =
+        SnapshotProgress::at_start(&cfg, stored.as_ref().map(|p| p.snapshot.as_ref()));
     let mut sql = setup::connect(&cfg).await?;
     let inspection = setup::inspect(&mut sql, &cfg).await?;
     let failures: Vec<String> = setup::evaluate(&cfg, &inspection)

@@ -26,6 +26,26 @@ pub struct ColumnMeta {
     pub geometry_type: Option<u64>,
 }
 
+impl ColumnMeta {
+    /// A column `c` of binlog type `code` with metadata `meta`, for tests.
+    #[cfg(test)]
+    pub fn for_test(code: u8, meta: u16, unsigned: bool, collation: Option<u32>) -> Self {
+        Self {
+            name: "c".into(),
+            ty: BinlogType {
+                code,
+                wire_code: code,
+                meta,
+            },
+            nullable: true,
+            unsigned,
+            collation,
+            labels: Vec::new(),
+            geometry_type: None,
+        }
+    }
+}
+
 /// A decoded TABLE_MAP event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableMap {

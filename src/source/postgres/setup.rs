@@ -479,17 +479,7 @@ pub fn evaluate(cfg: &ConnectorConfig, i: &Inspection, compacted: bool) -> Vec<C
             ));
         }
         if t.primary_key.is_empty() && cfg.snapshot.mode == crate::config::SnapshotMode::Initial {
-            out.push(item(
-                Fail,
-                format!(
-                    "table {} has no primary key: the initial snapshot reads tables in primary-key chunks",
-                    t.id
-                ),
-                format!(
-                    "add a primary key, or set `snapshot: {{mode: never}}` (or `on_demand`) in {}",
-                    cfg.file.display()
-                ),
-            ));
+            out.push(crate::source::check::keyless_initial_snapshot(cfg, &t.id));
         }
         match t.replica_identity {
             Some('f') => out.push(item(Ok, format!("{}: REPLICA IDENTITY FULL (full before images)", t.id), "")),

@@ -14,13 +14,13 @@ use super::position::PgPosition;
 use super::relations::{decode_row, Relations};
 use super::setup;
 use super::snapshot::{PgSnapshot, MESSAGE_PREFIX};
-use crate::config::{ConnectorConfig, SnapshotMode};
+use crate::config::ConnectorConfig;
 use crate::error::{Error, Result};
 use crate::event::{
     ChangeEvent, Op, Position, SourceInfo, SourceLocation, SourceMessage, TableId, TransactionInfo,
 };
 use crate::snapshot::signal::{self, SIGNAL_PREFIX};
-use crate::snapshot::{SnapshotProgress, SnapshotTask};
+use crate::snapshot::SnapshotProgress;
 
 /// Session settings that make pgoutput's text values unambiguous (see `text_value`).
 const SESSION_OPTIONS: &str = "-c datestyle=ISO,MDY -c intervalstyle=iso_8601 -c timezone=UTC \
@@ -46,17 +46,8 @@ pub async fn run(
 
     let c = &cfg.connection;
     let start_lsn = start.as_ref().map_or(0, |p| p.lsn);
-    // A snapshot: the stored one in progress, or every table at the first start.
-    let snapshot_progress = match &start {
-        Some(p) => p.snapshot.clone(),
-        None if cfg.snapshot.mode == SnapshotMode::Initial => SnapshotProgress::start(
-            cfg.tables
-                .iter()
-                .map(|t| SnapshotTask::whole(t.id.clone()))
-                .collect(),
-        ),
-        None => None,
-    };
+    let snapshot_progress =
+        SnapshotProgress::at_start(&cfg, start.as_ref().map(|p| p.snapshot.as_ref()));
     let repl_cfg = ReplicationConfig::new(
         c.host.clone(),
         c.user.clone(),
