@@ -28,6 +28,8 @@ use crate::value::Value;
 const CHUNKS_AHEAD: usize = 2;
 /// How often progress is logged.
 const REPORT_EVERY: Duration = Duration::from_secs(5);
+/// A chunk whose high watermark the log has not shown for this long is reported as stalled.
+const STALLED_AFTER: Duration = Duration::from_secs(60);
 
 /// A selected row, with its key as text (for the next chunk's lower bound).
 pub struct SnapRow {
@@ -96,6 +98,10 @@ pub struct Driver {
     last_report: Instant,
     /// The throttle: no chunk before this instant.
     not_before: Instant,
+    /// When each armed chunk was armed (oldest first), and when a stall was last reported.
+    armed_at: std::collections::VecDeque<(u64, Instant)>,
+    stall_reported: Option<Instant>,
+    stalled_after: Duration,
 }
 
 impl Driver {
@@ -119,6 +125,9 @@ impl Driver {
             rows_emitted: 0,
             last_report: Instant::now(),
             not_before: Instant::now(),
+            armed_at: std::collections::VecDeque::new(),
+            stall_reported: None,
+            stalled_after: STALLED_AFTER,
         }
     }
 
@@ -206,6 +215,7 @@ impl Driver {
             .into_iter()
             .map(|r| (match_key(&r.row, &key_columns), r.row))
             .collect();
+        self.armed_at.push_back((request.id, Instant::now()));
         self.chunks.insert(
             request.id,
             ChunkMeta {
@@ -237,6 +247,7 @@ impl Driver {
             _ => return None,
         };
         let released = self.interleaver.on_watermark(mark)?;
+        self.armed_at.retain(|(id, _)| *id > released.id);
         let meta = self.chunks.remove(&released.id)?;
         let n = released.rows.len() as u64;
         self.rows_emitted += n;
@@ -257,6 +268,27 @@ impl Driver {
             schema: meta.schema,
             rows: released.rows,
         })
+    }
+
+    /// Warns (once a minute) when the oldest armed chunk has waited over a minute for its
+    /// high watermark: the log does not bring the watermarks back (`where_written` says where
+    /// they go, so the user can see why: a binlog filter, a publication, a server that does
+    /// not log that table). Returns whether it warned.
+    pub fn warn_if_stalled(&mut self, where_written: &dyn std::fmt::Display) -> bool {
+        let Some((id, at)) = self.armed_at.front() else {
+            return false;
+        };
+        let limit = self.stalled_after;
+        if at.elapsed() < limit || self.stall_reported.is_some_and(|r| r.elapsed() < limit) {
+            return false;
+        }
+        self.stall_reported = Some(Instant::now());
+        tracing::warn!(connector = %self.connector, chunk = id, waited_seconds = at.elapsed().as_secs(),
+            watermarks = %where_written,
+            "snapshot stalled: the log has not shown this chunk's high watermark; check that the server logs \
+             the watermark writes to the stream tidemark reads (binlog filters such as binlog_do_db / \
+             binlog_ignore_db, replication filters)");
+        true
     }
 
     /// A change in the log: drops the changed key from open chunks.
@@ -442,5 +474,26 @@ mod tests {
         d.on_watermark(&low2, &"p");
         assert_eq!(d.on_watermark(&high2, &"p").unwrap().rows.len(), 1);
         assert!(d.is_done());
+    }
+
+    #[test]
+    fn a_chunk_waiting_for_its_watermark_is_reported_once_per_period() {
+        let cfg = cfg(2);
+        let table = cfg.tables[0].id.clone();
+        let mut d = Driver::new(
+            &cfg,
+            SnapshotProgress::start(vec![SnapshotTask::whole(table.clone())]).unwrap(),
+        );
+        d.stalled_after = Duration::ZERO;
+        assert!(!d.warn_if_stalled(&"t"), "nothing armed, nothing stalled");
+        let r = d.next_request().unwrap();
+        let high = d.watermark_text(r.id, "high");
+        d.arm(r, schema(&table), rows(&[1]));
+        assert!(d.warn_if_stalled(&"t"));
+        d.stalled_after = Duration::from_secs(3600);
+        assert!(!d.warn_if_stalled(&"t"), "reported again within the period");
+        d.stalled_after = Duration::ZERO;
+        d.on_watermark(&high, &"p");
+        assert!(!d.warn_if_stalled(&"t"), "released chunks are not stalled");
     }
 }

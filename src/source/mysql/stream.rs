@@ -180,6 +180,9 @@ pub async fn run(
                 };
                 let raw = raw_event(&cfg.name, &decoder, &event, decoder.expects_payload_echo())?;
                 decoder.handle(raw, &mut batch)?;
+                if let Some(driver) = decoder.snapshot.as_mut() {
+                    driver.warn_if_stalled(&format_args!("rows of the signal table {}", cfg.signal_table()));
+                }
                 if batch.is_empty() {
                     continue;
                 }

@@ -112,7 +112,11 @@ pub async fn run(
                         "connector {}: the replication stream ended", cfg.name))),
                     Err(e) => return Err(classify_wire(&cfg.name, "streaming", e)),
                 };
-                for msg in decoder.handle(ev).await? {
+                let messages = decoder.handle(ev).await?;
+                if let Some(snap) = decoder.snapshot.as_mut() {
+                    snap.driver.warn_if_stalled(&"logical decoding messages (prefix tidemark)");
+                }
+                for msg in messages {
                     tokio::select! {
                         sent = out.send(msg) => if sent.is_err() {
                             return Err(Error::transient(format!("connector {}: pipeline stopped", cfg.name)));
