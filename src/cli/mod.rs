@@ -68,14 +68,18 @@ pub enum Command {
         /// Highest key to read (inclusive).
         #[arg(long)]
         to: Option<String>,
+        /// Only rows matching this SQL condition (one table; the signal is signed with the
+        /// connector's `snapshot.signing_key_env`/`signing_key_file`, which the connector checks).
+        #[arg(long = "where", value_name = "SQL")]
+        condition: Option<String>,
         /// Pause the snapshot in progress (the chunks already read complete).
-        #[arg(long, conflicts_with_all = ["resume", "stop", "from", "to", "table"])]
+        #[arg(long, conflicts_with_all = ["resume", "stop", "from", "to", "table", "condition"])]
         pause: bool,
         /// Resume a paused snapshot.
-        #[arg(long, conflicts_with_all = ["stop", "from", "to", "table"])]
+        #[arg(long, conflicts_with_all = ["stop", "from", "to", "table", "condition"])]
         resume: bool,
         /// Stop the snapshot in progress for good.
-        #[arg(long, conflicts_with_all = ["from", "to", "table"])]
+        #[arg(long, conflicts_with_all = ["from", "to", "table", "condition"])]
         stop: bool,
         #[arg(long, short, default_value = "configs/tidemark.yaml")]
         config: PathBuf,
@@ -123,6 +127,7 @@ pub fn main() -> i32 {
                 table,
                 from,
                 to,
+                condition,
                 pause,
                 resume,
                 stop,
@@ -138,7 +143,14 @@ pub fn main() -> i32 {
                 } else {
                     Action::Snapshot
                 };
-                snapshot::snapshot(&config, &connector, table, from, to, action).await
+                let request = snapshot::Request {
+                    table,
+                    from,
+                    to,
+                    condition,
+                    action,
+                };
+                snapshot::snapshot(&config, &connector, request).await
             }
         }
     })

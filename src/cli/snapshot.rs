@@ -30,14 +30,23 @@ fn key_bound(arg: Option<String>) -> Result<Option<Vec<String>>, String> {
     Ok(Some(vec![text]))
 }
 
-pub async fn snapshot(
-    config_path: &Path,
-    connector: &str,
-    table: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    action: Action,
-) -> i32 {
+/// What the command line asks for.
+pub struct Request {
+    pub table: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub condition: Option<String>,
+    pub action: Action,
+}
+
+pub async fn snapshot(config_path: &Path, connector: &str, request: Request) -> i32 {
+    let Request {
+        table,
+        from,
+        to,
+        condition,
+        action,
+    } = request;
     let settings = match config::load(config_path, std::env::vars()) {
         Ok(s) => s,
         Err(e) => {
@@ -65,13 +74,27 @@ pub async fn snapshot(
             return 2;
         }
     };
-    let signal = Signal {
+    let mut signal = Signal {
         connector: cfg.name.clone(),
         action,
         tables: table.into_iter().collect(),
         from,
         to,
+        condition,
+        auth: None,
     };
+    if signal.condition.is_some() {
+        let Some(key) = &cfg.snapshot.signing_key else {
+            eprintln!(
+                "tidemark: connector {}: --where needs a signing key shared by this command and the connector: \
+                 set `snapshot.signing_key_env` (or `signing_key_file`) in {}",
+                cfg.name,
+                cfg.file.display()
+            );
+            return 2;
+        };
+        signal.sign(key);
+    }
     if action == Action::Snapshot {
         if let Err(e) = signal.tasks(cfg) {
             eprintln!("tidemark: {e}");

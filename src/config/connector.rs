@@ -65,6 +65,12 @@ pub struct SnapshotOptions {
     pub chunk_size: Option<usize>,
     #[serde(default)]
     pub max_rows_per_second: Option<u64>,
+    /// An environment variable holding the key that signs `tidemark snapshot --where` signals.
+    #[serde(default)]
+    pub signing_key_env: Option<String>,
+    /// A file holding that key (trailing newline trimmed).
+    #[serde(default)]
+    pub signing_key_file: Option<std::path::PathBuf>,
 }
 
 /// When existing rows are snapshotted.

@@ -55,6 +55,36 @@ pub struct ConnectorConfig {
     pub tables: Vec<TableEntry>,
 }
 
+/// The snapshot's signing key: from `snapshot.signing_key_env` or `signing_key_file`; at least
+/// 16 bytes, since it is all that stands between a signal writer and SQL.
+fn signing_key(
+    file: &Path,
+    snap: &connector::SnapshotOptions,
+    dir: &Path,
+) -> Result<Option<Secret>, ConfigError> {
+    let source = secret::SecretSource {
+        password: None,
+        password_env: snap.signing_key_env.clone(),
+        password_file: snap.signing_key_file.clone(),
+    };
+    if source.password_env.is_none() && source.password_file.is_none() {
+        return Ok(None);
+    }
+    let key = source.resolve(file, "snapshot.signing_key", dir)?;
+    if key.expose().len() < 16 {
+        return Err(ConfigError::invalid(
+            file,
+            if snap.signing_key_file.is_some() {
+                "snapshot.signing_key_file"
+            } else {
+                "snapshot.signing_key_env"
+            },
+            "the signing key must be at least 16 characters (for example `openssl rand -hex 32`)",
+        ));
+    }
+    Ok(Some(key))
+}
+
 /// A MySQL connector `m` on database `db` capturing `db.tbl`, for unit tests (adjust what a
 /// test needs).
 #[cfg(test)]
@@ -99,6 +129,9 @@ pub struct SnapshotSettings {
     pub chunk_size: usize,
     /// Throttle: at most this many snapshot rows per second (0: unlimited).
     pub max_rows_per_second: u64,
+    /// The key that signs snapshot signals with a `where` condition (none: conditions are
+    /// refused).
+    pub signing_key: Option<Secret>,
 }
 
 impl Default for SnapshotSettings {
@@ -107,6 +140,7 @@ impl Default for SnapshotSettings {
             mode: connector::SnapshotMode::Initial,
             chunk_size: 1024,
             max_rows_per_second: 0,
+            signing_key: None,
         }
     }
 }
@@ -397,6 +431,7 @@ fn load_connector(
         mode: snap.mode.unwrap_or_default(),
         chunk_size: snap.chunk_size.unwrap_or(1024),
         max_rows_per_second: snap.max_rows_per_second.unwrap_or(0),
+        signing_key: signing_key(file, &snap, &dir)?,
     };
     if snapshot.chunk_size == 0 || snapshot.chunk_size > 1_000_000 {
         return Err(ConfigError::invalid(
@@ -626,6 +661,28 @@ mod tests {
         let (_dir, daemon) = setup(&format!("{CONNECTOR}snapshot:\n  mode: sometimes\n"));
         let err = load(&daemon, Vec::new()).unwrap_err().to_string();
         assert!(err.contains("demo.yaml"), "{err}");
+    }
+
+    #[test]
+    fn the_signing_key_comes_from_a_file_and_must_not_be_short() {
+        let (dir, daemon) = setup(&format!(
+            "{CONNECTOR}snapshot:\n  signing_key_file: signing.key\n"
+        ));
+        write(dir.path(), "connectors/signing.key", "0123456789abcdef\n");
+        let s = load(&daemon, Vec::new()).unwrap();
+        let key = s.connectors[0].snapshot.signing_key.clone().unwrap();
+        assert_eq!(key.expose(), "0123456789abcdef");
+        write(dir.path(), "connectors/signing.key", "short\n");
+        let err = load(&daemon, Vec::new()).unwrap_err().to_string();
+        assert!(
+            err.contains("demo.yaml") && err.contains("at least 16"),
+            "{err}"
+        );
+        let (_dir, daemon) = setup(CONNECTOR);
+        assert!(load(&daemon, Vec::new()).unwrap().connectors[0]
+            .snapshot
+            .signing_key
+            .is_none());
     }
 
     #[test]

@@ -47,8 +47,10 @@ pub struct ChunkRequest {
     pub after: Option<Vec<String>>,
     /// ... else from this key on (inclusive; the task's lower bound) ...
     pub from: Option<Vec<String>>,
-    /// ... up to this key (inclusive; the task's upper bound).
+    /// ... up to this key (inclusive; the task's upper bound) ...
     pub to: Option<Vec<String>>,
+    /// ... and matching this SQL condition (from a signed signal).
+    pub condition: Option<String>,
     /// At most this many rows, in key order.
     pub limit: usize,
     began: Instant,
@@ -169,6 +171,7 @@ impl Driver {
             after: self.last_key.clone(),
             from: task.from.clone(),
             to: task.to.clone(),
+            condition: task.condition.clone(),
             limit,
             began: Instant::now(),
         })

@@ -14,6 +14,9 @@ pub struct SnapshotTask {
     pub from: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<Vec<String>>,
+    /// Only rows matching this SQL condition (from a signed signal; see `signal`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
 }
 
 impl SnapshotTask {
@@ -22,6 +25,7 @@ impl SnapshotTask {
             table,
             from: None,
             to: None,
+            condition: None,
         }
     }
 }

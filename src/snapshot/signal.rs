@@ -5,7 +5,13 @@
 //! content, written with `pg_logical_emit_message(true, ...)`; the connector sees it in its
 //! WAL stream, in order with the changes. MySQL: a row inserted into the signal table, the
 //! action in its `type` column and the rest of this JSON in its `data` column
-//! ([`Signal::from_row`]); the connector sees it in its binlog. A signal carries no SQL: tables must be ones the
+//! ([`Signal::from_row`]); the connector sees it in its binlog.
+//!
+//! A `where` condition is SQL that the connector would run: accepted only in a signal signed
+//! with the connector's signing key (HMAC-SHA256 over the signal without its `auth`; the
+//! `tidemark snapshot --where` command signs with the key from the same configuration). Whoever
+//! can write to the log but does not hold the key cannot make the connector run SQL. A signed
+//! signal can be replayed (it stays in the log), which repeats the same snapshot, nothing more. A signal carries no SQL: tables must be ones the
 //! connector captures, and key bounds become escaped literals, so a signal can at most make
 //! the connector read rows it already captures.
 
@@ -13,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::driver::Driver;
 use super::{SnapshotProgress, SnapshotTask};
-use crate::config::ConnectorConfig;
+use crate::config::{ConnectorConfig, Secret};
 use crate::event::TableId;
 
 /// The prefix of signal messages.
@@ -42,9 +48,56 @@ pub struct Signal {
     pub from: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<Vec<String>>,
+    /// Only rows matching this SQL condition (needs `auth`).
+    #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+    /// HMAC-SHA256 (hex) of the signal without `auth`, with the connector's signing key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<String>,
 }
 
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
 impl Signal {
+    /// The bytes the signature covers: the signal's JSON without `auth`.
+    fn signed_bytes(&self) -> Vec<u8> {
+        let unsigned = Signal {
+            auth: None,
+            ..self.clone()
+        };
+        serde_json::to_vec(&unsigned).unwrap_or_default()
+    }
+
+    fn mac(&self, key: &Secret) -> HmacSha256 {
+        use hmac::Mac;
+        // HMAC takes keys of any length.
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(key.expose().as_bytes())
+            .unwrap_or_else(|_| unreachable!("HMAC accepts every key length"));
+        mac.update(&self.signed_bytes());
+        mac
+    }
+
+    /// Signs the signal with `key` (sets `auth`).
+    pub fn sign(&mut self, key: &Secret) {
+        use hmac::Mac;
+        let tag = self.mac(key).finalize().into_bytes();
+        self.auth = Some(tag.iter().map(|b| format!("{b:02x}")).collect());
+    }
+
+    /// Whether `auth` is the signature of this signal with `key` (constant-time comparison).
+    pub fn verify(&self, key: &Secret) -> bool {
+        use hmac::Mac;
+        let Some(auth) = &self.auth else { return false };
+        let tag: Option<Vec<u8>> = (0..auth.len())
+            .step_by(2)
+            .map(|i| {
+                auth.get(i..i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            })
+            .collect();
+        tag.is_some_and(|t| self.mac(key).verify_slice(&t).is_ok())
+    }
+
     pub fn parse(content: &[u8]) -> Result<Self, String> {
         serde_json::from_slice(content).map_err(|e| format!("not a tidemark signal: {e}"))
     }
@@ -104,12 +157,35 @@ impl Signal {
         if (self.from.is_some() || self.to.is_some()) && tables.len() != 1 {
             return Err("a key range (--from/--to) needs exactly one table".into());
         }
+        if self.condition.is_some() {
+            if tables.len() != 1 {
+                return Err("a condition (--where) needs exactly one table".into());
+            }
+            match &cfg.snapshot.signing_key {
+                None => {
+                    return Err(format!(
+                        "a condition (--where) needs a signed signal, and connector {} has no \
+                         `snapshot.signing_key_env`/`signing_key_file` in {}",
+                        cfg.name,
+                        cfg.file.display()
+                    ))
+                }
+                Some(key) if !self.verify(key) => {
+                    return Err(
+                        "the signal's condition is not signed with the connector's signing key"
+                            .into(),
+                    )
+                }
+                Some(_) => {}
+            }
+        }
         Ok(tables
             .into_iter()
             .map(|table| SnapshotTask {
                 table,
                 from: self.from.clone(),
                 to: self.to.clone(),
+                condition: self.condition.clone(),
             })
             .collect())
     }
@@ -183,10 +259,12 @@ mod tests {
             tables: vec!["public.t".into()],
             from: Some(vec!["10".into()]),
             to: None,
+            condition: None,
+            auth: None,
         };
         let text = serde_json::to_vec(&s).unwrap();
         assert_eq!(Signal::parse(&text).unwrap(), s);
-        assert!(Signal::parse(br#"{"connector":"d","action":"snapshot","where":"1=1"}"#).is_err());
+        assert!(Signal::parse(br#"{"connector":"d","action":"snapshot","sql":"1=1"}"#).is_err());
         assert!(Signal::parse(br#"{"connector":"d","action":"drop"}"#).is_err());
     }
 
@@ -198,6 +276,8 @@ mod tests {
             tables: Vec::new(),
             from: None,
             to: None,
+            condition: None,
+            auth: None,
         };
         let (kind, data) = s.to_row();
         assert_eq!(
@@ -207,6 +287,46 @@ mod tests {
         assert_eq!(Signal::from_row(&kind, &data).unwrap(), s);
         assert!(Signal::from_row("snapshot", r#"{"connector":"d","action":"stop"}"#).is_err());
         assert!(Signal::from_row("snapshot", "not json").is_err());
-        assert!(Signal::from_row("snapshot", r#"{"connector":"d","where":"1=1"}"#).is_err());
+        assert!(Signal::from_row("snapshot", r#"{"connector":"d","sql":"1=1"}"#).is_err());
+    }
+
+    #[test]
+    fn a_condition_needs_the_connectors_signature() {
+        let mut cfg = crate::config::test_mysql_connector();
+        let key = Secret::new("k3y");
+        let mut s = Signal {
+            connector: "m".into(),
+            action: Action::Snapshot,
+            tables: vec!["db.tbl".into()],
+            from: None,
+            to: None,
+            condition: Some("v > 1".into()),
+            auth: None,
+        };
+        let refused = |s: &Signal, cfg: &ConnectorConfig| s.tasks(cfg).unwrap_err();
+        assert!(
+            refused(&s, &cfg).contains("signing_key_env"),
+            "no key configured"
+        );
+        cfg.snapshot.signing_key = Some(key.clone());
+        assert!(refused(&s, &cfg).contains("not signed"), "unsigned");
+        s.sign(&Secret::new("other"));
+        assert!(
+            refused(&s, &cfg).contains("not signed"),
+            "signed with another key"
+        );
+        s.sign(&key);
+        let tasks = s.tasks(&cfg).unwrap();
+        assert_eq!(tasks[0].condition.as_deref(), Some("v > 1"));
+        // Through the log and back (JSON, or a signal-table row): still valid.
+        let again = Signal::parse(&serde_json::to_vec(&s).unwrap()).unwrap();
+        assert!(again.verify(&key));
+        let (kind, data) = s.to_row();
+        assert!(Signal::from_row(&kind, &data).unwrap().verify(&key));
+        // Any change to the signed content breaks the signature.
+        let mut tampered = s.clone();
+        tampered.condition = Some("1=1".into());
+        assert!(!tampered.verify(&key));
+        assert!(refused(&tampered, &cfg).contains("not signed"));
     }
 }

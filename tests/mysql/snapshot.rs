@@ -260,13 +260,21 @@ async fn mysql_snapshot_blocks_neither_a_long_write_transaction_nor_ddl() {
 
 /// `tidemark snapshot` on a running connector (no initial snapshot): a key range re-sends
 /// exactly the rows in it; then a row inserted into the signal table by hand asks for the
-/// whole table.
+/// whole table; a `--where` condition is applied when signed, refused when not.
 #[tokio::test(flavor = "multi_thread")]
 async fn mysql_on_demand_snapshot_of_a_key_range_and_by_a_signal_row() {
     let t = unique("my_snapr");
     create_table(&t, 1000).await;
     let table = format!("{}.{t}", db());
-    let cfg = mysql_config(&[&table], "snapshot:\n  mode: never\n  chunk_size: 30\n");
+    let cfg = mysql_config(
+        &[&table],
+        "snapshot:\n  mode: never\n  chunk_size: 30\n  signing_key_file: signing.key\n",
+    );
+    write(
+        cfg.dir.path(),
+        "connectors/signing.key",
+        "0123456789abcdef0123456789abcdef\n",
+    );
     let mut daemon = cfg.start();
     wait_binlog_streaming(&mut daemon).await;
     request(&cfg, &[&table, "--from", "100", "--to", "199"]);
@@ -315,6 +323,49 @@ async fn mysql_on_demand_snapshot_of_a_key_range_and_by_a_signal_row() {
         .find(|v| v["op"] == "r")
         .unwrap();
     assert_eq!(first["source"]["snapshot"], "true", "{first}");
+
+    // A condition: only in a signal signed with the connector's key. Unsigned (a row written
+    // by hand) it is refused; through the command it is signed and applied.
+    my().await
+        .exec_drop(
+            "INSERT INTO tidemark_signal (id, type, data) VALUES (?, 'snapshot', ?)",
+            (
+                unique("sig"),
+                json!({"connector": cfg.name, "tables": [table], "where": "1=1"}).to_string(),
+            ),
+        )
+        .await
+        .unwrap();
+    wait_for_log(
+        &mut daemon,
+        "not signed with the connector's signing key",
+        Instant::now(),
+        Duration::from_secs(30),
+    )
+    .await;
+    request(
+        &cfg,
+        &[
+            &table,
+            "--from",
+            "100",
+            "--where",
+            "id % 100 = 0 AND s = 'initial'",
+        ],
+    );
+    let msgs = consume_until(
+        &topic,
+        Duration::from_secs(60),
+        Duration::from_secs(3),
+        |m| reads(m).len() >= 1110,
+    );
+    let ids = reads(&msgs);
+    assert_eq!(
+        ids[1100..],
+        (1..=10).map(|i| i * 100).collect::<Vec<i64>>()[..],
+        "log:\n{}",
+        tail(&daemon.log_text())
+    );
     daemon.stop_cleanly();
     drop_table(&t).await;
 }

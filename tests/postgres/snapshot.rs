@@ -237,14 +237,23 @@ async fn snapshot_blocks_neither_ddl_nor_an_exclusive_lock() {
 }
 
 /// `tidemark snapshot` on a running connector (which took no initial snapshot): a key range
-/// re-sends exactly the rows in it; then the whole table.
+/// re-sends exactly the rows in it; then the whole table; then the rows matching a (signed)
+/// condition.
 #[tokio::test(flavor = "multi_thread")]
 async fn on_demand_snapshot_of_a_key_range_and_of_a_table() {
     let client = pg().await;
     let t = unique("snapr");
     create_table(&client, &t, 1000).await;
     let table = format!("public.{t}");
-    let cfg = TestConfig::new(&[&table], "snapshot:\n  mode: never\n  chunk_size: 30\n");
+    let cfg = TestConfig::new(
+        &[&table],
+        "snapshot:\n  mode: never\n  chunk_size: 30\n  signing_key_file: signing.key\n",
+    );
+    write(
+        cfg.dir.path(),
+        "connectors/signing.key",
+        "0123456789abcdef0123456789abcdef\n",
+    );
     let mut daemon = cfg.start();
     wait_streaming(&client, &cfg.slot, &mut daemon).await;
     let config = cfg.config_file();
@@ -295,6 +304,21 @@ async fn on_demand_snapshot_of_a_key_range_and_of_a_table() {
     let ids = reads(&msgs);
     assert_eq!(ids.len(), 1100, "log:\n{}", tail(&daemon.log_text()));
     assert_eq!(ids[100..], (1..=1000).collect::<Vec<i64>>()[..]);
+
+    // A condition, signed by the command with the connector's key.
+    request(&cfg, &[&table, "--from", "100", "--where", "id % 100 = 0"]);
+    let msgs = consume_until(
+        &topic,
+        Duration::from_secs(60),
+        Duration::from_secs(3),
+        |m| reads(m).len() >= 1110,
+    );
+    assert_eq!(
+        reads(&msgs)[1100..],
+        (1..=10).map(|i| i * 100).collect::<Vec<i64>>()[..],
+        "log:\n{}",
+        tail(&daemon.log_text())
+    );
     daemon.stop_cleanly();
     cfg.cleanup(&client).await;
     drop_table(&client, &t).await;

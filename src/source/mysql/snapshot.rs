@@ -445,6 +445,9 @@ impl MysqlSnapshot {
         if let Some(to) = &request.to {
             conditions.push(bound(to, "<", "<=", &mut params)?);
         }
+        if let Some(condition) = &request.condition {
+            conditions.push(format!("({condition})"));
+        }
         let filter = if conditions.is_empty() {
             String::new()
         } else {

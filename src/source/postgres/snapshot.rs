@@ -221,6 +221,9 @@ impl PgSnapshot {
         if let Some(to) = &request.to {
             conditions.push(format!("({}) <= ({})", plan.key_list, tuple(to)));
         }
+        if let Some(condition) = &request.condition {
+            conditions.push(format!("({condition})"));
+        }
         let bound = if conditions.is_empty() {
             String::new()
         } else {
