@@ -42,6 +42,7 @@ use mysql_async::{Conn, Statement, Value as Wire};
 use super::charset::CharsetMap;
 use super::column_type::{self as t, BinlogType};
 use super::decoder::table_schema;
+use super::row_value::Notice;
 use super::select_value;
 use super::setup::{self, quote_ident};
 use super::signal_table;
@@ -87,6 +88,8 @@ pub struct MysqlSnapshot {
     statements: HashMap<(TableId, String), Statement>,
     /// The watermark's prepared `INSERT ... ON DUPLICATE KEY UPDATE`.
     watermark: Statement,
+    /// Value notices already logged (once per table and kind, as the binlog decoder does).
+    warned: std::collections::HashSet<(TableId, Notice)>,
 }
 
 impl MysqlSnapshot {
@@ -116,6 +119,7 @@ impl MysqlSnapshot {
             plans: HashMap::new(),
             statements: HashMap::new(),
             watermark,
+            warned: std::collections::HashSet::new(),
         })
     }
 
@@ -388,8 +392,11 @@ impl MysqlSnapshot {
                 key_text,
             });
         }
-        for n in notices.iter().collect::<std::collections::HashSet<_>>() {
-            tracing::warn!(connector = %self.cfg.name, table = %table, notice = ?n, "snapshot value notice (as in the binlog)");
+        for n in notices {
+            if self.warned.insert((table.clone(), n.clone())) {
+                tracing::warn!(connector = %self.cfg.name, table = %table, notice = ?n,
+                    "snapshot value notice, as the binlog decoder gives it (shown once per table)");
+            }
         }
         let schema = plan.schema.clone();
         self.write_watermark(&driver.watermark_text(request.id, "high"))
