@@ -289,8 +289,8 @@ impl Driver {
         tracing::warn!(connector = %self.connector, chunk = id, waited_seconds = at.elapsed().as_secs(),
             watermarks = %where_written,
             "snapshot stalled: the log has not shown this chunk's high watermark; check that the server logs \
-             the watermark writes to the stream tidemark reads (binlog filters such as binlog_do_db / \
-             binlog_ignore_db, replication filters)");
+             the watermark writes to the stream tidemark reads (MySQL: binlog filters such as binlog_do_db / \
+             binlog_ignore_db that leave out the signal table's database)");
         true
     }
 

@@ -7,8 +7,9 @@
 //! UTC, as the binlog stores it) and `character_set_results = NULL` (text arrives as the
 //! column's own bytes, decoded by the same charset code as the binlog's), FLOAT and DOUBLE
 //! arrive as binary floats (the text protocol would round FLOAT), DECIMAL as the server's
-//! exact text (the binlog decoder writes the same digits), and zero dates become null through
-//! the same rule. The column metadata comes from `information_schema`, mapped to the types a
+//! exact text (the binlog decoder writes the same digits), zero dates become null through the
+//! same rule, and MySQL's JSON text is re-written compactly as the binary-JSON decoder writes it
+//! (MariaDB's JSON is text and passes through as text). The column metadata comes from `information_schema`, mapped to the types a
 //! TABLE_MAP event would carry ([`super::snapshot`]), so the table shape matches too.
 
 use mysql_async::Value as Wire;
@@ -148,13 +149,17 @@ fn bytes_value(
         | t::TINY_BLOB
         | t::MEDIUM_BLOB
         | t::LONG_BLOB => text_value(&raw, col, charsets, notices)?,
-        t::JSON => Value::Json(
-            JsonText::parse(
-                String::from_utf8(raw)
-                    .map_err(|e| format!("column `{}`: JSON text is not UTF-8: {e}", col.name))?,
+        t::JSON => {
+            // MySQL's JSON type: the server writes `{"a": [1, 2]}`, the binlog decoder (from
+            // the binary form) `{"a":[1,2]}`; re-written compactly, members in the server's
+            // order, they agree.
+            let doc: serde_json::Value = serde_json::from_slice(&raw)
+                .map_err(|e| format!("column `{}`: JSON: {e}", col.name))?;
+            Value::Json(
+                JsonText::parse(doc.to_string())
+                    .map_err(|e| format!("column `{}`: JSON: {e}", col.name))?,
             )
-            .map_err(|e| format!("column `{}`: JSON: {e}", col.name))?,
-        ),
+        }
         t::ENUM => Value::Enum(label_text(&raw, col, charsets)),
         t::SET => Value::Text(label_text(&raw, col, charsets)),
         t::GEOMETRY => {
@@ -307,6 +312,12 @@ mod tests {
             ),
             Value::Text("a,c".into())
         );
+        let json = dec(
+            &col(t::JSON, 4, false, None),
+            Wire::Bytes(br#"{"b": [1, "ab"], "a": 2.5}"#.to_vec()),
+        );
+        let compact = JsonText::parse(r#"{"b":[1,"ab"],"a":2.5}"#.into()).unwrap();
+        assert_eq!(json, Value::Json(compact));
         assert_eq!(
             dec(
                 &col(t::GEOMETRY, 4, false, None),
