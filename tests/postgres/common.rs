@@ -356,16 +356,7 @@ pub fn consume_until_at(
     settle: Duration,
     done: impl Fn(&[Msg]) -> bool,
 ) -> Vec<Msg> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", "tidemark-tests")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning)
-        .unwrap();
-    consumer.assign(&tpl).expect("assign");
+    let consumer = consumer_from_start(brokers, topic);
     let start = Instant::now();
     let mut out: Vec<Msg> = Vec::new();
     let mut done_at: Option<Instant> = None;
@@ -414,6 +405,21 @@ pub fn consume_until_at(
             done_at = Some(Instant::now());
         }
     }
+}
+
+/// A consumer of partition 0 of `topic` at `brokers`, from its first message.
+pub fn consumer_from_start(brokers: &str, topic: &str) -> BaseConsumer {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "tidemark-tests")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&tpl).expect("assign");
+    consumer
 }
 
 /// Reads `topic` until at least `n` messages arrived (and `settle` more passed).

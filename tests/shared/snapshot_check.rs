@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::consumer::Consumer;
+use rdkafka::Message;
 use serde_json::{json, Value as Json};
 
 use crate::common::*;
@@ -64,16 +64,7 @@ pub fn read_until_equal(
     timeout: Duration,
     check_order: bool,
 ) -> TopicState {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", kafka_brokers())
-        .set("group.id", "tidemark-tests")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning)
-        .unwrap();
-    consumer.assign(&tpl).unwrap();
+    let consumer = consumer_from_start(&kafka_brokers(), topic);
     let start = Instant::now();
     let mut state = TopicState {
         check_order,
@@ -105,13 +96,8 @@ pub fn tail(log: &str) -> String {
 /// The snapshot progress the position store holds for the test's connector (`Json::Null`
 /// once complete; `None` before the first commit).
 pub fn stored_progress(cfg: &TestConfig) -> Option<Json> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", kafka_brokers())
-        .set("group.id", "tidemark-tests")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
     let topic = format!("{}.positions", cfg.prefix);
+    let consumer = consumer_from_start(&kafka_brokers(), &topic);
     // Read up to the partition's end as of now (new commits keep coming during a snapshot).
     let end = consumer
         .fetch_watermarks(&topic, 0, Duration::from_secs(5))
@@ -120,10 +106,6 @@ pub fn stored_progress(cfg: &TestConfig) -> Option<Json> {
     if end == 0 {
         return None;
     }
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(&topic, 0, Offset::Beginning)
-        .unwrap();
-    consumer.assign(&tpl).unwrap();
     let mut last = None;
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(10) {
