@@ -69,6 +69,8 @@ struct ChunkMeta {
     schema: Arc<TableSchema>,
     last_key: Option<Vec<String>>,
     last_of_table: bool,
+    /// When it was armed (for the stall warning).
+    armed: Instant,
 }
 
 /// The key a row has in the interleaver: its key values as JSON (the same bytes for a value
@@ -100,8 +102,7 @@ pub struct Driver {
     last_report: Instant,
     /// The throttle: no chunk before this instant.
     not_before: Instant,
-    /// When each armed chunk was armed (oldest first), and when a stall was last reported.
-    armed_at: std::collections::VecDeque<(u64, Instant)>,
+    /// When a stall was last reported.
     stall_reported: Option<Instant>,
     stalled_after: Duration,
 }
@@ -127,7 +128,6 @@ impl Driver {
             rows_emitted: 0,
             last_report: Instant::now(),
             not_before: Instant::now(),
-            armed_at: std::collections::VecDeque::new(),
             stall_reported: None,
             stalled_after: STALLED_AFTER,
         }
@@ -218,7 +218,6 @@ impl Driver {
             .into_iter()
             .map(|r| (match_key(&r.row, &key_columns), r.row))
             .collect();
-        self.armed_at.push_back((request.id, Instant::now()));
         self.chunks.insert(
             request.id,
             ChunkMeta {
@@ -226,6 +225,7 @@ impl Driver {
                 schema,
                 last_key,
                 last_of_table,
+                armed: Instant::now(),
             },
         );
         self.interleaver.arm(Chunk {
@@ -250,8 +250,9 @@ impl Driver {
             _ => return None,
         };
         let released = self.interleaver.on_watermark(mark)?;
-        self.armed_at.retain(|(id, _)| *id > released.id);
         let meta = self.chunks.remove(&released.id)?;
+        // Older chunks the interleaver dropped (their watermarks were lost) go too.
+        self.chunks.retain(|id, _| *id > released.id);
         let n = released.rows.len() as u64;
         self.rows_emitted += n;
         self.progress = self
@@ -278,7 +279,12 @@ impl Driver {
     /// they go, so the user can see why: a binlog filter, a publication, a server that does
     /// not log that table). Returns whether it warned.
     pub fn warn_if_stalled(&mut self, where_written: &dyn std::fmt::Display) -> bool {
-        let Some((id, at)) = self.armed_at.front() else {
+        let Some((id, at)) = self
+            .chunks
+            .iter()
+            .min_by_key(|(id, _)| **id)
+            .map(|(id, c)| (*id, c.armed))
+        else {
             return false;
         };
         let limit = self.stalled_after;
@@ -343,9 +349,21 @@ impl Driver {
         tracing::info!(connector = %self.connector, "snapshot stopped by a signal");
     }
 
+    /// Planning the current task's table failed: a transient error is returned (the source
+    /// retries), a definite one (no usable key, table dropped) skips that table's snapshot, not
+    /// the stream. `check` and start-up refuse such tables for the initial snapshot, so this
+    /// is a requested one.
+    pub fn plan_failed(&mut self, e: Error) -> crate::error::Result<()> {
+        if e.is_transient() {
+            return Err(e);
+        }
+        self.skip_current_task(&e);
+        Ok(())
+    }
+
     /// Skips the current task: its table cannot be snapshotted (no usable key, dropped). It
     /// stops that table's snapshot, not the stream.
-    pub fn skip_current_task(&mut self, why: &Error) {
+    fn skip_current_task(&mut self, why: &Error) {
         if self.tasks.is_empty() {
             return;
         }

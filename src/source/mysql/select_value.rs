@@ -142,13 +142,7 @@ fn bytes_value(
             }
             Value::Bytes(raw)
         }
-        t::STRING
-        | t::VARCHAR
-        | t::VAR_STRING
-        | t::BLOB
-        | t::TINY_BLOB
-        | t::MEDIUM_BLOB
-        | t::LONG_BLOB => text_value(&raw, col, charsets, notices)?,
+        _ if col.ty.is_character(false) => text_value(&raw, col, charsets, notices)?,
         t::JSON => {
             // MySQL's JSON type: the server writes `{"a": [1, 2]}`, the binlog decoder (from
             // the binary form) `{"a":[1,2]}`; re-written compactly, members in the server's

@@ -68,7 +68,8 @@ enum KeyKind {
 struct TablePlan {
     schema: Arc<TableSchema>,
     columns: Vec<ColumnMeta>,
-    key_columns: Vec<usize>,
+    /// Per column: its place in the key, if it is a key column.
+    key_slot: Vec<Option<usize>>,
     key_kinds: Vec<KeyKind>,
     /// `SELECT cols FROM db.t`.
     select_from: String,
@@ -314,8 +315,10 @@ impl MysqlSnapshot {
                     .iter()
                     .map(|i| quote_ident(&map.columns[*i].name))
                     .collect(),
+                key_slot: (0..map.columns.len())
+                    .map(|i| key_columns.iter().position(|k| *k == i))
+                    .collect(),
                 columns: map.columns,
-                key_columns,
                 key_kinds,
                 select_from,
             },
@@ -330,12 +333,7 @@ impl MysqlSnapshot {
         };
         let table = request.table.clone();
         if let Err(e) = self.plan(driver, &table).await {
-            if e.is_transient() {
-                return Err(e);
-            }
-            // A table that cannot be snapshotted stops its own task, not the stream.
-            driver.skip_current_task(&e);
-            return Ok(());
+            return driver.plan_failed(e);
         }
         let (sql, params) = self.chunk_query(&request)?;
         let key = (table.clone(), sql);
@@ -374,9 +372,9 @@ impl MysqlSnapshot {
                 )));
             }
             let mut values = Vec::with_capacity(wire.len());
-            let mut key_text = vec![String::new(); plan.key_columns.len()];
+            let mut key_text = vec![String::new(); plan.key_names.len()];
             for (i, (w, col)) in wire.into_iter().zip(&plan.columns).enumerate() {
-                let key_at = plan.key_columns.iter().position(|k| *k == i);
+                let key_at = plan.key_slot[i];
                 let text = key_at.map(|_| wire_text(&w, col));
                 let v =
                     select_value::decode(w, col, &self.charsets, &mut notices).map_err(|e| {
@@ -576,13 +574,7 @@ fn key_kind(c: &ColumnMeta, charsets: &CharsetMap) -> Option<KeyKind> {
         t::TINY | t::SHORT | t::INT24 | t::LONG | t::LONGLONG | t::YEAR => KeyKind::Int,
         t::FLOAT | t::DOUBLE => KeyKind::Float,
         t::NEWDECIMAL => KeyKind::Decimal(c.ty.meta >> 8, c.ty.meta & 0xff),
-        t::STRING
-        | t::VARCHAR
-        | t::VAR_STRING
-        | t::BLOB
-        | t::TINY_BLOB
-        | t::MEDIUM_BLOB
-        | t::LONG_BLOB => match super::row_value::column_charset(c, charsets) {
+        _ if c.ty.is_character(false) => match super::row_value::column_charset(c, charsets) {
             super::charset::Charset::Binary | super::charset::Charset::Other(_) => KeyKind::Binary,
             _ => KeyKind::Text,
         },

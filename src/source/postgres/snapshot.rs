@@ -188,14 +188,7 @@ impl PgSnapshot {
         };
         let table = request.table.clone();
         if let Err(e) = self.plan(relations, &table).await {
-            if e.is_transient() {
-                return Err(e);
-            }
-            // A table that cannot be snapshotted (no primary key, dropped) stops its own task,
-            // not the stream: `check` and start-up refuse such a table for the initial
-            // snapshot, so this is a requested one.
-            self.driver.skip_current_task(&e);
-            return Ok(());
+            return self.driver.plan_failed(e);
         }
         let id = request.id;
         self.watermark(id, "low").await?;
