@@ -41,12 +41,22 @@ async fn run_daemon(settings: Arc<config::Settings>) -> Result<bool> {
     let mut int = signal(SignalKind::interrupt()).map_err(|e| {
         crate::error::Error::definite("installing the SIGINT handler").with_source(e)
     })?;
+    let deadline = std::time::Duration::from_millis(settings.daemon.shutdown_timeout_ms);
     let signals = tokio::spawn(async move {
         tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-            _ = int.recv() => tracing::info!("SIGINT: stopping"),
+            _ = term.recv() => tracing::info!("SIGTERM: stopping (the sink drains, the last positions are committed)"),
+            _ = int.recv() => tracing::info!("SIGINT: stopping (the sink drains, the last positions are committed)"),
         }
         let _ = shutdown_tx.send(true);
+        // The hard deadline: a second signal, or the drain taking too long.
+        let why = tokio::select! {
+            _ = term.recv() => "a second SIGTERM",
+            _ = int.recv() => "a second SIGINT",
+            _ = tokio::time::sleep(deadline) => "shutdown_timeout_ms passed",
+        };
+        tracing::error!(timeout_ms = deadline.as_millis() as u64,
+            "{why}: exiting now without committing more positions; changes after the last committed position are sent again at the next start");
+        std::process::exit(1);
     });
 
     let sink = Arc::new(match settings.daemon.sink {

@@ -53,6 +53,15 @@ pub struct DaemonConfig {
     pub logging: LoggingConfig,
     #[serde(default)]
     pub pipeline: PipelineConfig,
+    /// After SIGTERM/SIGINT, how long the daemon may take to drain the sink and commit its
+    /// last positions; then (or at a second signal) it exits at once with status 1, committing
+    /// nothing more (what was not committed is sent again after the restart).
+    #[serde(default = "default_shutdown_timeout_ms")]
+    pub shutdown_timeout_ms: u64,
+}
+
+fn default_shutdown_timeout_ms() -> u64 {
+    30_000
 }
 
 fn default_connectors_dir() -> PathBuf {
@@ -227,6 +236,7 @@ impl Default for DaemonConfig {
             offsets: OffsetsConfig::default(),
             logging: LoggingConfig::default(),
             pipeline: PipelineConfig::default(),
+            shutdown_timeout_ms: default_shutdown_timeout_ms(),
         }
     }
 }

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::visibility::{Conflict, TxnSnapshot};
 use super::window::{Chunk, Interleaver, Watermark};
 use super::{SnapshotProgress, SnapshotTask};
 use crate::config::ConnectorConfig;
@@ -30,6 +31,10 @@ const CHUNKS_AHEAD: usize = 2;
 const REPORT_EVERY: Duration = Duration::from_secs(5);
 /// A chunk whose high watermark the log has not shown for this long is reported as stalled.
 const STALLED_AFTER: Duration = Duration::from_secs(60);
+/// A chunk read again (its `SELECT` missed a transaction the log already showed) waits this
+/// long first, doubling per repeat up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_millis(5);
+const RETRY_MAX: Duration = Duration::from_secs(1);
 
 /// A selected row, with its key as text (for the next chunk's lower bound).
 pub struct SnapRow {
@@ -105,6 +110,9 @@ pub struct Driver {
     /// When a stall was last reported.
     stall_reported: Option<Instant>,
     stalled_after: Duration,
+    /// Chunks read again in a row, and when that was last logged.
+    retries: u32,
+    retry_reported: Option<Instant>,
 }
 
 impl Driver {
@@ -130,6 +138,8 @@ impl Driver {
             not_before: Instant::now(),
             stall_reported: None,
             stalled_after: STALLED_AFTER,
+            retries: 0,
+            retry_reported: None,
         }
     }
 
@@ -189,8 +199,17 @@ impl Driver {
         self.estimates.insert(table.clone(), estimate);
     }
 
-    /// The rows of `request`, selected between its watermarks, in key order.
-    pub fn arm(&mut self, request: ChunkRequest, schema: Arc<TableSchema>, rows: Vec<SnapRow>) {
+    /// The rows of `request`, selected between its watermarks, in key order; `seen`: what
+    /// the `SELECT` saw of the transactions, where commits can precede their visibility in the
+    /// log (PostgreSQL; see [`crate::snapshot`]).
+    pub fn arm(
+        &mut self,
+        request: ChunkRequest,
+        schema: Arc<TableSchema>,
+        rows: Vec<SnapRow>,
+        seen: Option<TxnSnapshot>,
+    ) {
+        self.retries = 0;
         let (chunk_size, max_rows_per_second) = self.limits(&request.table);
         let key_columns = self
             .key_columns
@@ -232,7 +251,37 @@ impl Driver {
             id: request.id,
             table: request.table,
             rows,
+            seen,
         });
+    }
+
+    /// The chunk of `request` cannot be armed: its `SELECT` missed a transaction the log has
+    /// already shown (`conflict`). Nothing advances; the same chunk is read again after a short
+    /// wait (doubling while it repeats: a transaction can stay invisible for long, for example
+    /// while a synchronous standby does not confirm it).
+    pub fn retry(&mut self, request: ChunkRequest, conflict: Conflict) {
+        self.retries = self.retries.saturating_add(1);
+        let wait = RETRY_FIRST
+            .saturating_mul(1 << self.retries.min(16))
+            .min(RETRY_MAX);
+        self.not_before = Instant::now() + wait;
+        let (xid, known) = match conflict {
+            Conflict::StreamedUnseen(x) => (x, "already streamed"),
+            Conflict::UnknownUnseen(x) => (x, "committed before this connector's history"),
+        };
+        if self
+            .retry_reported
+            .is_none_or(|t| t.elapsed() >= REPORT_EVERY * 6)
+            && self.retries >= 10
+        {
+            self.retry_reported = Some(Instant::now());
+            tracing::warn!(connector = %self.connector, table = %request.table, xid, retries = self.retries,
+                "snapshot chunk read again and again: transaction {xid} has committed ({known}) but is not yet visible \
+                 to new queries (a synchronous standby that does not confirm it?); the chunk waits for it");
+        } else {
+            tracing::debug!(connector = %self.connector, table = %request.table, chunk = request.id, xid,
+                retries = self.retries, "snapshot chunk read again: its SELECT did not see transaction {xid} ({known})");
+        }
     }
 
     /// A watermark's text seen in the log at `at`: the rows its chunk releases, if it is the
@@ -300,20 +349,21 @@ impl Driver {
         true
     }
 
-    /// A change in the log: drops the changed key from open chunks.
-    pub fn on_change(&mut self, table: &TableId, row: &Row) {
+    /// A change in the log, committed by transaction `txn` (where the source knows it): drops
+    /// the changed key from open chunks (and from chunks whose `SELECT` did not see `txn`).
+    pub fn on_change(&mut self, table: &TableId, row: &Row, txn: Option<u64>) {
         if self.interleaver.pending() == 0 {
             return;
         }
         if let Some(columns) = self.key_columns.get(table) {
             let key = match_key(row, columns);
-            self.interleaver.on_change(table, &key);
+            self.interleaver.on_change(table, &key, txn);
         }
     }
 
-    /// A truncate in the log: the table's open chunks are stale.
-    pub fn on_truncate(&mut self, table: &TableId) {
-        self.interleaver.on_truncate(table);
+    /// A truncate in the log by `txn`: the table's open chunks are stale.
+    pub fn on_truncate(&mut self, table: &TableId, txn: Option<u64>) {
+        self.interleaver.on_truncate(table, txn);
     }
 
     /// Adds tasks to the running snapshot (after the ones it has).
@@ -476,17 +526,17 @@ mod tests {
             d.watermark_text(r1.id, "low"),
             d.watermark_text(r1.id, "high"),
         );
-        d.arm(r1, schema(&table), rows(&[1, 2]));
+        d.arm(r1, schema(&table), rows(&[1, 2]), None);
         let r2 = d.next_request().unwrap();
         assert_eq!(r2.after, Some(vec!["2".to_string()]));
         let (low2, high2) = (
             d.watermark_text(r2.id, "low"),
             d.watermark_text(r2.id, "high"),
         );
-        d.arm(r2, schema(&table), rows(&[3]));
+        d.arm(r2, schema(&table), rows(&[3]), None);
         assert!(d.next_chunk_at().is_none(), "the last chunk is armed");
         assert!(d.on_watermark(&low1, &"p").is_none());
-        d.on_change(&table, &vec![Value::Int(2)]);
+        d.on_change(&table, &vec![Value::Int(2)], None);
         let rel = d.on_watermark(&high1, &"p").unwrap();
         assert_eq!(rel.rows, vec![vec![Value::Int(1)]]);
         assert_eq!(d.progress().unwrap().last_key, Some(vec!["2".to_string()]));
@@ -509,7 +559,7 @@ mod tests {
         assert!(!d.warn_if_stalled(&"t"), "nothing armed, nothing stalled");
         let r = d.next_request().unwrap();
         let high = d.watermark_text(r.id, "high");
-        d.arm(r, schema(&table), rows(&[1]));
+        d.arm(r, schema(&table), rows(&[1]), None);
         assert!(d.warn_if_stalled(&"t"));
         d.stalled_after = Duration::from_secs(3600);
         assert!(!d.warn_if_stalled(&"t"), "reported again within the period");

@@ -18,14 +18,16 @@
 //! # Why it is correct
 //!
 //! Take a row `k` of the chunk, selected at time `S`, with `L < S < H` in commit order, where
-//! `L` and `H` are the commits of the low and high watermarks.
+//! `L` and `H` are the commits of the low and high watermarks. The argument needs one property
+//! of the source, **visibility by log order**: every transaction whose commit precedes `L` in
+//! the log is visible to the `SELECT` (which starts after `L`'s commit has returned).
 //!
 //! - **No stale row overwrites newer state.** If a change to `k` commits between `L` and `H`,
 //!   it is in the window and the row is dropped: the log event itself carries `k`'s state and
 //!   it is emitted in log order. If no change to `k` commits in the window, `k`'s state at `S`
-//!   equals its state at `H`; every change to `k` before `L` is emitted before the window (so
-//!   before the row), every change after `H` after the row. The emitted sequence for `k`
-//!   therefore only moves forward in time.
+//!   equals its state at `H` (by visibility, every change before `L` is in it); every change to
+//!   `k` before `L` is emitted before the window (so before the row), every change after `H`
+//!   after the row. The emitted sequence for `k` therefore only moves forward in time.
 //! - **Nothing is missed.** A row in the key range that is dropped had a change in the window,
 //!   which the log delivers. A row that no selected chunk contains was deleted before its
 //!   chunk's select, or inserted after it, and the log delivers that too (the stream runs
@@ -38,12 +40,56 @@
 //!   one; watermarks of the dead life that the log shows again carry unknown chunk ids and are
 //!   ignored.
 //!
+//! ## MySQL and MariaDB: visibility by log order holds
+//!
+//! With the binlog on, a transaction commits in two phases: prepared in the engine, written to
+//! the binlog, then committed in the engine, which is when other sessions see it. MariaDB
+//! commits in the engine in binlog order (group commit keeps the order); MySQL does so with
+//! `binlog_order_commits=ON` (its default, verified by `tidemark check`). So a transaction
+//! before `L` in the binlog finished its engine commit before `L` did, and `L`'s commit had
+//! returned before the `SELECT` started: the `SELECT` sees it.
+//!
+//! ## PostgreSQL: it does not hold, and what replaces it
+//!
+//! PostgreSQL writes the commit record to the WAL (and flushes it; logical decoding may send
+//! it from then on) *before* the transaction leaves the set of running transactions, which is
+//! what makes it visible to new snapshots; a synchronous standby that has not confirmed the
+//! commit keeps it invisible for as long as the backend waits. A transaction `T` before `L`
+//! in the WAL can therefore be invisible to the `SELECT`; its change is streamed before the
+//! window, the chunk holds `k` as it was before `T`, and without more the row would go out
+//! after `T`'s change (a stale row; the deleted row back). This was seen under load.
+//!
+//! So the PostgreSQL source reads, in the chunk's own `REPEATABLE READ` transaction, the
+//! `SELECT`'s snapshot ([`visibility::TxnSnapshot`]: `xmin`, `xmax`, `xip`), and the argument
+//! above is kept by treating every transaction the snapshot did not see as inside the window:
+//! - one the stream shows **after the chunk is armed** and before `L`: the interleaver drops
+//!   its keys from the chunk as if it were in the window ([`window::Interleaver::on_change`]
+//!   gets each change's transaction id);
+//! - one the stream showed **before the chunk was armed**: its change is already emitted and
+//!   its keys are not known any more, so the chunk is not armed; the driver reads it again
+//!   (nothing advanced) after a short wait, until a snapshot sees every transaction the stream
+//!   has shown. The stream records each transaction id it shows in a bounded
+//!   [`visibility::CommitHistory`] (one bit per id; ids below the newest snapshot's `xmin`
+//!   are forgotten, since every later snapshot sees them).
+//!
+//! The history is complete from a base id read with `pg_current_xact_id()` at the start of the
+//! stream: any id assigned later commits after the stream's start position, so the stream shows
+//! it. A transaction below the base that the snapshot did not see but that had committed
+//! (`xip` members with `pg_xact_status = 'committed'`, read with the snapshot) may have been
+//! shown before the start, or in the part of the history dropped by its size bound: it counts
+//! as shown, and the chunk is read again. An id at or above `xmax` is never below the base: `L`
+//! itself has an id, is finished before the `SELECT`, so `xmax > L`'s id, and any id above it
+//! was assigned after the stream started. What remains outside the argument is a backend stopped
+//! between flushing its commit record and marking it committed (a few instructions, no waits)
+//! for longer than tidemark has been running.
+//!
 //! The pure part is [`window::Interleaver`], tested against a model of a table, a log and the
 //! driver with random concurrent writes (proptest).
 
 pub mod driver;
 pub mod progress;
 pub mod signal;
+pub mod visibility;
 pub mod window;
 
 pub use progress::{SnapshotProgress, SnapshotTask};

@@ -6,3 +6,10 @@
 pub mod check;
 pub mod mysql;
 pub mod postgres;
+
+/// Resolves once `shutdown` is (or already was) true, or its sender is gone: the one exit of
+/// a source's stream loop, raced against each of its waits.
+pub async fn stop_requested(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
+    // The Ref it returns is not Send: drop it here.
+    let _ = shutdown.wait_for(|s| *s).await;
+}

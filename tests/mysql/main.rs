@@ -6,6 +6,9 @@ mod common;
 mod e2e;
 mod harness;
 mod restart;
+mod shutdown;
+#[path = "../shared/shutdown_check.rs"]
+mod shutdown_check;
 mod snapshot;
 #[path = "../shared/snapshot_check.rs"]
 mod snapshot_check;

@@ -5,7 +5,11 @@ mod bad_input;
 mod common;
 mod e2e;
 mod restart;
+mod shutdown;
+#[path = "../shared/shutdown_check.rs"]
+mod shutdown_check;
 mod snapshot;
 #[path = "../shared/snapshot_check.rs"]
 mod snapshot_check;
 mod types;
+mod visibility;

@@ -16,6 +16,9 @@ pub struct TopicState {
     pub rows: BTreeMap<i64, Json>,
     /// The newest `v` seen per key, to catch a stale row after a newer one.
     newest: BTreeMap<i64, i64>,
+    /// Keys deleted, with the version they had: a later row must be newer (a deleted key may
+    /// come back only by a new insert, never as the row it was).
+    deleted: BTreeMap<i64, i64>,
     pub reads: u64,
     pub messages: u64,
     /// Whether a version older than one seen before fails the test. Off across a crash: the
@@ -37,6 +40,14 @@ impl TopicState {
         }
         match v["op"].as_str() {
             Some("d") => {
+                let was = v["before"]["v"]
+                    .as_i64()
+                    .or_else(|| self.newest.get(&id).copied());
+                if let Some(was) = was {
+                    self.deleted.insert(id, was);
+                    let n = self.newest.entry(id).or_insert(was);
+                    *n = (*n).max(was);
+                }
                 self.rows.remove(&id);
             }
             _ => {
@@ -49,6 +60,13 @@ impl TopicState {
                         "key {id}: version {version} after {n}: a stale row overwrote newer state ({v})"
                     );
                 }
+                if let Some(&d) = self.deleted.get(&id).filter(|_| self.check_order) {
+                    assert!(
+                        version > d,
+                        "key {id}: deleted at version {d}, then came back as version {version} ({v})"
+                    );
+                }
+                self.deleted.remove(&id);
                 self.newest.insert(id, version);
                 self.rows.insert(id, after);
             }

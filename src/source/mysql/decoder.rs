@@ -400,7 +400,7 @@ impl Decoder {
             // The table's rows held by open snapshot chunks are stale now.
             if let Some(snapshot) = self.snapshot.as_mut() {
                 for id in captured {
-                    snapshot.on_truncate(id);
+                    snapshot.on_truncate(id, None);
                 }
             }
         }
@@ -507,7 +507,7 @@ impl Decoder {
         if let Some(snapshot) = self.snapshot.as_mut().filter(|d| d.has_open_chunks()) {
             for change in &changes {
                 for row in [&change.before, &change.after].into_iter().flatten() {
-                    snapshot.on_change(&schema.id, row);
+                    snapshot.on_change(&schema.id, row, None);
                 }
             }
         }

@@ -399,7 +399,7 @@ impl MysqlSnapshot {
         let schema = plan.schema.clone();
         self.write_watermark(&driver.watermark_text(request.id, "high"))
             .await?;
-        driver.arm(request, schema, selected);
+        driver.arm(request, schema, selected, None);
         Ok(())
     }
 

@@ -140,7 +140,12 @@ pub async fn run(
     let mut batch = Vec::new();
     // Reads the snapshot's chunks while the decoder's driver has a snapshot in progress.
     let mut chunks: Option<MysqlSnapshot> = None;
-    loop {
+    // One exit for a requested shutdown: checked before every step, and raced against every
+    // wait (an idle server sends only heartbeats). A rows event's messages are handed over
+    // whole or not at all.
+    // The same signal, for the waits inside a step.
+    let mut stopping = shutdown.clone();
+    'stream: while !*shutdown.borrow() {
         match (&decoder.snapshot, &chunks) {
             (Some(_), None) => {
                 chunks = Some(MysqlSnapshot::open(&cfg, charsets.clone(), mariadb).await?)
@@ -151,11 +156,7 @@ pub async fn run(
         let next_chunk_at = decoder.snapshot.as_ref().and_then(|d| d.next_chunk_at());
         tokio::select! {
             biased;
-            changed = shutdown.changed(), if !*shutdown.borrow() => {
-                if changed.is_err() || *shutdown.borrow() {
-                    break;
-                }
-            }
+            _ = crate::source::stop_requested(&mut shutdown) => break 'stream,
             changed = acked.changed(), if acked_open => {
                 if changed.is_err() {
                     acked_open = false;
@@ -196,8 +197,9 @@ pub async fn run(
                 // One wait for room for the whole rows event, then hand every message over
                 // without further waits.
                 let permits = tokio::select! {
+                    biased;
+                    _ = crate::source::stop_requested(&mut stopping) => break 'stream,
                     permits = out.reserve_many(batch.len().min(out.max_capacity())) => permits,
-                    _ = shutdown.wait_for(|s| *s) => break,
                 };
                 let mut permits = permits.map_err(|_| Error::transient(format!("connector {}: pipeline stopped", cfg.name)))?;
                 for msg in batch.drain(..) {

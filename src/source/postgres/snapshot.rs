@@ -12,6 +12,13 @@
 //! so they are decoded by the same code as the WAL's text values and compare equal to them.
 //! The previous chunk's last key goes into the statement as escaped literals (`E'...'`) cast
 //! to the key columns' types.
+//!
+//! A commit reaches the WAL before it becomes visible to other sessions, so the chunk's
+//! `SELECT` runs in a `REPEATABLE READ READ ONLY` transaction that first reads its own snapshot
+//! (`pg_current_snapshot()`, and which of the transactions it does not see had already
+//! committed); the chunk is armed with that snapshot, or read again when the stream has already
+//! shown a transaction the snapshot missed (see [`crate::snapshot`] and
+//! [`crate::snapshot::visibility`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,6 +32,7 @@ use crate::config::ConnectorConfig;
 use crate::error::{classify_postgres, Error, Result};
 use crate::event::{TableId, TableSchema};
 use crate::snapshot::driver::{Driver, SnapRow};
+use crate::snapshot::visibility::{CommitHistory, TxnSnapshot};
 use crate::snapshot::SnapshotProgress;
 
 /// The prefix of tidemark's logical decoding messages.
@@ -32,9 +40,17 @@ pub const MESSAGE_PREFIX: &str = "tidemark";
 
 /// Session settings: the replication session's text formats, and watermarks flushed at
 /// commit (logical decoding only sends flushed WAL; a server with `synchronous_commit=off`
-/// would otherwise hold a watermark back up to `wal_writer_delay`).
+/// would otherwise hold a watermark back up to `wal_writer_delay`), without waiting for a
+/// synchronous standby (`local`: the stream needs the local flush, nothing more).
 const SESSION_OPTIONS: &str = "-c datestyle=ISO,MDY -c intervalstyle=iso_8601 -c timezone=UTC \
-     -c bytea_output=hex -c extra_float_digits=3 -c synchronous_commit=on";
+     -c bytea_output=hex -c extra_float_digits=3 -c synchronous_commit=local";
+
+/// Opens the chunk's transaction and reads its snapshot: the snapshot's text, and the ids it
+/// does not see although they had committed (commit record written, not yet visible).
+const CHUNK_BEGIN: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; \
+     SELECT pg_current_snapshot()::text, \
+     (SELECT string_agg(x::text, ',') FROM pg_snapshot_xip(pg_current_snapshot()) AS x \
+      WHERE pg_xact_status(x) = 'committed')";
 
 struct TablePlan {
     schema: Arc<TableSchema>,
@@ -181,8 +197,14 @@ impl PgSnapshot {
         }
     }
 
-    /// Selects the next chunk between a low and a high watermark, and arms it.
-    pub async fn next_chunk(&mut self, relations: &mut Relations) -> Result<()> {
+    /// Selects the next chunk between a low and a high watermark, and arms it, unless the
+    /// stream (`history`: what it has shown committing) already showed a transaction the
+    /// chunk's `SELECT` did not see; then the chunk is read again later.
+    pub async fn next_chunk(
+        &mut self,
+        relations: &mut Relations,
+        history: &mut CommitHistory,
+    ) -> Result<()> {
         let Some(request) = self.driver.next_request() else {
             return Ok(());
         };
@@ -226,25 +248,36 @@ impl PgSnapshot {
             "{}{bound} ORDER BY {} LIMIT {}",
             plan.select_from, plan.key_list, request.limit
         );
-        let rows: Vec<tokio_postgres::SimpleQueryRow> = self
-            .client
-            .simple_query(&sql)
-            .await
+        let what = || {
+            format!(
+                "connector {}: snapshot of {table}: selecting a chunk after key {:?}",
+                self.connector, request.after
+            )
+        };
+        let (snapshot, gap, rows) = match self.select_chunk(&sql).await {
+            Ok(r) => r,
+            Err(e) => {
+                // Leaves no transaction open on the session (the statements after the failed
+                // one were skipped).
+                let _ = self.client.batch_execute("ROLLBACK").await;
+                return Err(classify_postgres(what(), e));
+            }
+        };
+        let snapshot_text = snapshot.unwrap_or_default();
+        let snapshot = TxnSnapshot::parse(&snapshot_text).ok_or_else(|| {
+            Error::definite(format!(
+                "{}: unexpected pg_current_snapshot() {snapshot_text:?}",
+                what()
+            ))
+        })?;
+        let gap = gap
+            .split(',')
+            .filter(|x| !x.is_empty())
+            .map(|x| x.parse::<u64>())
+            .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| {
-                classify_postgres(
-                    format!(
-                        "connector {}: snapshot of {table}: selecting a chunk after key {:?}",
-                        self.connector, request.after
-                    ),
-                    e,
-                )
-            })?
-            .into_iter()
-            .filter_map(|m| match m {
-                SimpleQueryMessage::Row(r) => Some(r),
-                _ => None,
-            })
-            .collect();
+                Error::definite(format!("{}: committed ids {gap:?}", what())).with_source(e)
+            })?;
         let at = format!("snapshot chunk {id} of {table}");
         let mut selected = Vec::with_capacity(rows.len());
         for r in &rows {
@@ -259,7 +292,44 @@ impl PgSnapshot {
         }
         self.watermark(id, "high").await?;
         let schema = plan.schema.clone();
-        self.driver.arm(request, schema, selected);
+        let conflict = history.conflict(&snapshot, &gap);
+        history.forget_below(snapshot.xmin);
+        match conflict {
+            Some(c) => self.driver.retry(request, c),
+            None => self.driver.arm(request, schema, selected, Some(snapshot)),
+        }
         Ok(())
+    }
+
+    /// Runs the chunk query `sql` in a `REPEATABLE READ READ ONLY` transaction after reading
+    /// its snapshot: (snapshot text, committed ids it does not see, rows).
+    async fn select_chunk(
+        &self,
+        sql: &str,
+    ) -> std::result::Result<
+        (Option<String>, String, Vec<tokio_postgres::SimpleQueryRow>),
+        tokio_postgres::Error,
+    > {
+        let messages = self
+            .client
+            .simple_query(&format!("{CHUNK_BEGIN}; {sql}; COMMIT"))
+            .await?;
+        // BEGIN, the snapshot's SELECT, the chunk's SELECT and COMMIT each end with a
+        // CommandComplete: rows after the first belong to the snapshot, after the second to
+        // the chunk.
+        let mut completed = 0;
+        let (mut snapshot, mut gap, mut rows) = (None, String::new(), Vec::new());
+        for m in messages {
+            match m {
+                SimpleQueryMessage::CommandComplete(_) => completed += 1,
+                SimpleQueryMessage::Row(r) if completed == 1 => {
+                    snapshot = r.get(0).map(str::to_owned);
+                    gap = r.get(1).unwrap_or_default().to_owned();
+                }
+                SimpleQueryMessage::Row(r) if completed == 2 => rows.push(r),
+                _ => {}
+            }
+        }
+        Ok((snapshot, gap, rows))
     }
 }

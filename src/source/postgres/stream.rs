@@ -20,6 +20,7 @@ use crate::event::{
     ChangeEvent, Op, Position, SourceInfo, SourceLocation, SourceMessage, TableId, TransactionInfo,
 };
 use crate::snapshot::signal::{self, SIGNAL_PREFIX};
+use crate::snapshot::visibility::{widen_xid, CommitHistory};
 use crate::snapshot::SnapshotProgress;
 
 /// Session settings that make pgoutput's text values unambiguous (see `text_value`).
@@ -78,23 +79,25 @@ pub async fn run(
         "streaming WAL"
     );
 
-    let mut decoder = Decoder::new(cfg.clone(), sql);
+    let history = CommitHistory::new(next_xid(&sql, &cfg.name).await?);
+    let mut decoder = Decoder::new(cfg.clone(), sql, history);
     if let Some(progress) = snapshot_progress {
         decoder.snapshot = Some(PgSnapshot::open(&cfg, progress).await?);
     }
     let mut acked_open = true;
-    loop {
+    // One exit for a requested shutdown: checked before every step, and raced against every
+    // wait. A batch is abandoned whole from the first message not sent (nothing after it is
+    // sent, so no later checkpoint can commit past it); the restart replays it.
+    // The same signal, for the waits inside a step.
+    let mut stopping = shutdown.clone();
+    'stream: while !*shutdown.borrow() {
         let next_chunk_at = decoder
             .snapshot
             .as_ref()
             .and_then(|s| s.driver.next_chunk_at());
         tokio::select! {
             biased;
-            changed = shutdown.changed(), if !*shutdown.borrow() => {
-                if changed.is_err() || *shutdown.borrow() {
-                    break;
-                }
-            }
+            _ = crate::source::stop_requested(&mut shutdown) => break 'stream,
             changed = acked.changed(), if acked_open => {
                 if changed.is_err() {
                     acked_open = false;
@@ -118,10 +121,11 @@ pub async fn run(
                 }
                 for msg in messages {
                     tokio::select! {
+                        biased;
+                        _ = crate::source::stop_requested(&mut stopping) => break 'stream,
                         sent = out.send(msg) => if sent.is_err() {
                             return Err(Error::transient(format!("connector {}: pipeline stopped", cfg.name)));
                         },
-                        _ = shutdown.wait_for(|s| *s) => break,
                     }
                 }
             }
@@ -141,6 +145,33 @@ pub async fn run(
         tracing::debug!(connector = %cfg.name, error = %e, "replication session ended with an error");
     }
     Ok(())
+}
+
+/// The next transaction id the server assigns (full, 64-bit): every transaction from it on
+/// commits after the stream's start position, so the stream shows all of them (the base of
+/// the [`CommitHistory`]). Read in a transaction that is rolled back (nothing is written, and
+/// no synchronous standby is waited for).
+async fn next_xid(sql: &tokio_postgres::Client, name: &str) -> Result<u64> {
+    let messages = sql
+        .simple_query("BEGIN; SELECT pg_current_xact_id()::text; ROLLBACK")
+        .await
+        .map_err(|e| {
+            crate::error::classify_postgres(
+                format!("connector {name}: reading the next transaction id (pg_current_xact_id)"),
+                e,
+            )
+        })?;
+    messages
+        .iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).and_then(|t| t.parse().ok()),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            Error::definite(format!(
+                "connector {name}: pg_current_xact_id() returned no transaction id"
+            ))
+        })
 }
 
 fn report_acked(name: &str, client: &ReplicationClient, pos: &Option<Position>) {
@@ -174,6 +205,8 @@ fn classify_wire(name: &str, what: &str, e: PgWireError) -> Error {
 
 struct OpenTransaction {
     xid: u32,
+    /// `xid` with its epoch.
+    full_xid: u64,
     final_lsn: u64,
     commit_time_ms: i64,
     id: Arc<str>,
@@ -194,10 +227,13 @@ struct Decoder {
     ignored_logged: HashSet<TableId>,
     /// The snapshot in progress, if any.
     snapshot: Option<PgSnapshot>,
+    /// The transactions the stream has shown committing (chunks whose `SELECT` missed one of
+    /// them are read again).
+    history: CommitHistory,
 }
 
 impl Decoder {
-    fn new(cfg: Arc<ConnectorConfig>, sql: tokio_postgres::Client) -> Self {
+    fn new(cfg: Arc<ConnectorConfig>, sql: tokio_postgres::Client, history: CommitHistory) -> Self {
         Self {
             name: Arc::from(cfg.name.as_str()),
             db: Arc::from(cfg.connection.database.as_str()),
@@ -208,12 +244,13 @@ impl Decoder {
             last_checkpoint: 0,
             ignored_logged: HashSet::new(),
             snapshot: None,
+            history,
         }
     }
 
     async fn next_snapshot_chunk(&mut self) -> Result<()> {
         if let Some(s) = self.snapshot.as_mut() {
-            s.next_chunk(&mut self.relations).await?;
+            s.next_chunk(&mut self.relations, &mut self.history).await?;
         }
         Ok(())
     }
@@ -269,9 +306,10 @@ impl Decoder {
 
     /// Tells a running snapshot about a change of `table` (its key leaves open chunks).
     fn snapshot_saw(&mut self, table: &TableId, rows: [Option<&crate::event::Row>; 2]) {
+        let txn = self.tx.as_ref().map(|t| t.full_xid);
         if let Some(snap) = self.snapshot.as_mut() {
             for row in rows.into_iter().flatten() {
-                snap.driver.on_change(table, row);
+                snap.driver.on_change(table, row, txn);
             }
         }
     }
@@ -374,8 +412,12 @@ impl Decoder {
                 commit_time,
                 xid,
             } => {
+                // pgoutput sends only committed transactions, whole: this one has committed.
+                let full_xid = widen_xid(xid, self.history.reference());
+                self.history.record(full_xid);
                 self.tx = Some(OpenTransaction {
                     xid,
+                    full_xid,
                     final_lsn,
                     commit_time_ms: pg_time_to_unix_ms(commit_time),
                     id: Arc::from(format!("{xid}:{final_lsn}").as_str()),
@@ -492,8 +534,9 @@ impl Decoder {
                 let mut out = Vec::new();
                 for relation in relations {
                     if let Some(schema) = self.captured_schema(relation, lsn)? {
+                        let txn = self.tx.as_ref().map(|t| t.full_xid);
                         if let Some(snap) = self.snapshot.as_mut() {
-                            snap.driver.on_truncate(&schema.id);
+                            snap.driver.on_truncate(&schema.id, txn);
                         }
                         out.push(self.change(relation, schema, Op::Truncate, None, None, lsn)?);
                     }

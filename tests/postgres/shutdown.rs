@@ -1,0 +1,61 @@
+//! SIGTERM under load: the connector, kept in backpressure while a writer runs, is stopped
+//! ten times; every stop exits 0 within 30 s, and nothing is lost or reordered (see
+//! `shared/shutdown_check.rs`).
+
+use std::time::Duration;
+
+use crate::common::*;
+use crate::shutdown_check::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_under_backpressure_exits_and_loses_nothing() {
+    let client = pg().await;
+    let t = unique("sigterm");
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE {t} (id bigint PRIMARY KEY, v bigint NOT NULL);
+             INSERT INTO {t} SELECT g, 0 FROM generate_series(0, {}) g;",
+            KEYS - 1
+        ))
+        .await
+        .unwrap();
+    let cfg = TestConfig::new(&[&format!("public.{t}")], "snapshot:\n  mode: never\n");
+    append_daemon_config(&cfg, BACKPRESSURE);
+    let mut daemon = cfg.start();
+    wait_streaming(&client, &cfg.slot, &mut daemon).await;
+    let writer = {
+        let t = t.clone();
+        tokio::spawn(async move {
+            let client = pg().await;
+            for _ in 0..TRANSACTIONS {
+                client
+                    .batch_execute(&format!("UPDATE {t} SET v = v + 1"))
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+        })
+    };
+    let mut slowest = Duration::ZERO;
+    for round in 1..=10 {
+        if round > 1 {
+            daemon = cfg.start();
+            wait_streaming(&client, &cfg.slot, &mut daemon).await;
+        }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        slowest = slowest.max(tokio::task::block_in_place(|| {
+            terminate_within(&mut daemon, Duration::from_secs(30), round)
+        }));
+    }
+    writer.await.unwrap();
+    let mut daemon = cfg.start();
+    let topic = cfg.topic(&format!("public.{t}"));
+    tokio::task::block_in_place(|| assert_every_version_in_order(&topic));
+    eprintln!("slowest stop: {slowest:?}");
+    daemon.stop_cleanly();
+    cfg.cleanup(&client).await;
+    client
+        .batch_execute(&format!("DROP TABLE {t}"))
+        .await
+        .unwrap();
+}
