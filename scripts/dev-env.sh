@@ -15,6 +15,7 @@
 # tansu is built once with cargo into ${TIDEMARK_TOOLS_DIR:-~/.cache/tidemark/tools} (about 13 min on 2 cores).
 #
 # After `up`:  source target/dev-env/env   (TIDEMARK_TEST_PG_URL, TIDEMARK_TEST_MYSQL_URL,
+#                                           TIDEMARK_TEST_MYSQL_CDC_URL: the account with README's grants,
 #                                           TIDEMARK_TEST_KAFKA_BROKERS, TIDEMARK_DEV_PG_BIN)
 set -euo pipefail
 
@@ -430,6 +431,10 @@ CREATE USER IF NOT EXISTS 'tidemark'@'127.0.0.1' IDENTIFIED BY 'tidemark';
 CREATE USER IF NOT EXISTS 'tidemark'@'localhost' IDENTIFIED BY 'tidemark';
 GRANT ALL PRIVILEGES ON *.* TO 'tidemark'@'127.0.0.1' WITH GRANT OPTION;
 GRANT ALL PRIVILEGES ON *.* TO 'tidemark'@'localhost' WITH GRANT OPTION;
+-- The account tidemark itself uses in the tests: exactly the grants README documents.
+CREATE USER IF NOT EXISTS 'tidemark_cdc'@'127.0.0.1' IDENTIFIED BY 'tidemark_cdc';
+GRANT REPLICATION SLAVE, BINLOG MONITOR, SELECT ON *.* TO 'tidemark_cdc'@'127.0.0.1';
+GRANT CREATE, INSERT, UPDATE ON tidemark_test.* TO 'tidemark_cdc'@'127.0.0.1';
 SQL
 
     # Verify as the tests will connect.
@@ -580,6 +585,7 @@ write_env() {
         echo "# Written by scripts/dev-env.sh up; source it: . target/dev-env/env"
         printf 'export TIDEMARK_TEST_PG_URL=%q\n' "postgres://tidemark:tidemark@127.0.0.1:$PG_PORT/tidemark_test"
         printf 'export TIDEMARK_TEST_MYSQL_URL=%q\n' "mysql://tidemark:tidemark@127.0.0.1:$MYSQL_PORT/tidemark_test"
+        printf 'export TIDEMARK_TEST_MYSQL_CDC_URL=%q\n' "mysql://tidemark_cdc:tidemark_cdc@127.0.0.1:$MYSQL_PORT/tidemark_test"
         printf 'export TIDEMARK_TEST_KAFKA_BROKERS=%q\n' "127.0.0.1:$KAFKA_PORT"
         printf 'export TIDEMARK_DEV_PG_BIN=%q\n' "$PG_BIN"
         printf 'export TIDEMARK_DEV_TANSU=%q\n' "$TANSU"

@@ -95,6 +95,13 @@ pub async fn run_once(
     let start = store.load(&cfg.name).await?;
     tracing::info!(connector = %cfg.name, position = ?start.as_ref().map(|p| p.to_string()), "starting connector");
     let mut router = Router::new(cfg.clone(), &settings.daemon);
+    // No stored position, yet the connector's topics hold messages: it has produced before
+    // and its position was lost (the sources decide what that means for them).
+    let lost_position = start.is_none() && sink.holds_messages(&router.configured_topics()).await?;
+    if lost_position {
+        tracing::warn!(connector = %cfg.name, store = ?settings.position_store,
+            "no stored position, but the connector's topics hold messages: its position was lost");
+    }
     for topic in router.configured_topics() {
         sink.ensure_topic(&topic).await?;
     }
@@ -118,6 +125,7 @@ pub async fn run_once(
             cfg.clone(),
             settings.daemon.kafka.compact_topics,
             start,
+            lost_position,
             source_tx,
             acked_rx,
             shutdown.clone(),
@@ -125,6 +133,7 @@ pub async fn run_once(
         SourceKind::Mysql => tokio::spawn(crate::source::mysql::run(
             cfg.clone(),
             start,
+            lost_position,
             source_tx,
             acked_rx,
             shutdown.clone(),
@@ -166,7 +175,15 @@ pub async fn run_once(
                                 let wanted = output.sent() + 1 - max_in_flight;
                                 acked_prefix = window.wait_for(wanted).await?.prefix;
                             }
-                            output.send(encoder.encode(&r, &schema, now)?).await?;
+                            output
+                                .send(encoder.encode(&r, &schema, now)?)
+                                .await
+                                .map_err(|e| {
+                                    e.context(format!(
+                                        "connector {}: table {}",
+                                        cfg.name, schema.id
+                                    ))
+                                })?;
                         }
                     }
                     SourceMessage::SchemaChange { table, previous } => {

@@ -71,6 +71,23 @@ pub struct SnapshotOptions {
     /// A file holding that key (trailing newline trimmed).
     #[serde(default)]
     pub signing_key_file: Option<std::path::PathBuf>,
+    /// What to do when the connector's position is gone (see [`OnLostPosition`]).
+    #[serde(default)]
+    pub on_lost_position: Option<OnLostPosition>,
+}
+
+/// What a connector does when the place it must resume from is gone: the stored position was
+/// lost while its topics hold what it produced, its PostgreSQL slot is missing, invalidated or
+/// ahead of the stored position. Starting "from now" would skip every change in between.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnLostPosition {
+    /// Stop with an error that says what was lost and how to go on.
+    #[default]
+    Fail,
+    /// Start from the source's current position (PostgreSQL: a new slot) and snapshot every
+    /// table again, so that the topics converge to the tables.
+    Resnapshot,
 }
 
 /// When existing rows are snapshotted.

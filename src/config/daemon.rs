@@ -170,7 +170,7 @@ fn default_offsets_topic() -> String {
     "tidemark.positions".into()
 }
 fn default_offsets_path() -> PathBuf {
-    PathBuf::from("../target/tidemark-positions")
+    PathBuf::from("../positions")
 }
 fn default_commit_interval_ms() -> u64 {
     1000

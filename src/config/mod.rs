@@ -18,7 +18,7 @@ pub mod table;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use connector::{Connection, GtidUse, SnapshotMode, SourceKind, SslMode};
+pub use connector::{Connection, GtidUse, OnLostPosition, SnapshotMode, SourceKind, SslMode};
 pub use daemon::{DaemonConfig, LogFormat, PositionStoreKind, SinkKind};
 pub use error::ConfigError;
 pub use secret::Secret;
@@ -132,6 +132,7 @@ pub struct SnapshotSettings {
     /// The key that signs snapshot signals with a `where` condition (none: conditions are
     /// refused).
     pub signing_key: Option<Secret>,
+    pub on_lost_position: connector::OnLostPosition,
 }
 
 impl Default for SnapshotSettings {
@@ -141,6 +142,7 @@ impl Default for SnapshotSettings {
             chunk_size: 1024,
             max_rows_per_second: 0,
             signing_key: None,
+            on_lost_position: connector::OnLostPosition::Fail,
         }
     }
 }
@@ -265,6 +267,8 @@ pub fn load(
     for file in files {
         connectors.push(load_connector(&file, &tables_dir, &vars)?);
     }
+    check_connector_overrides(path, &vars, &connectors)?;
+    check_conflicts(&connectors)?;
     Ok(Settings {
         file: path.to_path_buf(),
         positions_dir: dir.join(&daemon.offsets.path),
@@ -272,6 +276,98 @@ pub fn load(
         position_store,
         connectors,
     })
+}
+
+/// The environment prefix of connector `name`'s overrides.
+fn connector_env_prefix(name: &str) -> String {
+    format!(
+        "TIDEMARK__CONNECTORS__{}__",
+        name.to_uppercase().replace('-', "_")
+    )
+}
+
+/// Every `TIDEMARK__CONNECTORS__<NAME>__...` variable must name a loaded connector: one that
+/// names none would be ignored silently.
+fn check_connector_overrides(
+    path: &Path,
+    vars: &[(String, String)],
+    connectors: &[ConnectorConfig],
+) -> Result<(), ConfigError> {
+    let prefixes: Vec<String> = connectors
+        .iter()
+        .map(|c| connector_env_prefix(&c.name))
+        .collect();
+    for (var, _) in vars {
+        if var.starts_with("TIDEMARK__CONNECTORS__")
+            && !prefixes.iter().any(|p| var.starts_with(p.as_str()))
+        {
+            let names: Vec<&str> = connectors.iter().map(|c| c.name.as_str()).collect();
+            return Err(ConfigError::invalid(
+                path,
+                "",
+                format!(
+                    "environment variable {var} names no connector (the connectors are {}; \
+                     a connector's variables start with TIDEMARK__CONNECTORS__<NAME>__, NAME \
+                     its file name in upper case with '-' as '_')",
+                    names.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Two enabled connectors must not share what only one can use: a PostgreSQL slot or
+/// publication on one database, a MySQL server id on one server, or a position key.
+fn check_conflicts(connectors: &[ConnectorConfig]) -> Result<(), ConfigError> {
+    let enabled: Vec<&ConnectorConfig> = connectors.iter().filter(|c| c.enabled).collect();
+    for (i, a) in enabled.iter().enumerate() {
+        for b in &enabled[i + 1..] {
+            let same_server = a.kind == b.kind
+                && a.connection.host.eq_ignore_ascii_case(&b.connection.host)
+                && a.connection.port == b.connection.port;
+            let same_db = same_server && a.connection.database == b.connection.database;
+            let clash = if a.name.eq_ignore_ascii_case(&b.name)
+                || connector_env_prefix(&a.name) == connector_env_prefix(&b.name)
+            {
+                Some(format!(
+                    "the connector name `{}` (its position key and environment prefix)",
+                    a.name
+                ))
+            } else if a.kind == SourceKind::Postgres
+                && same_db
+                && a.postgres.slot == b.postgres.slot
+            {
+                Some(format!("the replication slot `{}`", a.postgres.slot))
+            } else if a.kind == SourceKind::Postgres
+                && same_db
+                && a.postgres.publication == b.postgres.publication
+            {
+                Some(format!("the publication `{}`", a.postgres.publication))
+            } else if a.kind == SourceKind::Mysql
+                && same_server
+                && a.mysql.server_id == b.mysql.server_id
+            {
+                Some(format!(
+                    "mysql.server_id {} on one server (two replicas with one id disconnect each other)",
+                    a.mysql.server_id
+                ))
+            } else {
+                None
+            };
+            if let Some(what) = clash {
+                return Err(ConfigError::invalid(
+                    &b.file,
+                    "",
+                    format!(
+                        "this connector and {} share {what}; give each its own",
+                        a.file.display()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn validate_daemon(path: &Path, d: &DaemonConfig) -> Result<(), ConfigError> {
@@ -357,10 +453,7 @@ fn load_connector(
             "a connector file name may hold only ASCII letters, digits, '_' and '-'",
         ));
     }
-    let prefix = format!(
-        "TIDEMARK__CONNECTORS__{}__",
-        name.to_uppercase().replace('-', "_")
-    );
+    let prefix = connector_env_prefix(&name);
     let overrides = env_overrides(vars.iter().cloned(), &prefix, &[]);
     let raw: ConnectorFile = load_file(file, &overrides)?;
     let dir = base_dir(file);
@@ -432,6 +525,7 @@ fn load_connector(
         chunk_size: snap.chunk_size.unwrap_or(1024),
         max_rows_per_second: snap.max_rows_per_second.unwrap_or(0),
         signing_key: signing_key(file, &snap, &dir)?,
+        on_lost_position: snap.on_lost_position.unwrap_or_default(),
     };
     if snapshot.chunk_size == 0 || snapshot.chunk_size > 1_000_000 {
         return Err(ConfigError::invalid(
@@ -629,6 +723,51 @@ mod tests {
         )];
         let s = load(&daemon, vars).unwrap();
         assert_eq!(s.connectors[0].connection.port, 6543);
+    }
+
+    #[test]
+    fn an_override_of_no_connector_is_an_error_naming_the_variable() {
+        let (_dir, daemon) = setup(CONNECTOR);
+        let vars = vec![(
+            "TIDEMARK__CONNECTORS__NOSUCH__CONNECTION__PORT".to_string(),
+            "6543".to_string(),
+        )];
+        let err = load(&daemon, vars).unwrap_err().to_string();
+        assert!(
+            err.contains("TIDEMARK__CONNECTORS__NOSUCH__CONNECTION__PORT") && err.contains("demo"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn connectors_sharing_a_slot_publication_or_server_id_are_refused_naming_both_files() {
+        let (dir, daemon) = setup(CONNECTOR);
+        let other = write(
+            dir.path(),
+            "connectors/other.yaml",
+            "kind: postgres\nconnection:\n  database: d\n  user: u\n  password: p\npostgres:\n  slot: tidemark_demo\n  publication: pub_other\ntables:\n  - public.c\n",
+        );
+        let err = load(&daemon, Vec::new()).unwrap_err().to_string();
+        assert!(
+            err.contains("other.yaml") && err.contains("demo.yaml") && err.contains("slot"),
+            "{err}"
+        );
+        // Another database on the same server may use the same slot name.
+        std::fs::write(&other, "kind: postgres\nconnection:\n  database: d2\n  user: u\n  password: p\npostgres:\n  slot: tidemark_demo\ntables:\n  - public.c\n").unwrap();
+        load(&daemon, Vec::new()).unwrap();
+        // The same publication on one database.
+        std::fs::write(&other, "kind: postgres\nconnection:\n  database: d\n  user: u\n  password: p\npostgres:\n  slot: s2\n  publication: tidemark_demo\ntables:\n  - public.c\n").unwrap();
+        let err = load(&daemon, Vec::new()).unwrap_err().to_string();
+        assert!(err.contains("publication"), "{err}");
+        // Two MySQL connectors with one server id on one server.
+        let my = "kind: mysql\nconnection:\n  database: d\n  user: u\n  password: p\nmysql:\n  server_id: 77\ntables:\n  - d.t\n";
+        std::fs::write(&other, my).unwrap();
+        write(dir.path(), "connectors/third.yaml", my);
+        let err = load(&daemon, Vec::new()).unwrap_err().to_string();
+        assert!(
+            err.contains("server_id 77") && err.contains("third.yaml"),
+            "{err}"
+        );
     }
 
     #[test]

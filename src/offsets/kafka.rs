@@ -1,15 +1,19 @@
 //! The Kafka position store: a compacted topic (one partition), key = connector name, value =
 //! [`StoredPosition`] JSON. Each commit is one record, produced alone and awaited.
 //!
-//! Loading reads the partition from the beginning to its end and keeps the last value of the
-//! connector's key. "The end" is the high watermark, but some brokers (tansu) misreport it
-//! after multi-record batches, so reading also stops after an idle timeout: the worst case of
-//! an early stop is an older position, i.e. duplicates, never a loss.
+//! Loading reads the partition from the beginning to its end (the high watermark) and keeps
+//! the last value of the connector's key. A load that cannot reach the end within its time
+//! limit is an error (transient: the connector retries), never "no position": an early stop
+//! would answer with an older position, or none, and a source that then starts "from now"
+//! skips changes. Every record is produced in a batch of its own (`batch.num.messages=1`):
+//! tansu misreports the high watermark after a batch of several records.
 
 use std::time::{Duration, Instant};
 
+use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 use super::{now_ms, StoredPosition};
@@ -18,10 +22,14 @@ use crate::error::{Error, Result};
 use crate::event::Position;
 use crate::sink::kafka::create_topic;
 
+/// How long a load may take to read the positions topic to its end.
+const LOAD_TIMEOUT: Duration = Duration::from_secs(30);
+
 pub struct KafkaStore {
     brokers: String,
     topic: String,
     producer: FutureProducer,
+    load_timeout: Duration,
 }
 
 impl KafkaStore {
@@ -32,27 +40,39 @@ impl KafkaStore {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "0")
+            .set("batch.num.messages", "1")
             .set("message.timeout.ms", "60000")
             .set("client.id", "tidemark-positions")
             .create()
             .map_err(|e| Error::definite("creating the position-store producer").with_source(e))?;
-        let admin = ClientConfig::new()
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
             .set("bootstrap.servers", &brokers)
             .create()
             .map_err(|e| Error::definite("creating the Kafka admin client").with_source(e))?;
-        create_topic(&admin, topic, 1, kafka.topic_replication_factor, true).await?;
+        match topic_replicas(&producer, topic).await? {
+            None => create_topic(&admin, topic, 1, kafka.topic_replication_factor, true).await?,
+            Some(replicas) => check_existing_topic(&admin, topic, replicas, &brokers).await,
+        }
         Ok(Self {
             brokers,
             topic: topic.to_string(),
             producer,
+            load_timeout: LOAD_TIMEOUT,
         })
+    }
+
+    /// Sets how long a load may take before it is an error.
+    pub fn with_load_timeout(mut self, timeout: Duration) -> Self {
+        self.load_timeout = timeout;
+        self
     }
 
     pub async fn load(&self, connector: &str) -> Result<Option<Position>> {
         let brokers = self.brokers.clone();
         let topic = self.topic.clone();
         let connector = connector.to_string();
-        tokio::task::spawn_blocking(move || load_blocking(&brokers, &topic, &connector))
+        let timeout = self.load_timeout;
+        tokio::task::spawn_blocking(move || load_blocking(&brokers, &topic, &connector, timeout))
             .await
             .map_err(|e| Error::transient("loading a position").with_source(e))?
     }
@@ -77,7 +97,75 @@ impl KafkaStore {
     }
 }
 
-fn load_blocking(brokers: &str, topic: &str, connector: &str) -> Result<Option<Position>> {
+/// The replica count of `topic`'s partition 0, or `None` when the topic does not exist.
+async fn topic_replicas(producer: &FutureProducer, topic: &str) -> Result<Option<usize>> {
+    let producer = producer.clone();
+    let name = topic.to_string();
+    tokio::task::spawn_blocking(move || {
+        let metadata = producer
+            .client()
+            .fetch_metadata(Some(&name), Duration::from_secs(10))
+            .map_err(|e| {
+                Error::transient(format!("reading the metadata of position topic {name}"))
+                    .with_source(e)
+            })?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == name && t.error().is_none() && !t.partitions().is_empty())
+            .map(|t| t.partitions()[0].replicas().len()))
+    })
+    .await
+    .map_err(|e| Error::transient("reading topic metadata").with_source(e))?
+}
+
+/// Warns about an existing positions topic that may lose positions: not compacted (records
+/// expire with the topic's retention, and a connector idle for that long would find none),
+/// or with one replica on a broker that is not local (one disk from losing every position).
+async fn check_existing_topic(
+    admin: &AdminClient<DefaultClientContext>,
+    topic: &str,
+    replicas: usize,
+    brokers: &str,
+) {
+    let local = brokers.split(',').all(|b| {
+        let host = b.trim().rsplit_once(':').map_or(b.trim(), |(h, _)| h);
+        matches!(host, "127.0.0.1" | "localhost" | "::1" | "[::1]")
+    });
+    if replicas == 1 && !local {
+        tracing::warn!(topic, "the positions topic has a single replica: losing that broker's disk loses every connector's position; create it with a replication factor of 3");
+    }
+    let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(10)));
+    let policy = match admin
+        .describe_configs([&ResourceSpecifier::Topic(topic)], &opts)
+        .await
+    {
+        Ok(mut results) => match results.pop() {
+            Some(Ok(resource)) => resource.get("cleanup.policy").and_then(|e| e.value.clone()),
+            _ => None,
+        },
+        Err(_) => None,
+    };
+    match policy {
+        Some(p) if p.contains("compact") => {}
+        Some(p) => tracing::warn!(topic, cleanup_policy = %p,
+            "the positions topic is not compacted: its records expire with the topic's retention, and a connector \
+             idle that long would find no position; set cleanup.policy=compact on it"),
+        None => tracing::warn!(
+            topic,
+            "could not read the positions topic's cleanup.policy; it should be compact"
+        ),
+    }
+}
+
+/// Reads `topic` to its end (within `timeout`) and returns the last position of `connector`.
+fn load_blocking(
+    brokers: &str,
+    topic: &str,
+    connector: &str,
+    timeout: Duration,
+) -> Result<Option<Position>> {
+    let deadline = Instant::now() + timeout;
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", "tidemark-positions-reader")
@@ -86,11 +174,15 @@ fn load_blocking(brokers: &str, topic: &str, connector: &str) -> Result<Option<P
         .create()
         .map_err(|e| Error::definite("creating the position-store consumer").with_source(e))?;
     let (_, high) = consumer
-        .fetch_watermarks(topic, 0, Duration::from_secs(10))
+        .fetch_watermarks(topic, 0, deadline.saturating_duration_since(Instant::now()))
         .map_err(|e| {
-            Error::transient(format!("reading the end of position topic {topic}")).with_source(e)
+            Error::transient(format!(
+                "reading the end of position topic {topic} (the connector's position cannot be known until it is read)"
+            ))
+            .with_source(e)
         })?;
     if high <= 0 {
+        // Read to its end: it holds nothing.
         return Ok(None);
     }
     let mut tpl = TopicPartitionList::new();
@@ -100,12 +192,18 @@ fn load_blocking(brokers: &str, topic: &str, connector: &str) -> Result<Option<P
         .assign(&tpl)
         .map_err(|e| Error::transient("assigning the position topic").with_source(e))?;
     let mut latest: Option<Position> = None;
-    let idle = Duration::from_secs(3);
-    let mut last_message = Instant::now();
-    loop {
+    let mut read_to: i64 = 0;
+    while read_to < high {
+        if Instant::now() >= deadline {
+            return Err(Error::transient(format!(
+                "could not read position topic {topic} to its end within {} s (read to offset {read_to} of {high}); \
+                 the connector waits and tries again rather than start from an older position or none",
+                timeout.as_secs()
+            )));
+        }
         match consumer.poll(Duration::from_millis(200)) {
             Some(Ok(m)) => {
-                last_message = Instant::now();
+                read_to = read_to.max(m.offset() + 1);
                 if m.key() == Some(connector.as_bytes()) {
                     match m.payload() {
                         None => latest = None,
@@ -121,9 +219,6 @@ fn load_blocking(brokers: &str, topic: &str, connector: &str) -> Result<Option<P
                         }
                     }
                 }
-                if m.offset() + 1 >= high {
-                    break;
-                }
             }
             Some(Err(e)) => {
                 return Err(
@@ -131,11 +226,57 @@ fn load_blocking(brokers: &str, topic: &str, connector: &str) -> Result<Option<P
                 )
             }
             None => {
-                if last_message.elapsed() > idle {
-                    break;
+                // Offsets a compacted topic no longer holds (or control records) are skipped
+                // by the consumer's position, not by any message.
+                if let Ok(p) = consumer.position() {
+                    if let Some(Offset::Offset(o)) = p.find_partition(topic, 0).map(|e| e.offset())
+                    {
+                        read_to = read_to.max(o);
+                    }
                 }
             }
         }
     }
     Ok(latest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::mocking::MockCluster;
+
+    fn position(n: u64) -> Position {
+        Position::encode(&serde_json::json!({ "n": n })).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_slow_broker_makes_load_an_error_never_no_position() {
+        let mock = MockCluster::new(1).unwrap();
+        mock.create_topic("positions", 1, 1).unwrap();
+        let kafka = KafkaConfig {
+            brokers: Some(mock.bootstrap_servers()),
+            ..KafkaConfig::default()
+        };
+        let store = KafkaStore::new(&kafka, "positions")
+            .await
+            .unwrap()
+            .with_load_timeout(Duration::from_secs(3));
+        assert_eq!(
+            store.load("c").await.unwrap(),
+            None,
+            "empty: read to its end"
+        );
+        store.commit("c", &position(1)).await.unwrap();
+        store.commit("other", &position(9)).await.unwrap();
+        store.commit("c", &position(2)).await.unwrap();
+        assert_eq!(store.load("c").await.unwrap(), Some(position(2)));
+        // Every request now takes longer than the whole load may.
+        mock.broker_round_trip_time(1, Duration::from_secs(5))
+            .unwrap();
+        let err = store.load("c").await.unwrap_err();
+        assert!(err.is_transient(), "{err}");
+        assert!(err.to_string().contains("positions"), "{err}");
+        mock.broker_round_trip_time(1, Duration::ZERO).unwrap();
+        assert_eq!(store.load("c").await.unwrap(), Some(position(2)));
+    }
 }

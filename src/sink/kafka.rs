@@ -42,10 +42,16 @@ impl ProducerContext for AckContext {
             Ok(_) => Ok(()),
             Err((e, m)) => {
                 use rdkafka::Message as _;
-                Err(kafka_error(
-                    format!("delivering a message to topic {}", m.topic()),
-                    e.clone(),
-                ))
+                let what = match e.rdkafka_error_code() {
+                    Some(RDKafkaErrorCode::MessageSizeTooLarge) => too_large(
+                        "the broker refused",
+                        m.topic(),
+                        m.key(),
+                        m.key().map_or(0, <[u8]>::len) + m.payload().map_or(0, <[u8]>::len),
+                    ),
+                    _ => format!("delivering a message to topic {}", m.topic()),
+                };
+                Err(kafka_error(what, e.clone()))
             }
         };
         delivery.window.report(delivery.seq, outcome);
@@ -79,6 +85,20 @@ pub fn producer_config(k: &KafkaConfig) -> ClientConfig {
         c.set(key, value);
     }
     c
+}
+
+/// What to say about a message over a size limit: which one, and the two settings to raise.
+fn too_large(who: &str, topic: &str, key: Option<&[u8]>, size: usize) -> String {
+    let key = key.map_or_else(
+        || "null".to_string(),
+        |k| String::from_utf8_lossy(&k[..k.len().min(200)]).into_owned(),
+    );
+    format!(
+        "{who} a message of {size} bytes for key {key} on topic {topic}: it is larger than a size limit; \
+         raise `message.max.bytes` under `kafka.producer` in tidemark.yaml (librdkafka's limit, 1000000 by \
+         default) and the topic's `max.message.bytes` on the broker; until then the connector stops at this \
+         row, and meets it again after a restart"
+    )
 }
 
 fn kafka_error(what: impl Into<String>, e: KafkaError) -> Error {
@@ -179,10 +199,53 @@ impl KafkaSink {
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
                 Err((e, _)) => {
-                    return Err(kafka_error(format!("producing to topic {}", m.topic), e))
+                    let what = match e.rdkafka_error_code() {
+                        Some(RDKafkaErrorCode::MessageSizeTooLarge) => too_large(
+                            "the producer refused",
+                            m.topic,
+                            m.key,
+                            m.key.map_or(0, <[u8]>::len) + m.value.map_or(0, <[u8]>::len),
+                        ),
+                        _ => format!("producing to topic {}", m.topic),
+                    };
+                    return Err(kafka_error(what, e));
                 }
             }
         }
+    }
+
+    /// Whether any partition of any of `topics` holds a message (missing topics hold none).
+    pub async fn holds_messages(&self, topics: &[String]) -> Result<bool> {
+        let producer = self.producer.clone();
+        let topics = topics.to_vec();
+        tokio::task::spawn_blocking(move || -> Result<bool> {
+            let client = producer.client();
+            let timeout = Duration::from_secs(10);
+            for topic in &topics {
+                let metadata = client.fetch_metadata(Some(topic), timeout).map_err(|e| {
+                    kafka_error(format!("reading the metadata of topic {topic}"), e)
+                })?;
+                for t in metadata.topics() {
+                    if t.error().is_some() {
+                        continue; // does not exist
+                    }
+                    for p in t.partitions() {
+                        let (low, high) =
+                            client
+                                .fetch_watermarks(topic, p.id(), timeout)
+                                .map_err(|e| {
+                                    kafka_error(format!("reading the offsets of topic {topic}"), e)
+                                })?;
+                        if high > low {
+                            return Ok(true);
+                        }
+                    }
+                }
+            }
+            Ok(false)
+        })
+        .await
+        .map_err(|e| Error::transient("reading topic offsets").with_source(e))?
     }
 
     pub async fn flush(&self) -> Result<()> {

@@ -52,6 +52,16 @@ impl Sink {
         }
     }
 
+    /// Whether any of `topics` holds a message (a connector that finds no stored position
+    /// but whose topics hold messages has produced before: its position was lost). A sink
+    /// that keeps nothing answers `false`.
+    pub async fn holds_messages(&self, topics: &[String]) -> Result<bool> {
+        match self {
+            Sink::Kafka(k) => k.holds_messages(topics).await,
+            Sink::Stdout(_) => Ok(false),
+        }
+    }
+
     /// Waits until everything handed over is acknowledged or failed.
     pub async fn flush(&self) -> Result<()> {
         match self {

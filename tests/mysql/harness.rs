@@ -17,8 +17,18 @@ pub struct MyUrl {
 }
 
 pub fn my_url() -> MyUrl {
-    let url = std::env::var("TIDEMARK_TEST_MYSQL_URL")
-        .expect("TIDEMARK_TEST_MYSQL_URL is not set: run the tests through scripts/test.sh");
+    parse_my_url("TIDEMARK_TEST_MYSQL_URL")
+}
+
+/// The account tidemark connects as: exactly the grants README documents (replication,
+/// SELECT, and CREATE/INSERT/UPDATE on the test database for the signal table).
+pub fn cdc_url() -> MyUrl {
+    parse_my_url("TIDEMARK_TEST_MYSQL_CDC_URL")
+}
+
+fn parse_my_url(var: &str) -> MyUrl {
+    let url = std::env::var(var)
+        .unwrap_or_else(|_| panic!("{var} is not set: run the tests through scripts/test.sh"));
     let rest = url.strip_prefix("mysql://").expect("mysql:// URL");
     let (auth, rest) = rest.split_once('@').expect("user@host");
     let (user, password) = auth.split_once(':').unwrap_or((auth, ""));
@@ -63,7 +73,7 @@ pub fn server_id() -> u32 {
 /// test sees exactly the changes it makes.
 pub fn mysql_config(tables: &[&str], extra: &str) -> TestConfig {
     let cfg = TestConfig::new(&["public.unused"], "");
-    let u = my_url();
+    let u = cdc_url();
     let never = "snapshot:\n  mode: never\n";
     let extra = if extra.contains("snapshot:") {
         extra.to_string()
@@ -184,7 +194,10 @@ impl PrivateMariaDb {
         server.spawn();
         let sql = "CREATE DATABASE IF NOT EXISTS tidemark_test CHARACTER SET utf8mb4;\
                    CREATE USER IF NOT EXISTS 'tidemark'@'127.0.0.1' IDENTIFIED BY 'tidemark';\
-                   GRANT ALL PRIVILEGES ON *.* TO 'tidemark'@'127.0.0.1';";
+                   GRANT ALL PRIVILEGES ON *.* TO 'tidemark'@'127.0.0.1';\
+                   CREATE USER IF NOT EXISTS 'tidemark_cdc'@'127.0.0.1' IDENTIFIED BY 'tidemark_cdc';\
+                   GRANT REPLICATION SLAVE, BINLOG MONITOR, SELECT ON *.* TO 'tidemark_cdc'@'127.0.0.1';\
+                   GRANT CREATE, INSERT, UPDATE ON tidemark_test.* TO 'tidemark_cdc'@'127.0.0.1';";
         let out = std::process::Command::new("mariadb")
             .args([
                 "--no-defaults",

@@ -5,6 +5,7 @@
 mod common;
 mod e2e;
 mod harness;
+mod lost_position;
 mod restart;
 mod shutdown;
 #[path = "../shared/shutdown_check.rs"]

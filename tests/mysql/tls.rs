@@ -98,13 +98,15 @@ async fn verify_full_streams_and_a_foreign_ca_is_refused() {
     let cfg = mysql_config(&[&format!("tidemark_test.{t}")], "");
     server.use_in(&cfg);
     let connector = cfg.path(&format!("connectors/{}.yaml", cfg.name));
+    let password = format!("  password: {}\n", cdc_url().password);
     let text = std::fs::read_to_string(&connector).unwrap().replace(
-        "  password: tidemark\n",
+        &password,
         &format!(
-            "  password: tidemark\n  sslmode: verify-full\n  sslrootcert: {}\n",
+            "{password}  sslmode: verify-full\n  sslrootcert: {}\n",
             p("ca.pem")
         ),
     );
+    assert!(text.contains("sslmode"), "{text}");
     std::fs::write(&connector, &text).unwrap();
     let mut daemon = cfg.start();
     wait_binlog_streaming(&mut daemon).await;

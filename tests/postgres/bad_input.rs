@@ -47,7 +47,7 @@ async fn missing_table_is_a_clear_error() {
     assert_clean_failure(
         status,
         &out,
-        &["table public.no_such_table_here does not exist", &cfg.name],
+        &["none of the connector's tables exists", &cfg.name],
     );
     let (status, out) = cfg.run_to_end(
         &["check", "--config", cfg.config_file().to_str().unwrap()],
@@ -156,6 +156,57 @@ async fn initial_snapshot_of_a_keyless_table_is_refused_with_the_fix() {
         Duration::from_secs(60),
     );
     assert_clean_failure(status, &out, &["FAIL", "initial snapshot", "mode: never"]);
+    cfg.cleanup(&client).await;
+    client
+        .batch_execute(&format!("DROP TABLE {t}"))
+        .await
+        .unwrap();
+}
+
+/// A row whose message is larger than the producer's limit stops the connector with an error
+/// that names the table, the key, the size and the settings to raise.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_row_larger_than_the_message_limit_is_a_clear_error() {
+    let client = pg().await;
+    let t = unique("toolarge");
+    client
+        .batch_execute(&format!("CREATE TABLE {t} (id int PRIMARY KEY, doc text)"))
+        .await
+        .unwrap();
+    let cfg = TestConfig::new(&[&format!("public.{t}")], "snapshot:\n  mode: never\n");
+    let mut daemon = cfg.start();
+    wait_streaming(&client, &cfg.slot, &mut daemon).await;
+    // About 1.3 MB of text that does not compress away.
+    client
+        .batch_execute(&format!(
+            "INSERT INTO {t} SELECT 42, string_agg(md5(g::text), '') FROM generate_series(1, 40000) g"
+        ))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = daemon.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "still running; log:\n{}",
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let log = daemon.log_text();
+    assert_clean_failure(
+        status,
+        &log,
+        &[
+            &format!("table public.{t}"),
+            "{\"id\":42}",
+            "bytes",
+            "message.max.bytes",
+            "max.message.bytes",
+        ],
+    );
     cfg.cleanup(&client).await;
     client
         .batch_execute(&format!("DROP TABLE {t}"))

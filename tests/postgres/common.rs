@@ -440,6 +440,11 @@ pub struct PrivatePostgres {
 
 impl PrivatePostgres {
     pub fn start(wal_level: &str) -> Option<Self> {
+        Self::start_with(wal_level, "")
+    }
+
+    /// [`PrivatePostgres::start`] with more server options (`-c name=value ...`).
+    pub fn start_with(wal_level: &str, extra: &str) -> Option<Self> {
         static N: AtomicU32 = AtomicU32::new(0);
         let bin = std::env::var("TIDEMARK_DEV_PG_BIN").ok()?;
         let n = N.fetch_add(1, Ordering::SeqCst);
@@ -468,7 +473,7 @@ impl PrivatePostgres {
         .success();
         assert!(ok, "initdb failed");
         let opts = format!(
-            "-c wal_level={wal_level} -c listen_addresses=127.0.0.1 -p {port} -k {dir} -c fsync=off"
+            "-c wal_level={wal_level} -c listen_addresses=127.0.0.1 -p {port} -k {dir} -c fsync=off {extra}"
         );
         let server = Self {
             dir,

@@ -230,3 +230,73 @@ async fn stdout_sink_file_store_and_a_passing_check() {
         .await
         .unwrap();
 }
+
+/// tidemark run as a role with exactly the grants README documents (LOGIN REPLICATION, USAGE on
+/// the schema, SELECT on the table; the publication created by the table owner): `check`
+/// passes, the initial snapshot reads the rows and the stream delivers a change.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_role_with_exactly_the_documented_grants_checks_snapshots_and_streams() {
+    let client = pg().await;
+    let t = unique("grants");
+    let role = unique("tm_role");
+    let cfg = TestConfig::new(&[&format!("public.{t}")], "");
+    let password = pg_url().password;
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE {t} (id int PRIMARY KEY, v text);
+             INSERT INTO {t} VALUES (1, 'a'), (2, 'b');
+             ALTER TABLE public.{t} REPLICA IDENTITY FULL;
+             CREATE ROLE {role} WITH LOGIN REPLICATION PASSWORD '{password}';
+             GRANT USAGE ON SCHEMA public TO {role};
+             GRANT SELECT ON public.{t} TO {role};
+             CREATE PUBLICATION {} FOR TABLE public.{t};",
+            cfg.slot
+        ))
+        .await
+        .unwrap();
+    let path = cfg.path(&format!("connectors/{}.yaml", cfg.name));
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace(
+            &format!("user: {}\n", pg_url().user),
+            &format!("user: {role}\n"),
+        )
+        .replace(
+            &format!("  publication: {}\n", cfg.slot),
+            &format!("  publication: {}\n  create_publication: false\n", cfg.slot),
+        );
+    assert!(text.contains(&role) && text.contains("create_publication: false"));
+    std::fs::write(&path, text).unwrap();
+    let (status, out) = cfg.run_to_end(
+        &["check", "--config", cfg.config_file().to_str().unwrap()],
+        Duration::from_secs(60),
+    );
+    assert!(status.success() && !out.contains("FAIL"), "{out}");
+    let since = std::time::Instant::now();
+    let mut daemon = cfg.start();
+    wait_streaming(&client, &cfg.slot, &mut daemon).await;
+    crate::snapshot_check::wait_snapshot_complete(&mut daemon, since, Duration::from_secs(60))
+        .await;
+    client
+        .batch_execute(&format!("INSERT INTO {t} VALUES (3, 'c')"))
+        .await
+        .unwrap();
+    let m = consume_n(
+        &cfg.topic(&format!("public.{t}")),
+        3,
+        Duration::from_secs(60),
+    );
+    let ops: Vec<&str> = m
+        .iter()
+        .filter_map(|x| x.value.as_ref()?["op"].as_str())
+        .collect();
+    assert_eq!(ops, vec!["r", "r", "c"], "log:\n{}", daemon.log_text());
+    daemon.stop_cleanly();
+    cfg.cleanup(&client).await;
+    client
+        .batch_execute(&format!(
+            "DROP TABLE {t}; DROP OWNED BY {role}; DROP ROLE {role};"
+        ))
+        .await
+        .unwrap();
+}

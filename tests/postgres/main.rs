@@ -4,6 +4,7 @@
 mod bad_input;
 mod common;
 mod e2e;
+mod lost_position;
 mod restart;
 mod shutdown;
 #[path = "../shared/shutdown_check.rs"]

@@ -264,7 +264,7 @@ impl Decoder {
                     }
                     QueryKind::Commit | QueryKind::Rollback => self.commit(&ev, out)?,
                     QueryKind::Other => {
-                        self.statement(&ev, &q)?;
+                        self.statement(&ev, &q, out)?;
                         let standalone = self.tx.as_ref().is_none_or(|t| t.standalone);
                         if standalone {
                             self.commit(&ev, out)?;
@@ -358,7 +358,12 @@ impl Decoder {
 
     /// A statement logged as text. DDL changes tables (their next TABLE_MAP shows the new
     /// shape). DML logged as a statement cannot be captured: refuse it rather than lose it.
-    fn statement(&mut self, ev: &RawEvent<'_>, q: &events::Query) -> Result<()> {
+    fn statement(
+        &mut self,
+        ev: &RawEvent<'_>,
+        q: &events::Query,
+        out: &mut Vec<SourceMessage>,
+    ) -> Result<()> {
         let sql = q.sql.trim_start();
         let first = sql
             .split_whitespace()
@@ -397,14 +402,68 @@ impl Decoder {
         tracing::info!(connector = %self.name, at = %self.at(ev), statement = %sql.chars().take(200).collect::<String>(),
             "DDL on a captured table; its next TABLE_MAP carries the new shape");
         if first == "TRUNCATE" {
+            let Some(target) = truncate_target(sql, &q.database) else {
+                return Ok(());
+            };
+            let Some(id) = self.cfg.table(&target).map(|t| t.id.clone()) else {
+                return Ok(());
+            };
             // The table's rows held by open snapshot chunks are stale now.
             if let Some(snapshot) = self.snapshot.as_mut() {
-                for id in captured {
-                    snapshot.on_truncate(id, None);
-                }
+                snapshot.on_truncate(&id, None);
             }
+            self.truncate_event(ev, id, out);
         }
         Ok(())
+    }
+
+    /// `op=t` for a captured table truncated by a statement, as the PostgreSQL source emits
+    /// it (a consumer drops every row it holds for the table; a compacted topic still holds
+    /// the old keys until each is deleted or overwritten: see the README).
+    fn truncate_event(&mut self, ev: &RawEvent<'_>, id: TableId, out: &mut Vec<SourceMessage>) {
+        let schema = self.shapes.get(&id).cloned().unwrap_or_else(|| {
+            // No TABLE_MAP of it seen yet in this life: the event needs only its name.
+            Arc::new(TableSchema {
+                id: id.clone(),
+                columns: Vec::new(),
+                primary_key: Vec::new(),
+            })
+        });
+        let tx_id: Arc<str> = self
+            .tx
+            .as_ref()
+            .map(|t| t.id.clone())
+            .or_else(|| self.current_gtid.clone())
+            .unwrap_or_else(|| Arc::from(format!("{}:{}", self.file, self.pos)));
+        let events = self.tx.as_mut().map_or(1, |t| {
+            t.events += 1;
+            t.events
+        });
+        out.push(SourceMessage::Change(ChangeEvent {
+            table: schema,
+            op: Op::Truncate,
+            before: None,
+            after: None,
+            source: SourceInfo {
+                connector: "mysql",
+                name: self.name.clone(),
+                db: Arc::from(id.schema.as_str()),
+                ts_ms: i64::from(ev.timestamp) * 1000,
+                snapshot: false,
+                location: SourceLocation::Mysql {
+                    file: self.file.clone(),
+                    pos: ev.log_pos.saturating_sub(u64::from(ev.size)),
+                    row: 0,
+                    gtid: self.current_gtid.clone(),
+                    server_id: ev.server_id,
+                },
+            },
+            transaction: Some(TransactionInfo {
+                id: tx_id,
+                total_order: events,
+                data_collection_order: 1,
+            }),
+        }));
     }
 
     fn table_map(&mut self, ev: &RawEvent<'_>, out: &mut Vec<SourceMessage>) -> Result<()> {
@@ -739,9 +798,72 @@ pub fn table_schema(id: &TableId, map: &TableMap, charsets: &CharsetMap) -> Tabl
     }
 }
 
+/// The table a `TRUNCATE [TABLE] [db.]name` statement names (`default_db`: the statement's
+/// current database), with backquoted names unquoted; `None` for anything else.
+fn truncate_target(sql: &str, default_db: &str) -> Option<TableId> {
+    let rest = sql.trim_start();
+    let rest = strip_keyword(rest, "TRUNCATE")?;
+    let rest = strip_keyword(rest, "TABLE").unwrap_or(rest);
+    let (first, rest) = identifier(rest)?;
+    match rest.strip_prefix('.') {
+        Some(rest) => {
+            let (second, _) = identifier(rest)?;
+            Some(TableId::new(first, second))
+        }
+        None => (!default_db.is_empty()).then(|| TableId::new(default_db.to_string(), first)),
+    }
+}
+
+fn strip_keyword<'a>(s: &'a str, keyword: &str) -> Option<&'a str> {
+    let head = s.get(..keyword.len())?;
+    let rest = &s[keyword.len()..];
+    (head.eq_ignore_ascii_case(keyword) && rest.starts_with(|c: char| c.is_whitespace()))
+        .then(|| rest.trim_start())
+}
+
+/// An identifier at the start of `s`: backquoted (doubled backquotes inside) or bare.
+fn identifier(s: &str) -> Option<(String, &str)> {
+    if let Some(body) = s.strip_prefix('`') {
+        let mut name = String::new();
+        let mut chars = body.char_indices();
+        while let Some((i, c)) = chars.next() {
+            if c == '`' {
+                if body[i + 1..].starts_with('`') {
+                    name.push('`');
+                    chars.next();
+                } else {
+                    return Some((name, &body[i + 1..]));
+                }
+            } else {
+                name.push(c);
+            }
+        }
+        None
+    } else {
+        let end = s
+            .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
+            .unwrap_or(s.len());
+        (end > 0).then(|| (s[..end].to_string(), &s[end..]))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn truncate_statements_name_their_table() {
+        let t = |sql: &str| truncate_target(sql, "shop").map(|id| id.to_string());
+        assert_eq!(t("TRUNCATE TABLE orders").as_deref(), Some("shop.orders"));
+        assert_eq!(t("truncate orders").as_deref(), Some("shop.orders"));
+        assert_eq!(
+            t("TRUNCATE TABLE `other`.`my``t`").as_deref(),
+            Some("other.my`t")
+        );
+        assert_eq!(t("TRUNCATE  other.t2 /* c */").as_deref(), Some("other.t2"));
+        assert_eq!(t("TRUNCATEX t"), None);
+        assert_eq!(truncate_target("TRUNCATE t", ""), None);
+    }
 
     fn cfg() -> Arc<ConnectorConfig> {
         Arc::new(crate::config::test_mysql_connector())

@@ -74,6 +74,9 @@ pub struct Inspection {
     /// Global variables by lower-case name.
     pub variables: HashMap<String, String>,
     pub grants: Vec<String>,
+    /// The account the server matched the connection to, quoted for a GRANT:
+    /// `'user'@'host'` (from `CURRENT_USER()`).
+    pub account: String,
     /// Server ids of the replicas registered now.
     pub replica_ids: Vec<u32>,
     /// Configured tables that exist, with whether they have a primary key.
@@ -134,6 +137,11 @@ pub async fn inspect(conn: &mut Conn, cfg: &ConnectorConfig) -> Result<Inspectio
         .query("SHOW GRANTS")
         .await
         .map_err(|e| q(e, "reading the user's grants"))?;
+    let current: Option<String> = conn
+        .query_first("SELECT CURRENT_USER()")
+        .await
+        .map_err(|e| q(e, "reading the current account"))?;
+    let account = quote_account(current.as_deref(), &cfg.connection.user);
     // Registered replicas; needs REPLICATION SLAVE ADMIN on newer servers, so optional.
     let replica_ids: Vec<u32> = match conn.query::<mysql_async::Row, _>("SHOW SLAVE HOSTS").await {
         Ok(rows) => rows
@@ -146,9 +154,11 @@ pub async fn inspect(conn: &mut Conn, cfg: &ConnectorConfig) -> Result<Inspectio
     for t in &cfg.tables {
         let found: Option<(String, i64)> = conn
             .exec_first(
-                "SELECT t.TABLE_NAME, (SELECT COUNT(*) FROM information_schema.TABLE_CONSTRAINTS c \
-                 WHERE c.TABLE_SCHEMA = t.TABLE_SCHEMA AND c.TABLE_NAME = t.TABLE_NAME \
-                 AND c.CONSTRAINT_TYPE = 'PRIMARY KEY') FROM information_schema.TABLES t \
+                // STATISTICS, not TABLE_CONSTRAINTS: MariaDB hides TABLE_CONSTRAINTS rows from
+                // a user whose only privilege on the table is SELECT.
+                "SELECT t.TABLE_NAME, (SELECT COUNT(*) FROM information_schema.STATISTICS s \
+                 WHERE s.TABLE_SCHEMA = t.TABLE_SCHEMA AND s.TABLE_NAME = t.TABLE_NAME \
+                 AND s.INDEX_NAME = 'PRIMARY') FROM information_schema.TABLES t \
                  WHERE t.TABLE_SCHEMA = ? AND t.TABLE_NAME = ?",
                 (t.id.schema.clone(), t.id.table.clone()),
             )
@@ -172,10 +182,21 @@ pub async fn inspect(conn: &mut Conn, cfg: &ConnectorConfig) -> Result<Inspectio
         server_id,
         variables,
         grants,
+        account,
         replica_ids,
         tables,
         signal_table: signal_table.is_some(),
     })
+}
+
+/// `CURRENT_USER()`'s `user@host` as `'user'@'host'` (the user's name alone, at `'%'`, if the
+/// server did not say).
+fn quote_account(current: Option<&str>, user: &str) -> String {
+    let quote = |s: &str| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"));
+    match current.and_then(|c| c.rsplit_once('@')) {
+        Some((u, h)) => format!("{}@{}", quote(u), quote(h)),
+        None => format!("{}@'%'", quote(user)),
+    }
 }
 
 /// Collation id to charset, as the server knows them.
@@ -326,7 +347,7 @@ pub fn evaluate(cfg: &ConnectorConfig, i: &Inspection) -> Vec<CheckItem> {
         out.push(item(
             Fail,
             format!("user {user} lacks {want}"),
-            format!("GRANT {want}, SELECT ON *.* TO '{user}'@'%';"),
+            format!("GRANT {want}, SELECT ON *.* TO {};", i.account),
         ));
     }
     let sid = cfg.mysql.server_id;
@@ -349,12 +370,22 @@ pub fn evaluate(cfg: &ConnectorConfig, i: &Inspection) -> Vec<CheckItem> {
             "",
         ));
     }
+    if !cfg.tables.is_empty() && i.tables.is_empty() {
+        out.push(item(
+            Fail,
+            format!("none of the connector's tables exists (or user {user} can see none)"),
+            format!(
+                "check `tables` in {}, and the user's SELECT grants",
+                cfg.file.display()
+            ),
+        ));
+    }
     for t in &cfg.tables {
         match i.tables.get(&t.id.to_string()) {
             None => out.push(item(
-                Fail,
+                Warn,
                 format!(
-                    "table {} does not exist (or user {user} cannot see it)",
+                    "table {} does not exist (or user {user} cannot see it): it is skipped, the other tables are captured",
                     t.id
                 ),
                 format!(
@@ -395,7 +426,6 @@ fn evaluate_snapshot(cfg: &ConnectorConfig, i: &Inspection) -> Vec<CheckItem> {
     use CheckStatus::*;
     let mut out = Vec::new();
     let table = cfg.signal_table();
-    let user = &cfg.connection.user;
     if cfg.snapshot.mode == crate::config::SnapshotMode::Never {
         return out;
     }
@@ -415,8 +445,9 @@ fn evaluate_snapshot(cfg: &ConnectorConfig, i: &Inspection) -> Vec<CheckItem> {
             Fail,
             format!("signal table {table} does not exist and mysql.create_signal_table is false"),
             format!(
-                "{}; GRANT INSERT, UPDATE ON {table} TO '{user}'@'%';",
-                super::signal_table::create_sql(&table)
+                "{}; GRANT INSERT, UPDATE ON {table} TO {};",
+                super::signal_table::create_sql(&table),
+                i.account
             ),
         ));
     }

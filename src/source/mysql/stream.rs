@@ -15,27 +15,57 @@ use super::decoder::{Decoder, RawEvent};
 use super::position::MysqlPosition;
 use super::setup::{self, Flavor};
 use super::snapshot::MysqlSnapshot;
-use crate::config::{ConnectorConfig, GtidUse};
+use crate::config::{ConnectorConfig, GtidUse, OnLostPosition};
 use crate::error::{classify_mysql, Error, Result};
 use crate::event::{Position, SourceMessage};
 use crate::snapshot::driver::Driver;
-use crate::snapshot::SnapshotProgress;
+use crate::snapshot::{SnapshotProgress, SnapshotTask};
 use crate::source::check::CheckStatus;
 
 /// Streams connector `cfg` from `start` (or the server's current position) into `out` until
 /// `shutdown` turns true. Returns `Ok` after a requested shutdown, once the pipeline has
 /// committed its last position (`acked` closed).
+/// `lost_position`: there is no stored position, but the connector has produced before.
 pub async fn run(
     cfg: Arc<ConnectorConfig>,
     start: Option<Position>,
+    lost_position: bool,
     out: mpsc::Sender<SourceMessage>,
     mut acked: watch::Receiver<Option<Position>>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
     let stored: Option<MysqlPosition> =
         Position::decode_stored(start.as_ref(), &cfg.name, "MySQL")?;
-    let snapshot_progress =
+    let mut snapshot_progress =
         SnapshotProgress::at_start(&cfg, stored.as_ref().map(|p| p.snapshot.as_ref()));
+    if lost_position {
+        // Starting at the server's current position would skip every change since the lost
+        // one, silently.
+        match cfg.snapshot.on_lost_position {
+            OnLostPosition::Fail => {
+                return Err(Error::definite(format!(
+                    "connector {}: there is no stored position, but the connector's topics hold messages it \
+                     produced: its position was lost (a deleted positions topic, another offsets.topic or \
+                     offsets.path, ...). Starting at the server's current binlog position would skip every \
+                     change since. Restore the position store, or set `snapshot: {{on_lost_position: resnapshot}}` \
+                     in {} to start at the current position and snapshot every table again (the topics then \
+                     converge to the tables)",
+                    cfg.name,
+                    cfg.file.display()
+                )));
+            }
+            OnLostPosition::Resnapshot => {
+                tracing::warn!(connector = %cfg.name,
+                    "position lost: starting at the server's current binlog position and snapshotting every table again (snapshot.on_lost_position: resnapshot)");
+                snapshot_progress = SnapshotProgress::start(
+                    cfg.tables
+                        .iter()
+                        .map(|t| SnapshotTask::whole(t.id.clone()))
+                        .collect(),
+                );
+            }
+        }
+    }
     let mut sql = setup::connect(&cfg).await?;
     let inspection = setup::inspect(&mut sql, &cfg).await?;
     let failures: Vec<String> = setup::evaluate(&cfg, &inspection)

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio_postgres::Client;
 
-use crate::config::{ConnectorConfig, SslMode};
+use crate::config::{ConnectorConfig, OnLostPosition, SslMode};
 use crate::error::{classify_postgres, Error, Result};
 use crate::event::TableId;
 
@@ -63,6 +63,7 @@ pub async fn connect_with_options(cfg: &ConnectorConfig, options: Option<&str>) 
 #[derive(Debug, Clone)]
 pub struct Inspection {
     pub server_version: String,
+    pub server_version_num: i32,
     pub wal_level: String,
     pub max_replication_slots: i64,
     pub max_wal_senders: i64,
@@ -81,6 +82,23 @@ pub struct SlotInfo {
     pub slot_type: String,
     pub active_pid: Option<i32>,
     pub confirmed_flush_lsn: Option<String>,
+    /// `reserved`, `extended`, `unreserved` or `lost` (the WAL it needs was removed: the slot
+    /// is invalidated and cannot stream).
+    pub wal_status: Option<String>,
+    /// WAL the slot keeps on the server (from its restart position to the current one).
+    pub retained_bytes: Option<i64>,
+}
+
+impl SlotInfo {
+    pub fn confirmed_flush(&self) -> Option<u64> {
+        self.confirmed_flush_lsn
+            .as_deref()
+            .and_then(super::pgoutput::parse_lsn)
+    }
+
+    pub fn invalidated(&self) -> bool {
+        self.wal_status.as_deref() == Some("lost")
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -112,6 +130,7 @@ pub async fn inspect(client: &Client, cfg: &ConnectorConfig) -> Result<Inspectio
     let row = client
         .query_one(
             "SELECT current_setting('server_version'), current_setting('wal_level'), \
+             current_setting('server_version_num')::int4, \
              current_setting('max_replication_slots')::int8, current_setting('max_wal_senders')::int8, \
              r.rolsuper, r.rolreplication, has_database_privilege(current_database(), 'CREATE') \
              FROM pg_roles r WHERE r.rolname = current_user",
@@ -121,7 +140,8 @@ pub async fn inspect(client: &Client, cfg: &ConnectorConfig) -> Result<Inspectio
         .map_err(q(&ctx))?;
     let slot = client
         .query_opt(
-            "SELECT plugin::text, database::text, slot_type, active_pid, confirmed_flush_lsn::text \
+            "SELECT plugin::text, database::text, slot_type, active_pid, confirmed_flush_lsn::text, \
+             wal_status, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::int8 \
              FROM pg_replication_slots WHERE slot_name = $1",
             &[&cfg.postgres.slot],
         )
@@ -133,6 +153,8 @@ pub async fn inspect(client: &Client, cfg: &ConnectorConfig) -> Result<Inspectio
             slot_type: r.get(2),
             active_pid: r.get(3),
             confirmed_flush_lsn: r.get(4),
+            wal_status: r.get(5),
+            retained_bytes: r.get(6),
         });
     let publication = match client
         .query_opt(
@@ -169,11 +191,12 @@ pub async fn inspect(client: &Client, cfg: &ConnectorConfig) -> Result<Inspectio
     Ok(Inspection {
         server_version: row.get(0),
         wal_level: row.get(1),
-        max_replication_slots: row.get(2),
-        max_wal_senders: row.get(3),
-        is_superuser: row.get(4),
-        has_replication: row.get(5),
-        can_create_in_db: row.get(6),
+        server_version_num: row.get(2),
+        max_replication_slots: row.get(3),
+        max_wal_senders: row.get(4),
+        is_superuser: row.get(5),
+        has_replication: row.get(6),
+        can_create_in_db: row.get(7),
         slot,
         publication,
         tables,
@@ -326,10 +349,21 @@ pub fn evaluate(cfg: &ConnectorConfig, i: &Inspection, compacted: bool) -> Vec<C
             ),
             format!("choose another postgres.slot in {}", cfg.file.display()),
         )),
+        Some(s) if s.invalidated() => out.push(item(
+            Fail,
+            format!("slot {slot} is invalidated (wal_status lost): the WAL it needed was removed (max_slot_wal_keep_size)"),
+            format!(
+                "changes were lost from the slot; set `snapshot: {{on_lost_position: resnapshot}}` in {} to re-create it and \
+                 snapshot every table again",
+                cfg.file.display()
+            ),
+        )),
         Some(s) => {
             let mut what = format!(
-                "slot {slot} (pgoutput, confirmed_flush_lsn {})",
-                s.confirmed_flush_lsn.as_deref().unwrap_or("-")
+                "slot {slot} (pgoutput, confirmed_flush_lsn {}, wal_status {}, {} bytes of WAL retained)",
+                s.confirmed_flush_lsn.as_deref().unwrap_or("-"),
+                s.wal_status.as_deref().unwrap_or("-"),
+                s.retained_bytes.map_or("?".to_string(), |b| b.to_string())
             );
             let status = if let Some(pid) = s.active_pid {
                 what.push_str(&format!(", in use by pid {pid}"));
@@ -418,13 +452,25 @@ pub fn evaluate(cfg: &ConnectorConfig, i: &Inspection, compacted: bool) -> Vec<C
                     .iter()
                     .any(|t| !p.all_tables && !p.tables.contains(&t.id))
         });
+    if !i.tables.is_empty() && i.tables.iter().all(|t| !t.exists) {
+        out.push(item(
+            Fail,
+            format!(
+                "none of the connector's tables exists in database {}",
+                cfg.connection.database
+            ),
+            format!("check `tables` in {}", cfg.file.display()),
+        ));
+    }
     for t in &i.tables {
         let entry = cfg.table(&t.id);
         if !t.exists {
+            // Dropped (or not created yet): the other tables go on; its changes are captured
+            // again once it exists and is in the publication (at the next start).
             out.push(item(
-                Fail,
+                Warn,
                 format!(
-                    "table {} does not exist in database {}",
+                    "table {} does not exist in database {}: it is skipped, the other tables are captured",
                     t.id, cfg.connection.database
                 ),
                 format!(
@@ -514,8 +560,34 @@ pub async fn prepare(
     client: &Client,
     cfg: &ConnectorConfig,
     compacted: bool,
-) -> Result<Inspection> {
-    let inspection = inspect(client, cfg).await?;
+    resume: &Resume,
+) -> Result<Prepared> {
+    let mut inspection = inspect(client, cfg).await?;
+    let lost = lost_slot(cfg, &inspection, resume);
+    if let Some(why) = &lost {
+        if cfg.snapshot.on_lost_position == OnLostPosition::Fail {
+            return Err(Error::definite(format!(
+                "connector {} ({}): {why}. Streaming from the slot would skip the changes in between without \
+                 an error. To go on: set `snapshot: {{on_lost_position: resnapshot}}` in the connector file \
+                 (tidemark re-creates the slot and snapshots every table again, so the topics converge to the \
+                 tables), or restore the slot and position deliberately",
+                cfg.name,
+                cfg.file.display()
+            )));
+        }
+        tracing::warn!(connector = %cfg.name, reason = %why,
+            "re-creating the slot and snapshotting every table again (snapshot.on_lost_position: resnapshot)");
+        if inspection.slot.is_some() {
+            client
+                .execute("SELECT pg_drop_replication_slot($1)", &[&cfg.postgres.slot])
+                .await
+                .map_err(q(&format!(
+                    "connector {}: dropping the lost slot",
+                    cfg.name
+                )))?;
+            inspection.slot = None;
+        }
+    }
     let problems: Vec<CheckItem> = evaluate(cfg, &inspection, compacted)
         .into_iter()
         .filter(|i| i.status == CheckStatus::Fail)
@@ -539,20 +611,34 @@ pub async fn prepare(
             .collect::<Vec<_>>()
             .join(", ")
     };
+    // Tables that do not exist are skipped (reported by `evaluate`).
+    let existing: Vec<&TableId> = cfg
+        .tables
+        .iter()
+        .map(|t| &t.id)
+        .filter(|id| inspection.tables.iter().any(|t| &t.id == *id && t.exists))
+        .collect();
+    for t in cfg.tables.iter().filter(|t| !existing.contains(&&t.id)) {
+        tracing::warn!(connector = %cfg.name, table = %t.id,
+            "table does not exist: skipped; the other tables are captured");
+    }
     match &inspection.publication {
         None => {
-            let sql = format!(
-                "CREATE PUBLICATION {publication} FOR TABLE {}",
-                table_list(&mut cfg.tables.iter().map(|t| &t.id))
-            );
+            let sql = if existing.is_empty() {
+                format!("CREATE PUBLICATION {publication}")
+            } else {
+                format!(
+                    "CREATE PUBLICATION {publication} FOR TABLE {}",
+                    table_list(&mut existing.iter().copied())
+                )
+            };
             client.batch_execute(&sql).await.map_err(q(&ctx))?;
             tracing::info!(connector = %cfg.name, publication = %cfg.postgres.publication, "created publication");
         }
         Some(p) if !p.all_tables => {
-            let missing: Vec<&TableId> = cfg
-                .tables
+            let missing: Vec<&TableId> = existing
                 .iter()
-                .map(|t| &t.id)
+                .copied()
                 .filter(|id| !p.tables.contains(id))
                 .collect();
             if !missing.is_empty() {
@@ -567,16 +653,64 @@ pub async fn prepare(
         Some(_) => {}
     }
     if inspection.slot.is_none() {
+        // PostgreSQL 17+: a failover slot, which `sync_replication_slots` on a standby keeps
+        // in step, so the connector can go on after a promotion.
+        let sql = if inspection.server_version_num >= 170_000 {
+            "SELECT pg_create_logical_replication_slot($1, 'pgoutput', false, false, true)"
+        } else {
+            "SELECT pg_create_logical_replication_slot($1, 'pgoutput')"
+        };
         client
-            .execute(
-                "SELECT pg_create_logical_replication_slot($1, 'pgoutput')",
-                &[&cfg.postgres.slot],
-            )
+            .execute(sql, &[&cfg.postgres.slot])
             .await
             .map_err(q(&ctx))?;
         tracing::info!(connector = %cfg.name, slot = %cfg.postgres.slot, "created replication slot");
     }
-    Ok(inspection)
+    Ok(Prepared {
+        inspection,
+        resnapshot: lost.is_some(),
+    })
+}
+
+/// Where the connector would resume: its stored position, or that it has produced before
+/// although none is stored.
+#[derive(Debug, Clone, Default)]
+pub struct Resume {
+    pub stored_lsn: Option<u64>,
+    pub lost_position: bool,
+}
+
+/// What [`prepare`] found and did.
+pub struct Prepared {
+    pub inspection: Inspection,
+    /// The slot was lost and is new: stream from it and snapshot every table again.
+    pub resnapshot: bool,
+}
+
+/// Why the slot cannot carry on from where the connector stopped, if it cannot: it is missing
+/// while a position is stored (or the connector has produced before), it is invalidated, or
+/// its confirmed position is past the stored one (tidemark moves it only to committed
+/// positions, so something else moved it).
+pub fn lost_slot(cfg: &ConnectorConfig, i: &Inspection, resume: &Resume) -> Option<String> {
+    let slot = &cfg.postgres.slot;
+    match (&i.slot, resume.stored_lsn) {
+        (None, Some(lsn)) => Some(format!(
+            "slot {slot} does not exist, but a position is stored at LSN {} (the slot was dropped, or this is another server)",
+            super::pgoutput::format_lsn(lsn)
+        )),
+        (None, None) if resume.lost_position => Some(format!(
+            "slot {slot} does not exist and no position is stored, but the connector's topics hold messages it produced"
+        )),
+        (Some(s), _) if s.invalidated() => Some(format!(
+            "slot {slot} is invalidated (wal_status lost): the WAL it needed was removed (max_slot_wal_keep_size)"
+        )),
+        (Some(s), Some(lsn)) if s.confirmed_flush().is_some_and(|c| c > lsn) => Some(format!(
+            "slot {slot}'s confirmed_flush_lsn {} is past the stored position {}: something other than tidemark advanced it",
+            s.confirmed_flush_lsn.as_deref().unwrap_or("-"),
+            super::pgoutput::format_lsn(lsn)
+        )),
+        _ => None,
+    }
 }
 
 /// Quotes an SQL identifier.

@@ -21,7 +21,7 @@ use crate::event::{
 };
 use crate::snapshot::signal::{self, SIGNAL_PREFIX};
 use crate::snapshot::visibility::{widen_xid, CommitHistory};
-use crate::snapshot::SnapshotProgress;
+use crate::snapshot::{SnapshotProgress, SnapshotTask};
 
 /// Session settings that make pgoutput's text values unambiguous (see `text_value`).
 const SESSION_OPTIONS: &str = "-c datestyle=ISO,MDY -c intervalstyle=iso_8601 -c timezone=UTC \
@@ -31,11 +31,15 @@ const SESSION_OPTIONS: &str = "-c datestyle=ISO,MDY -c intervalstyle=iso_8601 -c
 /// `shutdown` turns true. Acknowledged positions arriving on `acked` are reported to the
 /// server as flushed. Returns `Ok` after a requested shutdown, once `acked` has closed (the
 /// pipeline has committed its last position).
+/// `lost_position`: there is no stored position, but the connector has produced before (the
+/// slot, if it still exists, is then where it stopped: tidemark moves it only to committed
+/// positions).
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
     cfg: Arc<ConnectorConfig>,
     compacted: bool,
     start: Option<Position>,
+    lost_position: bool,
     out: mpsc::Sender<SourceMessage>,
     mut acked: watch::Receiver<Option<Position>>,
     mut shutdown: watch::Receiver<bool>,
@@ -43,12 +47,34 @@ pub async fn run(
     let start: Option<PgPosition> =
         Position::decode_stored(start.as_ref(), &cfg.name, "PostgreSQL")?;
     let sql = setup::connect(&cfg).await?;
-    setup::prepare(&sql, &cfg, compacted).await?;
+    let resume = setup::Resume {
+        stored_lsn: start.as_ref().map(|p| p.lsn),
+        lost_position,
+    };
+    let prepared = setup::prepare(&sql, &cfg, compacted, &resume).await?;
 
     let c = &cfg.connection;
-    let start_lsn = start.as_ref().map_or(0, |p| p.lsn);
-    let snapshot_progress =
-        SnapshotProgress::at_start(&cfg, start.as_ref().map(|p| p.snapshot.as_ref()));
+    let (start_lsn, snapshot_progress) = if prepared.resnapshot {
+        // A new slot: stream from its start, and read every table again.
+        (
+            0,
+            SnapshotProgress::start(
+                cfg.tables
+                    .iter()
+                    .map(|t| SnapshotTask::whole(t.id.clone()))
+                    .collect(),
+            ),
+        )
+    } else {
+        if lost_position {
+            tracing::warn!(connector = %cfg.name, slot = %cfg.postgres.slot,
+                "no stored position: resuming from the slot's confirmed position (tidemark advances it only to committed positions)");
+        }
+        (
+            start.as_ref().map_or(0, |p| p.lsn),
+            SnapshotProgress::at_start(&cfg, start.as_ref().map(|p| p.snapshot.as_ref())),
+        )
+    };
     let repl_cfg = ReplicationConfig::new(
         c.host.clone(),
         c.user.clone(),
