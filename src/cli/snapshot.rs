@@ -81,8 +81,20 @@ pub async fn snapshot(config_path: &Path, connector: &str, request: Request) -> 
         from,
         to,
         condition,
+        expires_ms: None,
         auth: None,
     };
+    if let Some(key) = cfg
+        .snapshot
+        .signing_key
+        .as_ref()
+        .filter(|_| signal.condition.is_none())
+    {
+        // With a key configured every signal goes out signed, with an expiry.
+        signal.expires_ms =
+            Some(crate::offsets::now_ms() + crate::snapshot::signal::SIGNED_VALIDITY_MS);
+        signal.sign(key);
+    }
     if signal.condition.is_some() {
         let Some(key) = &cfg.snapshot.signing_key else {
             eprintln!(
@@ -93,6 +105,8 @@ pub async fn snapshot(config_path: &Path, connector: &str, request: Request) -> 
             );
             return 2;
         };
+        signal.expires_ms =
+            Some(crate::offsets::now_ms() + crate::snapshot::signal::SIGNED_VALIDITY_MS);
         signal.sign(key);
     }
     if action == Action::Snapshot {

@@ -74,6 +74,13 @@ pub struct SnapshotOptions {
     /// What to do when the connector's position is gone (see [`OnLostPosition`]).
     #[serde(default)]
     pub on_lost_position: Option<OnLostPosition>,
+    /// Every signal (not only one with a `where` condition) must be signed with the signing
+    /// key and not expired.
+    #[serde(default)]
+    pub require_signed_signals: Option<bool>,
+    /// At most this many snapshot tasks wait (further requests are refused with a warning).
+    #[serde(default)]
+    pub max_queued_tasks: Option<usize>,
 }
 
 /// What a connector does when the place it must resume from is gone: the stored position was

@@ -133,6 +133,10 @@ pub struct SnapshotSettings {
     /// refused).
     pub signing_key: Option<Secret>,
     pub on_lost_position: connector::OnLostPosition,
+    /// Every signal must be signed (and not expired), not only those with a condition.
+    pub require_signed_signals: bool,
+    /// At most this many snapshot tasks wait; further requests are refused.
+    pub max_queued_tasks: usize,
 }
 
 impl Default for SnapshotSettings {
@@ -143,6 +147,8 @@ impl Default for SnapshotSettings {
             max_rows_per_second: 0,
             signing_key: None,
             on_lost_position: connector::OnLostPosition::Fail,
+            require_signed_signals: false,
+            max_queued_tasks: 100,
         }
     }
 }
@@ -526,7 +532,23 @@ fn load_connector(
         max_rows_per_second: snap.max_rows_per_second.unwrap_or(0),
         signing_key: signing_key(file, &snap, &dir)?,
         on_lost_position: snap.on_lost_position.unwrap_or_default(),
+        require_signed_signals: snap.require_signed_signals.unwrap_or(false),
+        max_queued_tasks: snap.max_queued_tasks.unwrap_or(100),
     };
+    if snapshot.require_signed_signals && snapshot.signing_key.is_none() {
+        return Err(ConfigError::invalid(
+            file,
+            "snapshot.require_signed_signals",
+            "needs `snapshot.signing_key_env` or `signing_key_file` (the key signals are signed with)",
+        ));
+    }
+    if snapshot.max_queued_tasks == 0 || snapshot.max_queued_tasks > 10_000 {
+        return Err(ConfigError::invalid(
+            file,
+            "snapshot.max_queued_tasks",
+            "set between 1 and 10000",
+        ));
+    }
     if snapshot.chunk_size == 0 || snapshot.chunk_size > 1_000_000 {
         return Err(ConfigError::invalid(
             file,

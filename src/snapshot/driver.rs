@@ -78,6 +78,40 @@ struct ChunkMeta {
     armed: Instant,
 }
 
+/// At most this many bytes of tasks are stored in a position (they travel in every
+/// checkpoint).
+const MAX_TASK_BYTES: usize = 32 * 1024;
+
+/// `new` without the tasks already in `queued` (or twice in `new`), and without those past
+/// `snapshot.max_queued_tasks` or the stored-size budget: each one dropped is logged.
+pub fn bounded_tasks(
+    cfg: &ConnectorConfig,
+    queued: &[SnapshotTask],
+    new: Vec<SnapshotTask>,
+) -> Vec<SnapshotTask> {
+    let size = |t: &SnapshotTask| serde_json::to_vec(t).map_or(0, |v| v.len());
+    let mut bytes: usize = queued.iter().map(size).sum();
+    let mut count = queued.len();
+    let mut out: Vec<SnapshotTask> = Vec::new();
+    for task in new {
+        if queued.contains(&task) || out.contains(&task) {
+            tracing::info!(connector = %cfg.name, table = %task.table, "snapshot request already queued; not added again");
+            continue;
+        }
+        let b = size(&task);
+        if count >= cfg.snapshot.max_queued_tasks || bytes + b > MAX_TASK_BYTES {
+            tracing::warn!(connector = %cfg.name, table = %task.table, queued = count,
+                max = cfg.snapshot.max_queued_tasks,
+                "snapshot request refused: the queue of snapshot tasks is full (snapshot.max_queued_tasks)");
+            continue;
+        }
+        bytes += b;
+        count += 1;
+        out.push(task);
+    }
+    out
+}
+
 /// The key a row has in the interleaver: its key values as JSON (the same bytes for a value
 /// read by the snapshot and the same value in the log).
 pub fn match_key(row: &Row, key_columns: &[usize]) -> String {
@@ -366,12 +400,41 @@ impl Driver {
         self.interleaver.on_truncate(table, txn);
     }
 
-    /// Adds tasks to the running snapshot (after the ones it has).
+    /// Adds tasks to the running snapshot (after the ones it has): tasks already waiting are
+    /// not added twice, and the queue is bounded (see [`bounded_tasks`]).
     pub fn add_tasks(&mut self, tasks: Vec<SnapshotTask>) {
+        let tasks = bounded_tasks(&self.cfg, &self.tasks, tasks);
         self.tasks.extend(tasks.iter().cloned());
         match self.progress.as_mut() {
             Some(p) => p.tasks.extend(tasks),
             None => self.progress = SnapshotProgress::start(tasks),
+        }
+    }
+
+    /// A chunk of the current task failed for good (`e` is definite: a bound that is not of
+    /// the key's type, a condition the database refuses, ...): that task is skipped with an
+    /// error in the log, the stream and the other tasks go on. Its chunks in flight still
+    /// complete and end it.
+    pub fn chunk_failed(&mut self, e: &Error) {
+        let Some(task) = self.tasks.first().cloned() else {
+            return;
+        };
+        let mut in_flight = false;
+        for meta in self
+            .chunks
+            .values_mut()
+            .filter(|m| m.table == task.table && !m.last_of_table)
+        {
+            meta.last_of_table = true;
+            in_flight = true;
+        }
+        if in_flight {
+            self.tasks.remove(0);
+            self.last_key = None;
+            tracing::error!(connector = %self.connector, table = %task.table, error = %e,
+                "snapshot of this table skipped after its chunks in flight; the stream goes on");
+        } else {
+            self.skip_current_task(e);
         }
     }
 

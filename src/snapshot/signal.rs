@@ -51,10 +51,24 @@ pub struct Signal {
     /// Only rows matching this SQL condition (needs `auth`).
     #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
     pub condition: Option<String>,
+    /// When the signal stops being valid (milliseconds since the epoch); signed with the rest,
+    /// so a signed signal cannot be replayed after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_ms: Option<i64>,
     /// HMAC-SHA256 (hex) of the signal without `auth`, with the connector's signing key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<String>,
 }
+
+/// Limits on what a signal may carry (anyone who can write the log can send one): a key bound
+/// of at most this many values ...
+pub const MAX_BOUND_VALUES: usize = 16;
+/// ... each at most this long (bytes), ...
+pub const MAX_BOUND_VALUE_LEN: usize = 512;
+/// ... and a condition at most this long.
+pub const MAX_CONDITION_LEN: usize = 4096;
+/// How long a signal signed by `tidemark snapshot` stays valid.
+pub const SIGNED_VALIDITY_MS: i64 = 3_600_000;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
@@ -133,8 +147,80 @@ impl Signal {
         (kind, value.to_string())
     }
 
+    /// Whether connector `cfg` accepts this signal at all (at `now_ms`): a signature where
+    /// `snapshot.require_signed_signals` asks for one, and no expiry passed.
+    pub fn admissible(&self, cfg: &ConnectorConfig, now_ms: i64) -> Result<(), String> {
+        if let Some(expires) = self.expires_ms {
+            if now_ms > expires {
+                return Err(format!(
+                    "the signal expired at {expires} (ms since the epoch)"
+                ));
+            }
+        }
+        if cfg.snapshot.require_signed_signals {
+            let signed = cfg
+                .snapshot
+                .signing_key
+                .as_ref()
+                .is_some_and(|key| self.verify(key));
+            if !signed {
+                return Err(format!(
+                    "connector {} requires signed signals (snapshot.require_signed_signals) and this one is \
+                     not signed with its key; send it with `tidemark snapshot`",
+                    cfg.name
+                ));
+            }
+            if self.expires_ms.is_none() {
+                return Err("a signed signal must carry an expiry (expires_ms)".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the bounds and condition against the limits on a signal's size.
+    fn check_limits(&self) -> Result<(), String> {
+        for (name, bound) in [("from", &self.from), ("to", &self.to)] {
+            let Some(values) = bound else { continue };
+            if values.is_empty() {
+                return Err(format!("`{name}` is empty: give one value per key column"));
+            }
+            if values.len() > MAX_BOUND_VALUES {
+                return Err(format!(
+                    "`{name}` has {} values; a key has at most {MAX_BOUND_VALUES} columns",
+                    values.len()
+                ));
+            }
+            if let Some(v) = values.iter().find(|v| v.len() > MAX_BOUND_VALUE_LEN) {
+                return Err(format!(
+                    "a `{name}` value is {} bytes long (at most {MAX_BOUND_VALUE_LEN})",
+                    v.len()
+                ));
+            }
+        }
+        if let (Some(from), Some(to)) = (&self.from, &self.to) {
+            if from.len() != to.len() {
+                return Err(format!(
+                    "`from` has {} values and `to` {}: both give one value per key column",
+                    from.len(),
+                    to.len()
+                ));
+            }
+        }
+        if self
+            .condition
+            .as_ref()
+            .is_some_and(|c| c.len() > MAX_CONDITION_LEN)
+        {
+            return Err(format!(
+                "the condition is longer than {MAX_CONDITION_LEN} bytes"
+            ));
+        }
+        Ok(())
+    }
+
     /// The snapshot tasks a `snapshot` signal asks of connector `cfg`, or why it is refused.
     pub fn tasks(&self, cfg: &ConnectorConfig) -> Result<Vec<SnapshotTask>, String> {
+        self.check_limits()?;
         let tables: Vec<TableId> = if self.tables.is_empty() {
             cfg.tables.iter().map(|t| t.id.clone()).collect()
         } else {
@@ -210,6 +296,10 @@ pub fn apply(
     if signal.connector != cfg.name {
         return None;
     }
+    if let Err(e) = signal.admissible(cfg, crate::offsets::now_ms()) {
+        tracing::warn!(connector = %cfg.name, at = %at, error = %e, "signal refused");
+        return None;
+    }
     tracing::info!(connector = %cfg.name, at = %at, signal = ?signal, "signal");
     match (signal.action, running) {
         (Action::Snapshot, running) => {
@@ -225,7 +315,7 @@ pub fn apply(
                     d.add_tasks(tasks);
                     None
                 }
-                None => SnapshotProgress::start(tasks),
+                None => SnapshotProgress::start(super::driver::bounded_tasks(cfg, &[], tasks)),
             }
         }
         (Action::Pause, Some(d)) => {
@@ -260,6 +350,7 @@ mod tests {
             from: Some(vec!["10".into()]),
             to: None,
             condition: None,
+            expires_ms: None,
             auth: None,
         };
         let text = serde_json::to_vec(&s).unwrap();
@@ -277,6 +368,7 @@ mod tests {
             from: None,
             to: None,
             condition: None,
+            expires_ms: None,
             auth: None,
         };
         let (kind, data) = s.to_row();
@@ -301,6 +393,7 @@ mod tests {
             from: None,
             to: None,
             condition: Some("v > 1".into()),
+            expires_ms: None,
             auth: None,
         };
         let refused = |s: &Signal, cfg: &ConnectorConfig| s.tasks(cfg).unwrap_err();
@@ -328,5 +421,66 @@ mod tests {
         tampered.condition = Some("1=1".into());
         assert!(!tampered.verify(&key));
         assert!(refused(&tampered, &cfg).contains("not signed"));
+    }
+
+    fn snapshot_of(table: &str) -> Signal {
+        Signal {
+            connector: "m".into(),
+            action: Action::Snapshot,
+            tables: vec![table.into()],
+            from: None,
+            to: None,
+            condition: None,
+            expires_ms: None,
+            auth: None,
+        }
+    }
+
+    #[test]
+    fn bounds_must_be_non_empty_of_one_arity_and_small() {
+        let cfg = crate::config::test_mysql_connector();
+        let with = |from: Option<Vec<&str>>, to: Option<Vec<&str>>| {
+            let mut s = snapshot_of("db.tbl");
+            s.from = from.map(|v| v.into_iter().map(String::from).collect());
+            s.to = to.map(|v| v.into_iter().map(String::from).collect());
+            s.tasks(&cfg)
+        };
+        assert!(with(Some(vec![]), None).unwrap_err().contains("empty"));
+        assert!(with(Some(vec!["1", "2"]), Some(vec!["3"]))
+            .unwrap_err()
+            .contains("one value per key column"));
+        let long = "x".repeat(MAX_BOUND_VALUE_LEN + 1);
+        assert!(with(Some(vec![&long]), None).is_err());
+        assert!(with(Some(vec!["1"; 17]), None).is_err());
+        assert_eq!(with(Some(vec!["1"]), Some(vec!["9"])).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn required_signatures_and_expiry() {
+        let mut cfg = crate::config::test_mysql_connector();
+        let key = Secret::new("a-signing-key-of-some-length");
+        let mut s = snapshot_of("db.tbl");
+        assert!(
+            s.admissible(&cfg, 1000).is_ok(),
+            "unsigned is fine by default"
+        );
+        s.expires_ms = Some(500);
+        assert!(s.admissible(&cfg, 1000).unwrap_err().contains("expired"));
+        cfg.snapshot.signing_key = Some(key.clone());
+        cfg.snapshot.require_signed_signals = true;
+        s.expires_ms = Some(5000);
+        assert!(s
+            .admissible(&cfg, 1000)
+            .unwrap_err()
+            .contains("requires signed"));
+        s.sign(&key);
+        assert!(s.admissible(&cfg, 1000).is_ok());
+        assert!(s.admissible(&cfg, 6000).is_err(), "expired");
+        let mut moved = s.clone();
+        moved.expires_ms = Some(i64::MAX);
+        assert!(
+            moved.admissible(&cfg, 1000).is_err(),
+            "the expiry is signed"
+        );
     }
 }

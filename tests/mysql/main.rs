@@ -3,6 +3,7 @@
 
 #[path = "../postgres/common.rs"]
 mod common;
+mod ddl;
 mod e2e;
 mod harness;
 mod lost_position;

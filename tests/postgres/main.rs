@@ -3,12 +3,14 @@
 
 mod bad_input;
 mod common;
+mod ddl;
 mod e2e;
 mod lost_position;
 mod restart;
 mod shutdown;
 #[path = "../shared/shutdown_check.rs"]
 mod shutdown_check;
+mod signals;
 mod snapshot;
 #[path = "../shared/snapshot_check.rs"]
 mod snapshot_check;

@@ -91,6 +91,9 @@ pub struct MysqlSnapshot {
     watermark: Statement,
     /// Value notices already logged (once per table and kind, as the binlog decoder does).
     warned: std::collections::HashSet<(TableId, Notice)>,
+    /// The table whose plan was made anew after its chunk query named a column that is gone
+    /// (a second such failure skips the task).
+    replanned: Option<TableId>,
 }
 
 impl MysqlSnapshot {
@@ -121,6 +124,7 @@ impl MysqlSnapshot {
             statements: HashMap::new(),
             watermark,
             warned: std::collections::HashSet::new(),
+            replanned: None,
         })
     }
 
@@ -335,26 +339,40 @@ impl MysqlSnapshot {
         if let Err(e) = self.plan(driver, &table).await {
             return driver.plan_failed(e);
         }
-        let (sql, params) = self.chunk_query(&request)?;
+        let (sql, params) = match self.chunk_query(&request) {
+            Ok(q) => q,
+            Err(e) => return self.chunk_failed(driver, &table, e, false).await,
+        };
         let key = (table.clone(), sql);
         if !self.statements.contains_key(&key) {
-            let stmt = self.conn.prep(key.1.as_str()).await.map_err(|e| {
-                classify_mysql(self.ctx(&table, "preparing the chunk statement"), e)
-            })?;
-            self.statements.insert(key.clone(), stmt);
+            match self.conn.prep(key.1.as_str()).await {
+                Ok(stmt) => {
+                    self.statements.insert(key.clone(), stmt);
+                }
+                Err(e) => {
+                    let shape = is_shape_error(&e);
+                    let e = classify_mysql(self.ctx(&table, "preparing the chunk statement"), e);
+                    return self.chunk_failed(driver, &table, e, shape).await;
+                }
+            }
         }
         let stmt = self.statements[&key].clone();
         self.write_watermark(&driver.watermark_text(request.id, "low"))
             .await?;
-        let rows: Vec<mysql_async::Row> = self.conn.exec(&stmt, params).await.map_err(|e| {
-            classify_mysql(
-                self.ctx(
-                    &table,
-                    &format!("selecting a chunk after key {:?}", request.after),
-                ),
-                e,
-            )
-        })?;
+        let rows: Vec<mysql_async::Row> = match self.conn.exec(&stmt, params).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                let shape = is_shape_error(&e);
+                let e = classify_mysql(
+                    self.ctx(
+                        &table,
+                        &format!("selecting a chunk after key {:?}", request.after),
+                    ),
+                    e,
+                );
+                return self.chunk_failed(driver, &table, e, shape).await;
+            }
+        };
         let plan = &self.plans[&table];
         let mut selected = Vec::with_capacity(rows.len());
         let mut notices = Vec::new();
@@ -400,6 +418,32 @@ impl MysqlSnapshot {
         self.write_watermark(&driver.watermark_text(request.id, "high"))
             .await?;
         driver.arm(request, schema, selected, None);
+        self.replanned = None;
+        Ok(())
+    }
+
+    /// A chunk query failed: a transient error is returned (the connector restarts); a query
+    /// that names a column the table no longer has (`shape`) plans the table anew and reads the
+    /// chunk again, once; any other definite error skips the task, not the stream.
+    async fn chunk_failed(
+        &mut self,
+        driver: &mut Driver,
+        table: &TableId,
+        e: Error,
+        shape: bool,
+    ) -> Result<()> {
+        if e.is_transient() {
+            return Err(e);
+        }
+        if shape && self.replanned.as_ref() != Some(table) {
+            tracing::info!(connector = %self.cfg.name, table = %table, error = %e,
+                "the table changed shape under the snapshot; planning it anew and reading the chunk again");
+            self.replanned = Some(table.clone());
+            self.forget_plan(table).await;
+            return Ok(());
+        }
+        self.replanned = None;
+        driver.chunk_failed(&e);
         Ok(())
     }
 
@@ -687,6 +731,12 @@ fn parse_labels(column_type: &str) -> Option<Vec<Vec<u8>>> {
         }
     }
     Some(labels)
+}
+
+/// Whether a statement failed because the table's columns are not what its plan says (a
+/// column dropped or renamed since: ER_BAD_FIELD_ERROR).
+fn is_shape_error(e: &mysql_async::Error) -> bool {
+    matches!(e, mysql_async::Error::Server(s) if s.code == 1054)
 }
 
 #[cfg(test)]

@@ -41,7 +41,8 @@ impl Relations {
         tracing::debug!(oid, "type changed; type cache cleared");
     }
 
-    /// Records a `Relation` message.
+    /// Records a `Relation` message: from here on the stream's tuples of `oid` are decoded
+    /// with this shape (and only a `Relation` message changes it).
     pub async fn update(
         &mut self,
         client: &Client,
@@ -50,6 +51,27 @@ impl Relations {
         columns: &[RelationColumn],
         captured: bool,
     ) -> Result<&Relation> {
+        let schema = self.shape(client, oid, id, columns, captured).await?;
+        if let Some(old) = self.by_oid.get(&oid) {
+            if old.schema.columns != schema.columns {
+                tracing::info!(table = %schema.id, columns = schema.columns.len(), "table schema changed");
+            }
+        }
+        self.by_oid.insert(oid, Relation { schema, captured });
+        Ok(&self.by_oid[&oid])
+    }
+
+    /// The shape of relation `oid` with `columns` (types resolved, primary key read), without
+    /// recording it: the snapshot plans its chunks with the catalog's current shape, which may
+    /// be ahead of the stream's.
+    pub async fn shape(
+        &mut self,
+        client: &Client,
+        oid: u32,
+        id: TableId,
+        columns: &[RelationColumn],
+        captured: bool,
+    ) -> Result<Arc<TableSchema>> {
         let ctx = || format!("reading the catalog for table {id}");
         let mut defs = Vec::with_capacity(columns.len());
         for c in columns {
@@ -83,18 +105,11 @@ impl Relations {
             .iter()
             .filter_map(|n| defs.iter().position(|d| &d.name == n))
             .collect();
-        let schema = Arc::new(TableSchema {
+        Ok(Arc::new(TableSchema {
             id,
             columns: defs,
             primary_key,
-        });
-        if let Some(old) = self.by_oid.get(&oid) {
-            if old.schema.columns != schema.columns {
-                tracing::info!(table = %schema.id, columns = schema.columns.len(), "table schema changed");
-            }
-        }
-        self.by_oid.insert(oid, Relation { schema, captured });
-        Ok(&self.by_oid[&oid])
+        }))
     }
 }
 

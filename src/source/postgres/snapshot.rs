@@ -70,6 +70,9 @@ pub struct PgSnapshot {
     connector: String,
     plans: HashMap<TableId, TablePlan>,
     pub driver: Driver,
+    /// The table whose plan was made anew after its chunk query named a column that is gone
+    /// (a second such failure skips the task).
+    replanned: Option<TableId>,
 }
 
 /// A string literal safe under any `standard_conforming_strings`.
@@ -86,6 +89,7 @@ impl PgSnapshot {
             connector: cfg.name.clone(),
             plans: HashMap::new(),
             driver: Driver::new(cfg, progress),
+            replanned: None,
         })
     }
 
@@ -126,11 +130,11 @@ impl PgSnapshot {
             })
             .collect();
         let sql_types: Vec<String> = cols.iter().map(|r| r.get(3)).collect();
+        // Its own shape, not the stream's: the stream decodes its tuples only with the
+        // shapes of its own Relation messages, which may lag the catalog.
         let schema = relations
-            .update(&self.client, oid, table.clone(), &columns, true)
-            .await?
-            .schema
-            .clone();
+            .shape(&self.client, oid, table.clone(), &columns, true)
+            .await?;
         let key_columns = schema.primary_key.clone();
         if key_columns.is_empty() {
             return Err(Error::definite(ctx(
@@ -213,6 +217,16 @@ impl PgSnapshot {
             return self.driver.plan_failed(e);
         }
         let id = request.id;
+        let arity = self.plans[&table].key_types.len();
+        let bounds = [&request.after, &request.from, &request.to];
+        if let Some(b) = bounds.into_iter().flatten().find(|b| b.len() != arity) {
+            let e = Error::definite(format!(
+                "connector {}: snapshot of {table}: the key bound {b:?} has {} values, the key {arity} columns",
+                self.connector,
+                b.len()
+            ));
+            return self.chunk_failed(&table, e, false);
+        }
         self.watermark(id, "low").await?;
         let plan = &self.plans[&table];
         // Lower bound: after the last selected key, else from the task's `from`; upper bound:
@@ -260,7 +274,9 @@ impl PgSnapshot {
                 // Leaves no transaction open on the session (the statements after the failed
                 // one were skipped).
                 let _ = self.client.batch_execute("ROLLBACK").await;
-                return Err(classify_postgres(what(), e));
+                let shape = e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_COLUMN);
+                let e = classify_postgres(what(), e);
+                return self.chunk_failed(&table, e, shape);
             }
         };
         let snapshot_text = snapshot.unwrap_or_default();
@@ -296,8 +312,31 @@ impl PgSnapshot {
         history.forget_below(snapshot.xmin);
         match conflict {
             Some(c) => self.driver.retry(request, c),
-            None => self.driver.arm(request, schema, selected, Some(snapshot)),
+            None => {
+                self.driver.arm(request, schema, selected, Some(snapshot));
+                self.replanned = None;
+            }
         }
+        Ok(())
+    }
+
+    /// A chunk query failed: a transient error is returned (the connector restarts); a query
+    /// that names a column the table no longer has (`shape`) plans the table anew and reads the
+    /// chunk again, once; any other definite error (a bound that is not of the key's type, a
+    /// condition the database refuses) skips the task, not the stream.
+    fn chunk_failed(&mut self, table: &TableId, e: Error, shape: bool) -> Result<()> {
+        if e.is_transient() {
+            return Err(e);
+        }
+        if shape && self.replanned.as_ref() != Some(table) {
+            tracing::info!(connector = %self.connector, table = %table, error = %e,
+                "the table changed shape under the snapshot; planning it anew and reading the chunk again");
+            self.replanned = Some(table.clone());
+            self.plans.remove(table);
+            return Ok(());
+        }
+        self.replanned = None;
+        self.driver.chunk_failed(&e);
         Ok(())
     }
 
