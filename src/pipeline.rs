@@ -92,6 +92,8 @@ pub async fn run_once(
     store: Arc<PositionStore>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
+    // One process per connector: a newer one that takes it over stops this one.
+    let mut lease = store.acquire(&cfg.name).await?;
     let start = store.load(&cfg.name).await?;
     tracing::info!(connector = %cfg.name, position = ?start.as_ref().map(|p| p.to_string()), "starting connector");
     let mut router = Router::new(cfg.clone(), &settings.daemon);
@@ -213,7 +215,22 @@ pub async fn run_once(
         }
         Ok::<bool, Error>(true)
     };
-    let forwarded = forward.await;
+    let lease_lost = async {
+        // (The Ref that wait_for returns is not Send: it is dropped inside.)
+        let why = lease
+            .wait_for(Option::is_some)
+            .await
+            .map(|why| why.clone().unwrap_or_default());
+        match why {
+            Ok(why) => why,
+            // A store that does not fence.
+            Err(_) => std::future::pending().await,
+        }
+    };
+    let forwarded = tokio::select! {
+        r = forward => r,
+        why = lease_lost => Err(Error::definite(why)),
+    };
     // Whatever happened, let the tracker finish: it commits the last fully acknowledged
     // checkpoint, which limits duplicates after a restart.
     drop(source_rx);

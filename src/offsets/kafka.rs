@@ -16,6 +16,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
+use tokio::sync::watch;
+
+use super::lease::{Epoch, LeaseRecord};
 use super::{now_ms, StoredPosition};
 use crate::config::daemon::KafkaConfig;
 use crate::error::{Error, Result};
@@ -30,6 +33,10 @@ pub struct KafkaStore {
     topic: String,
     producer: FutureProducer,
     load_timeout: Duration,
+    /// This process's claim on the connectors it streams (see [`super::lease`]) ...
+    epoch: Epoch,
+    /// ... and the epoch each connector was first taken with (kept across its restarts).
+    taken: std::sync::Mutex<std::collections::HashMap<String, Epoch>>,
 }
 
 impl KafkaStore {
@@ -58,7 +65,15 @@ impl KafkaStore {
             topic: topic.to_string(),
             producer,
             load_timeout: LOAD_TIMEOUT,
+            epoch: Epoch::now(),
+            taken: Default::default(),
         })
+    }
+
+    /// Uses `epoch` as this process's claim (tests: two "processes" in one).
+    pub fn with_epoch(mut self, epoch: Epoch) -> Self {
+        self.epoch = epoch;
+        self
     }
 
     /// Sets how long a load may take before it is an error.
@@ -72,9 +87,100 @@ impl KafkaStore {
         let topic = self.topic.clone();
         let connector = connector.to_string();
         let timeout = self.load_timeout;
-        tokio::task::spawn_blocking(move || load_blocking(&brokers, &topic, &connector, timeout))
+        tokio::task::spawn_blocking(move || {
+            let mut latest: Option<Position> = None;
+            read_to_end(&brokers, &topic, timeout, |offset, key, payload| {
+                if key != Some(connector.as_bytes()) {
+                    return Ok(());
+                }
+                latest = match payload {
+                    None => None,
+                    Some(p) => {
+                        let stored: StoredPosition = serde_json::from_slice(p).map_err(|e| {
+                            Error::definite(format!(
+                                "position topic {topic} offset {offset}: corrupt record for connector {connector}"
+                            ))
+                            .with_source(e)
+                        })?;
+                        Some(stored.position)
+                    }
+                };
+                Ok(())
+            })?;
+            Ok(latest)
+        })
+        .await
+        .map_err(|e| Error::transient("loading a position").with_source(e))?
+    }
+
+    /// Takes `connector` for this process (see [`super::lease`]): refused when a newer process
+    /// holds it; the receiver turns to `Some(why)` when a newer process takes it later.
+    pub async fn acquire(&self, connector: &str) -> Result<watch::Receiver<Option<String>>> {
+        let brokers = self.brokers.clone();
+        let topic = self.topic.clone();
+        let key = LeaseRecord::key(connector);
+        let timeout = self.load_timeout;
+        let taken = self
+            .taken
+            .lock()
+            .map_or(None, |t| t.get(connector).copied());
+        let (newest, high) = {
+            let key = key.clone();
+            tokio::task::spawn_blocking(move || {
+                let mut newest: Option<LeaseRecord> = None;
+                let high = read_to_end(&brokers, &topic, timeout, |_, k, payload| {
+                    if k == Some(key.as_bytes()) {
+                        if let Some(lease) =
+                            payload.and_then(|p| serde_json::from_slice::<LeaseRecord>(p).ok())
+                        {
+                            newest = Some(lease);
+                        }
+                    }
+                    Ok(())
+                })?;
+                Ok::<_, Error>((newest, high))
+            })
             .await
-            .map_err(|e| Error::transient("loading a position").with_source(e))?
+            .map_err(|e| Error::transient("reading the connector's lease").with_source(e))??
+        };
+        // The first time: newer than any lease stored (a clock behind another machine's must
+        // not lose to a process that is gone). After that: the same epoch, so a restart of the
+        // connector does not take it back from a newer process.
+        let ours = match taken {
+            Some(epoch) => epoch,
+            None => {
+                let epoch = newest
+                    .as_ref()
+                    .map_or(self.epoch, |l| self.epoch.max(Epoch(l.epoch.0 + 1)));
+                if let Ok(mut t) = self.taken.lock() {
+                    t.insert(connector.to_string(), epoch);
+                }
+                epoch
+            }
+        };
+        if let Some(why) = newest.as_ref().and_then(|l| l.supersedes(ours)) {
+            return Err(Error::definite(why));
+        }
+        let lease = LeaseRecord::new(connector, ours);
+        let value = serde_json::to_vec(&lease)
+            .map_err(|e| Error::definite("encoding a lease").with_source(e))?;
+        self.producer
+            .send(
+                FutureRecord::to(&self.topic).key(&key).payload(&value),
+                Duration::from_secs(60),
+            )
+            .await
+            .map_err(|(e, _)| {
+                Error::transient(format!("writing the lease of connector {connector}"))
+                    .with_source(e)
+            })?;
+        let (tx, rx) = watch::channel(None);
+        let (brokers, topic) = (self.brokers.clone(), self.topic.clone());
+        std::thread::Builder::new()
+            .name(format!("tidemark-lease-{connector}"))
+            .spawn(move || watch_lease(&brokers, &topic, &key, ours, high, tx))
+            .map_err(|e| Error::definite("starting the lease watcher").with_source(e))?;
+        Ok(rx)
     }
 
     pub async fn commit(&self, connector: &str, position: &Position) -> Result<()> {
@@ -158,13 +264,15 @@ async fn check_existing_topic(
     }
 }
 
-/// Reads `topic` to its end (within `timeout`) and returns the last position of `connector`.
-fn load_blocking(
+/// Reads `topic` from its start to its end (the high watermark when the read starts), within
+/// `timeout`, handing each record (offset, key, payload) to `on_record`; returns that end.
+/// Not reaching it is an error, never a shorter answer.
+fn read_to_end(
     brokers: &str,
     topic: &str,
-    connector: &str,
     timeout: Duration,
-) -> Result<Option<Position>> {
+    mut on_record: impl FnMut(i64, Option<&[u8]>, Option<&[u8]>) -> Result<()>,
+) -> Result<i64> {
     let deadline = Instant::now() + timeout;
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -183,7 +291,7 @@ fn load_blocking(
         })?;
     if high <= 0 {
         // Read to its end: it holds nothing.
-        return Ok(None);
+        return Ok(0);
     }
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, 0, Offset::Beginning)
@@ -191,7 +299,6 @@ fn load_blocking(
     consumer
         .assign(&tpl)
         .map_err(|e| Error::transient("assigning the position topic").with_source(e))?;
-    let mut latest: Option<Position> = None;
     let mut read_to: i64 = 0;
     while read_to < high {
         if Instant::now() >= deadline {
@@ -204,21 +311,7 @@ fn load_blocking(
         match consumer.poll(Duration::from_millis(200)) {
             Some(Ok(m)) => {
                 read_to = read_to.max(m.offset() + 1);
-                if m.key() == Some(connector.as_bytes()) {
-                    match m.payload() {
-                        None => latest = None,
-                        Some(p) => {
-                            let stored: StoredPosition = serde_json::from_slice(p).map_err(|e| {
-                                Error::definite(format!(
-                                    "position topic {topic} offset {}: corrupt record for connector {connector}",
-                                    m.offset()
-                                ))
-                                .with_source(e)
-                            })?;
-                            latest = Some(stored.position);
-                        }
-                    }
-                }
+                on_record(m.offset(), m.key(), m.payload())?;
             }
             Some(Err(e)) => {
                 return Err(
@@ -237,7 +330,61 @@ fn load_blocking(
             }
         }
     }
-    Ok(latest)
+    Ok(high)
+}
+
+/// Follows `topic` from offset `from` until `tx` has no receiver, and reports the first lease
+/// under `key` newer than `ours`.
+fn watch_lease(
+    brokers: &str,
+    topic: &str,
+    key: &str,
+    ours: Epoch,
+    from: i64,
+    tx: watch::Sender<Option<String>>,
+) {
+    let consumer: BaseConsumer = match ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "tidemark-lease-watcher")
+        .set("enable.auto.commit", "false")
+        .create()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "lease watcher: cannot create a consumer; the connector is not fenced");
+            return;
+        }
+    };
+    let mut tpl = TopicPartitionList::new();
+    if tpl
+        .add_partition_offset(topic, 0, Offset::Offset(from))
+        .and_then(|()| consumer.assign(&tpl))
+        .is_err()
+    {
+        tracing::error!(
+            topic,
+            "lease watcher: cannot follow the positions topic; the connector is not fenced"
+        );
+        return;
+    }
+    while !tx.is_closed() {
+        let Some(Ok(m)) = consumer.poll(Duration::from_millis(500)) else {
+            continue;
+        };
+        if m.key() != Some(key.as_bytes()) {
+            continue;
+        }
+        let Some(lease) = m
+            .payload()
+            .and_then(|p| serde_json::from_slice::<LeaseRecord>(p).ok())
+        else {
+            continue;
+        };
+        if let Some(why) = lease.supersedes(ours) {
+            let _ = tx.send(Some(why));
+            return;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -278,5 +425,41 @@ mod tests {
         assert!(err.to_string().contains("positions"), "{err}");
         mock.broker_round_trip_time(1, Duration::ZERO).unwrap();
         assert_eq!(store.load("c").await.unwrap(), Some(position(2)));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_newer_process_takes_a_connector_and_the_older_is_told() {
+        let mock = MockCluster::new(1).unwrap();
+        mock.create_topic("positions", 1, 1).unwrap();
+        let kafka = KafkaConfig {
+            brokers: Some(mock.bootstrap_servers()),
+            ..KafkaConfig::default()
+        };
+        let older = KafkaStore::new(&kafka, "positions")
+            .await
+            .unwrap()
+            .with_epoch(Epoch(1));
+        let newer = KafkaStore::new(&kafka, "positions")
+            .await
+            .unwrap()
+            .with_epoch(Epoch(2));
+        let mut old_lease = older.acquire("c").await.unwrap();
+        assert!(old_lease.borrow().is_none());
+        let _new_lease = newer.acquire("c").await.unwrap();
+        let why =
+            tokio::time::timeout(Duration::from_secs(30), old_lease.wait_for(Option::is_some))
+                .await
+                .expect("the older process is told within 30 s")
+                .unwrap()
+                .clone()
+                .unwrap();
+        assert!(why.contains("newer tidemark process"), "{why}");
+        // Coming back, the older one is refused; another connector is unaffected.
+        let err = older.acquire("c").await.unwrap_err();
+        assert!(
+            !err.is_transient() && err.to_string().contains("newer"),
+            "{err}"
+        );
+        older.acquire("other").await.unwrap();
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod file;
 pub mod kafka;
+pub mod lease;
 pub mod tracker;
 
 use crate::error::Result;
@@ -21,6 +22,19 @@ impl PositionStore {
         match self {
             PositionStore::File(s) => s.load(connector).await,
             PositionStore::Kafka(s) => s.load(connector).await,
+        }
+    }
+
+    /// Takes `connector` for this process (see [`lease`]): refused when a newer process holds
+    /// it; the receiver turns to `Some(why)` when a newer process takes it later. The file
+    /// store (development, one machine) does not fence.
+    pub async fn acquire(
+        &self,
+        connector: &str,
+    ) -> Result<tokio::sync::watch::Receiver<Option<String>>> {
+        match self {
+            PositionStore::File(_) => Ok(tokio::sync::watch::channel(None).1),
+            PositionStore::Kafka(s) => s.acquire(connector).await,
         }
     }
 

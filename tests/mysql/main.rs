@@ -5,6 +5,7 @@
 mod common;
 mod ddl;
 mod e2e;
+mod fencing;
 mod harness;
 mod lost_position;
 mod restart;
