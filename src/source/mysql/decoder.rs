@@ -67,9 +67,11 @@ const IGNORED: &[u8] = &[
 ];
 
 struct MappedTable {
-    /// The TABLE_MAP body it was decoded from (to skip re-decoding an identical one).
-    body: Vec<u8>,
-    map: TableMap,
+    /// What the TABLE_MAP it was decoded from was (to skip re-decoding an identical one).
+    seen: SeenMap,
+    /// How its rows are decoded; `None` for a table that is not captured (its rows are skipped,
+    /// so nothing of its map is kept).
+    map: Option<TableMap>,
     /// The shape tidemark emits (or, for the signal table, reads); `None` when the table is
     /// not captured.
     schema: Option<Arc<TableSchema>>,
@@ -77,6 +79,45 @@ struct MappedTable {
     signal: bool,
     /// The database name for the envelope, shared by every event of the table.
     db: Arc<str>,
+}
+
+/// A TABLE_MAP body as kept: whole for the tables whose rows are decoded, a hash for the
+/// others (a server with many tables does not cost their maps' bytes).
+enum SeenMap {
+    Body(Vec<u8>),
+    Hash(u64),
+}
+
+impl SeenMap {
+    fn of(body: &[u8], keep: bool) -> Self {
+        if keep {
+            SeenMap::Body(body.to_vec())
+        } else {
+            SeenMap::Hash(Self::hash(body))
+        }
+    }
+
+    fn hash(body: &[u8]) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        body.hash(&mut h);
+        h.finish()
+    }
+
+    fn is(&self, body: &[u8]) -> bool {
+        match self {
+            SeenMap::Body(b) => b == body,
+            SeenMap::Hash(h) => *h == Self::hash(body),
+        }
+    }
+}
+
+/// A TRANSACTION_PAYLOAD whose events are being read.
+struct OpenPayload {
+    stream: super::payload::PayloadStream,
+    /// The payload event's place in the file, where its events stand.
+    log_pos: u64,
+    size: u32,
 }
 
 struct OpenTx {
@@ -108,9 +149,10 @@ pub struct Decoder {
     warned: HashSet<(TableId, usize, String)>,
     /// The GTID of the current transaction, for the envelope.
     current_gtid: Option<Arc<str>>,
-    /// Events of the last TRANSACTION_PAYLOAD, which the client library will yield again
-    /// after it (type and body): they were already handled from tidemark's own decoding.
-    payload_echo: std::collections::VecDeque<(u8, Vec<u8>)>,
+    /// The TRANSACTION_PAYLOAD being read: the client library yields its events after it; each
+    /// is checked against tidemark's own reading of the payload and decoded at the payload's
+    /// place in the file, one at a time (memory does not grow with the transaction).
+    payload: Option<OpenPayload>,
     /// The signal table (watermarks and signals).
     signal_table: TableId,
     /// The snapshot in progress: its bookkeeping sees every change and watermark in binlog
@@ -161,7 +203,7 @@ impl Decoder {
             shapes: HashMap::new(),
             warned: HashSet::new(),
             current_gtid: None,
-            payload_echo: std::collections::VecDeque::new(),
+            payload: None,
         })
     }
 
@@ -203,21 +245,50 @@ impl Decoder {
     /// Whether the next event is expected to be one the client library re-yields from a
     /// transaction payload (it has no checksum of its own).
     pub fn expects_payload_echo(&self) -> bool {
-        !self.payload_echo.is_empty()
+        self.payload.is_some()
     }
 
     /// Handles one event and appends what it produces to `out`.
     pub fn handle(&mut self, ev: RawEvent<'_>, out: &mut Vec<SourceMessage>) -> Result<()> {
-        if let Some((ty, body)) = self.payload_echo.pop_front() {
-            if ty == ev.event_type && body == ev.body {
-                return Ok(());
+        let Some(payload) = self.payload.as_mut() else {
+            return self.handle_event(ev, out);
+        };
+        // An event of the compressed transaction, as the client library yields it: it must be
+        // the payload's next event; it stands at the payload's place in the file (a checkpoint
+        // after its commit names the offset after the payload event).
+        let next = payload.stream.next_event();
+        let (log_pos, size) = (payload.log_pos, payload.size);
+        let done = payload.stream.is_done();
+        let expected = next.map_err(|e| self.bad(&ev, e))?;
+        match expected {
+            Some(e) if e.event_type == ev.event_type && e.body == ev.body => {}
+            other => {
+                return Err(Error::definite(format!(
+                    "connector {}: after a compressed transaction the client library yielded event type {} \
+                     instead of the payload's {} in {}",
+                    self.name,
+                    ev.event_type,
+                    other.map_or("end".to_string(), |e| format!("event type {}", e.event_type)),
+                    self.at(&ev)
+                )));
             }
-            return Err(Error::definite(format!(
-                "connector {}: after a compressed transaction the client library yielded event type {} \
-                 instead of the payload's event type {ty} in {}",
-                self.name, ev.event_type, self.at(&ev)
-            )));
         }
+        if done {
+            self.payload = None;
+        }
+        self.handle_event(
+            RawEvent {
+                log_pos,
+                size,
+                flags: ev.flags & !ARTIFICIAL,
+                ..ev
+            },
+            out,
+        )
+    }
+
+    /// Handles one event (not one the client library re-yields from a payload).
+    fn handle_event(&mut self, ev: RawEvent<'_>, out: &mut Vec<SourceMessage>) -> Result<()> {
         let artificial = ev.flags & ARTIFICIAL != 0 || ev.log_pos == 0;
         match ev.event_type {
             events::ROTATE => {
@@ -277,22 +348,16 @@ impl Decoder {
                 self.commit(&ev, out)?;
             }
             events::TRANSACTION_PAYLOAD => {
-                let inner = super::payload::decode(ev.body).map_err(|e| self.bad(&ev, e))?;
-                for e in &inner {
-                    // Inner events stand at the payload's place in the file: a checkpoint after
-                    // its commit names the offset after the payload event.
-                    let raw = RawEvent {
-                        event_type: e.event_type,
-                        timestamp: e.timestamp,
-                        server_id: e.server_id,
+                // Its events follow, one by one, from the client library (see `handle`).
+                let stream =
+                    super::payload::PayloadStream::open(ev.body).map_err(|e| self.bad(&ev, e))?;
+                if !stream.is_done() {
+                    self.payload = Some(OpenPayload {
+                        stream,
                         log_pos: ev.log_pos,
                         size: ev.size,
-                        flags: e.flags & !ARTIFICIAL,
-                        body: &e.body,
-                    };
-                    self.handle(raw, out)?;
+                    });
                 }
-                self.payload_echo = inner.into_iter().map(|e| (e.event_type, e.body)).collect();
             }
             events::MYSQL_GTID_TAGGED => {
                 return Err(Error::definite(format!(
@@ -471,7 +536,7 @@ impl Decoder {
             .uint_le(6, "table id")
             .map_err(|e| self.bad(ev, e))?;
         if let Some(m) = self.tables.get(&table_id) {
-            if m.body == ev.body {
+            if m.seen.is(ev.body) {
                 return Ok(());
             }
         }
@@ -510,11 +575,12 @@ impl Decoder {
             }
         };
         let db = Arc::from(map.schema.as_str());
+        let decoded = schema.is_some();
         self.tables.insert(
             table_id,
             MappedTable {
-                body: ev.body.to_vec(),
-                map,
+                seen: SeenMap::of(ev.body, decoded),
+                map: decoded.then_some(map),
                 schema,
                 signal,
                 db,
@@ -534,7 +600,7 @@ impl Decoder {
                 self.name, self.at(ev)
             )));
         };
-        let Some(schema) = mapped.schema.clone() else {
+        let (Some(schema), Some(map)) = (mapped.schema.clone(), mapped.map.as_ref()) else {
             return Ok(());
         };
         let db = mapped.db.clone();
@@ -546,7 +612,7 @@ impl Decoder {
             kind,
             v2,
             partial,
-            &mapped.map,
+            map,
             &self.charsets,
             &mut notices,
         )
@@ -973,11 +1039,8 @@ mod tests {
         q
     }
 
-    #[test]
-    fn a_compressed_transaction_is_decoded_and_its_echo_skipped() {
-        use super::super::payload::tests::{event_bytes, payload_body};
-        use super::super::rows::tests::{event as rows_event, row_bytes};
-        let u = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
+    fn mysql_decoder() -> (Decoder, String) {
+        let u = "3e11fa47-71ca-11e1-9e33-c80aa9429562".to_string();
         let start = MysqlPosition {
             file: "bin.000009".into(),
             pos: 4,
@@ -985,27 +1048,47 @@ mod tests {
             mysql_gtid_set: Some(format!("{u}:1-5")),
             snapshot: None,
         };
-        let mut d = Decoder::new(cfg(), Flavor::Mysql, CharsetMap::default(), &start).unwrap();
-        let mut out = Vec::new();
+        let d = Decoder::new(cfg(), Flavor::Mysql, CharsetMap::default(), &start).unwrap();
+        (d, u)
+    }
+
+    fn gtid_6() -> Vec<u8> {
         let mut gtid = vec![1];
         gtid.extend([
             0x3e, 0x11, 0xfa, 0x47, 0x71, 0xca, 0x11, 0xe1, 0x9e, 0x33, 0xc8, 0x0a, 0xa9, 0x42,
             0x95, 0x62,
         ]);
         gtid.extend(6u64.to_le_bytes());
-        d.handle(ev(events::MYSQL_GTID, 120, &gtid), &mut out)
+        gtid
+    }
+
+    #[test]
+    fn a_compressed_transaction_is_decoded_from_the_events_the_library_yields() {
+        use super::super::payload::tests::{event_bytes, payload_body};
+        use super::super::rows::tests::{event as rows_event, row_bytes};
+        let (mut d, u) = mysql_decoder();
+        let mut out = Vec::new();
+        d.handle(ev(events::MYSQL_GTID, 120, &gtid_6()), &mut out)
             .unwrap();
         let tm = table_map_body();
         let rows = rows_event(RowsKind::Insert, true, &[row_bytes(7, Some("z"), "0.70")]);
-        let inner = vec![
-            event_bytes(events::QUERY, &query_body("BEGIN")),
-            event_bytes(events::TABLE_MAP, &tm),
-            event_bytes(rows::WRITE_ROWS, &rows),
-            event_bytes(events::XID, &9u64.to_le_bytes()),
+        let inner = [
+            (events::QUERY, query_body("BEGIN")),
+            (events::TABLE_MAP, tm.clone()),
+            (rows::WRITE_ROWS, rows.clone()),
+            (events::XID, 9u64.to_le_bytes().to_vec()),
         ];
-        let body = payload_body(&inner, super::super::payload::ZSTD);
+        let bytes: Vec<Vec<u8>> = inner.iter().map(|(t, b)| event_bytes(*t, b)).collect();
+        let body = payload_body(&bytes, super::super::payload::ZSTD);
         d.handle(ev(events::TRANSACTION_PAYLOAD, 900, &body), &mut out)
             .unwrap();
+        assert!(out.is_empty(), "the payload event itself emits nothing");
+        assert!(d.expects_payload_echo());
+        // The client library yields the four events, each at its own (meaningless) place.
+        for (ty, b) in &inner {
+            d.handle(ev(*ty, 0, b), &mut out).unwrap();
+        }
+        assert!(!d.expects_payload_echo());
         assert_eq!(out.len(), 2, "{out:?}");
         match &out[0] {
             SourceMessage::Change(c) => {
@@ -1020,7 +1103,7 @@ mod tests {
         match &out[1] {
             SourceMessage::Checkpoint(p) => {
                 let p: MysqlPosition = p.decode().unwrap();
-                assert_eq!(p.pos, 900);
+                assert_eq!(p.pos, 900, "the payload's place");
                 assert_eq!(
                     p.mysql_gtid_set.as_deref(),
                     Some(format!("{u}:1-6").as_str())
@@ -1028,23 +1111,74 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        // The client library then yields the same four events: skipped, nothing emitted twice.
-        assert!(d.expects_payload_echo());
-        for (ty, bytes) in [
-            (events::QUERY, query_body("BEGIN")),
-            (events::TABLE_MAP, tm.clone()),
-            (rows::WRITE_ROWS, rows.clone()),
-        ] {
-            d.handle(ev(ty, 900, &bytes), &mut out).unwrap();
-        }
+        // An event that is not the payload's next one is an error, never skipped or decoded.
+        d.handle(ev(events::MYSQL_GTID, 950, &gtid_6()), &mut out)
+            .unwrap();
+        d.handle(ev(events::TRANSACTION_PAYLOAD, 990, &body), &mut out)
+            .unwrap();
         let e = d
-            .handle(ev(events::QUERY, 900, &query_body("COMMIT")), &mut out)
+            .handle(ev(events::QUERY, 0, &query_body("COMMIT")), &mut out)
             .unwrap_err();
         assert!(
             e.to_string()
-                .contains("instead of the payload's event type 16"),
+                .contains("instead of the payload's event type 2"),
             "{e}"
         );
-        assert_eq!(out.len(), 2);
+    }
+
+    /// A compressed transaction of 1,000,000 rows (10,000 rows events) is decoded one yielded
+    /// event at a time: no event produces more messages than the pipeline channel holds, and
+    /// the memory tidemark keeps while reading it stays far below the transaction's size.
+    #[test]
+    fn a_million_row_compressed_transaction_is_read_in_bounded_steps() {
+        use super::super::payload::tests::{event_bytes, payload_body};
+        use super::super::rows::tests::{event as rows_event, row_bytes};
+        let (mut d, _) = mysql_decoder();
+        let mut out = Vec::new();
+        d.handle(ev(events::MYSQL_GTID, 120, &gtid_6()), &mut out)
+            .unwrap();
+        let rows: Vec<Vec<u8>> = (0..100)
+            .map(|i| row_bytes(i, Some("name"), "1.25"))
+            .collect();
+        let rows = rows_event(RowsKind::Insert, true, &rows);
+        let mut inner = vec![
+            (events::QUERY, query_body("BEGIN")),
+            (events::TABLE_MAP, table_map_body()),
+        ];
+        inner.extend(std::iter::repeat_n((rows::WRITE_ROWS, rows), 10_000));
+        inner.push((events::XID, 9u64.to_le_bytes().to_vec()));
+        let bytes: Vec<Vec<u8>> = inner.iter().map(|(t, b)| event_bytes(*t, b)).collect();
+        let uncompressed: usize = bytes.iter().map(Vec::len).sum();
+        let body = payload_body(&bytes, super::super::payload::ZSTD);
+        drop(bytes);
+        let capacity = crate::config::daemon::PipelineConfig::default().channel_capacity;
+        let before = crate::test_alloc::live_bytes();
+        let mut peak = 0usize;
+        let mut changes = 0usize;
+        d.handle(ev(events::TRANSACTION_PAYLOAD, 900, &body), &mut out)
+            .unwrap();
+        for (ty, b) in &inner {
+            d.handle(ev(*ty, 0, b), &mut out).unwrap();
+            assert!(
+                out.len() <= capacity,
+                "{} messages from one event",
+                out.len()
+            );
+            peak = peak.max(crate::test_alloc::live_bytes().saturating_sub(before));
+            changes += out
+                .drain(..)
+                .filter(|m| matches!(m, SourceMessage::Change(_)))
+                .count();
+        }
+        assert_eq!(changes, 1_000_000);
+        assert!(!d.expects_payload_echo());
+        eprintln!(
+            "{uncompressed} uncompressed bytes, {} compressed; peak memory held while reading: {peak} bytes",
+            body.len()
+        );
+        assert!(
+            peak < uncompressed / 4,
+            "{peak} bytes held for a {uncompressed}-byte transaction"
+        );
     }
 }

@@ -6,9 +6,14 @@
 //! fields are skipped by their length), ended by field type 0, then the payload. The payload
 //! decompresses to a sequence of ordinary events (19-byte header + body) without checksums.
 //!
-//! A compressed transaction is decompressed whole (the server compressed it whole), so its
-//! memory is bounded by the transaction's uncompressed size; [`MAX_UNCOMPRESSED`] refuses
-//! absurd declared sizes instead of allocating them.
+//! The payload is read as a stream ([`PayloadStream`]): zstd decompresses it piece by piece,
+//! and one event at a time is handed on, so tidemark's memory for a compressed transaction is
+//! the compressed event plus zstd's window, whatever its uncompressed size. (The client
+//! library, `mysql_async`, decompresses the payload whole itself and yields its events after
+//! the payload event; the decoder checks each of those against this stream and decodes it
+//! there, one at a time: see `decoder.rs`.)
+
+use std::io::Read;
 
 use super::reader::{ByteReader, DecodeError, DecodeResult};
 
@@ -30,104 +35,191 @@ pub struct InnerEvent {
     pub body: Vec<u8>,
 }
 
-/// Decodes the header, decompresses the payload and splits it into events.
-pub fn decode(body: &[u8]) -> DecodeResult<Vec<InnerEvent>> {
-    let mut r = ByteReader::new(body);
-    let mut size = None;
-    let mut compression = None;
-    let mut uncompressed = None;
-    loop {
-        let field = r.lenenc("payload header field")?;
-        if field == 0 {
-            break;
-        }
-        let len = r.lenenc_len("payload header field length")?;
-        let value = r.take(len, "payload header field value")?;
-        let mut v = ByteReader::new(value);
-        match field {
-            1 => size = Some(v.lenenc("payload size")?),
-            2 => compression = Some(v.lenenc("compression type")?),
-            3 => uncompressed = Some(v.lenenc("uncompressed size")?),
-            _ => {}
-        }
-    }
-    let size = size.ok_or_else(|| r.error("payload header without a payload size"))?;
-    let compression =
-        compression.ok_or_else(|| r.error("payload header without a compression type"))?;
-    let size = usize::try_from(size)
-        .ok()
-        .filter(|s| *s <= r.remaining())
-        .ok_or_else(|| {
-            r.error(format!(
-                "payload size {size} exceeds the {} bytes left",
-                r.remaining()
-            ))
-        })?;
-    let at = r.offset();
-    let payload = r.take(size, "payload")?;
-    let data = match compression {
-        NONE => payload.to_vec(),
-        ZSTD => {
-            let declared =
-                uncompressed.ok_or_else(|| r.error("zstd payload without an uncompressed size"))?;
-            if declared > MAX_UNCOMPRESSED {
-                return Err(r.error(format!(
-                    "the transaction declares {declared} uncompressed bytes, more than tidemark decodes ({MAX_UNCOMPRESSED})"
-                )));
-            }
-            let out =
-                zstd::bulk::decompress(payload, declared as usize).map_err(|e| DecodeError {
-                    what: format!("zstd payload does not decompress: {e}"),
-                    offset: at,
-                })?;
-            if out.len() as u64 != declared {
-                return Err(DecodeError {
-                    what: format!(
-                        "zstd payload decompressed to {} bytes, the header says {declared}",
-                        out.len()
-                    ),
-                    offset: at,
-                });
-            }
-            out
-        }
-        other => return Err(r.error(format!("unknown compression type {other}"))),
-    };
-    split(&data).map_err(|e| DecodeError {
-        what: format!("inside the decompressed payload: {}", e.what),
-        offset: at,
-    })
+/// The events of one payload, read one at a time.
+pub struct PayloadStream {
+    reader: Box<dyn Read + Send>,
+    /// Uncompressed bytes still to come.
+    remaining: u64,
+    /// Where the payload starts in the event body (for error offsets).
+    at: usize,
 }
 
-/// Splits concatenated events (no checksums) into [`InnerEvent`]s.
-pub fn split(data: &[u8]) -> DecodeResult<Vec<InnerEvent>> {
-    let mut r = ByteReader::new(data);
-    let mut out = Vec::new();
-    while !r.is_empty() {
-        let start = r.offset();
-        let timestamp = r.u32_le("event timestamp")?;
-        let event_type = r.u8("event type")?;
-        let server_id = r.u32_le("server id")?;
-        let size = r.u32_le("event size")? as usize;
-        let log_pos = r.u32_le("log position")?;
-        let flags = r.u16_le("flags")?;
-        let body_len = size.checked_sub(HEADER_LEN).ok_or_else(|| {
-            r.error(format!(
-                "event at byte {start} declares size {size}, below its header"
-            ))
-        })?;
-        if event_type == super::events::TRANSACTION_PAYLOAD {
-            return Err(r.error("a transaction payload inside a transaction payload"));
+impl std::fmt::Debug for PayloadStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PayloadStream")
+            .field("remaining", &self.remaining)
+            .finish()
+    }
+}
+
+impl PayloadStream {
+    /// Parses the header of a TRANSACTION_PAYLOAD body and starts reading its events.
+    pub fn open(body: &[u8]) -> DecodeResult<Self> {
+        let mut r = ByteReader::new(body);
+        let mut size = None;
+        let mut compression = None;
+        let mut uncompressed = None;
+        loop {
+            let field = r.lenenc("payload header field")?;
+            if field == 0 {
+                break;
+            }
+            let len = r.lenenc_len("payload header field length")?;
+            let value = r.take(len, "payload header field value")?;
+            let mut v = ByteReader::new(value);
+            match field {
+                1 => size = Some(v.lenenc("payload size")?),
+                2 => compression = Some(v.lenenc("compression type")?),
+                3 => uncompressed = Some(v.lenenc("uncompressed size")?),
+                _ => {}
+            }
         }
-        let body = r.take(body_len, "event body")?.to_vec();
-        out.push(InnerEvent {
+        let size = size.ok_or_else(|| r.error("payload header without a payload size"))?;
+        let compression =
+            compression.ok_or_else(|| r.error("payload header without a compression type"))?;
+        let size = usize::try_from(size)
+            .ok()
+            .filter(|s| *s <= r.remaining())
+            .ok_or_else(|| {
+                r.error(format!(
+                    "payload size {size} exceeds the {} bytes left",
+                    r.remaining()
+                ))
+            })?;
+        let at = r.offset();
+        let payload = r.take(size, "payload")?.to_vec();
+        let (reader, remaining): (Box<dyn Read + Send>, u64) = match compression {
+            NONE => (Box::new(std::io::Cursor::new(payload)), size as u64),
+            ZSTD => {
+                let declared = uncompressed
+                    .ok_or_else(|| r.error("zstd payload without an uncompressed size"))?;
+                if declared > MAX_UNCOMPRESSED {
+                    return Err(r.error(format!(
+                        "the transaction declares {declared} uncompressed bytes, more than tidemark decodes ({MAX_UNCOMPRESSED})"
+                    )));
+                }
+                let decoder = zstd::stream::read::Decoder::new(std::io::Cursor::new(payload))
+                    .map_err(|e| DecodeError {
+                        what: format!("zstd payload cannot be read: {e}"),
+                        offset: at,
+                    })?;
+                (Box::new(decoder), declared)
+            }
+            other => return Err(r.error(format!("unknown compression type {other}"))),
+        };
+        Ok(Self {
+            reader,
+            remaining,
+            at,
+        })
+    }
+
+    /// Whether every event of the payload has been read.
+    pub fn is_done(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn fill(&mut self, buf: &mut [u8], what: &str) -> DecodeResult<()> {
+        let at = self.at;
+        self.reader.read_exact(buf).map_err(|e| DecodeError {
+            what: format!("inside the payload, {what}: {e}"),
+            offset: at,
+        })
+    }
+
+    /// The next event, or `None` after the last one (which must end exactly at the declared
+    /// uncompressed size).
+    pub fn next_event(&mut self) -> DecodeResult<Option<InnerEvent>> {
+        if self.remaining == 0 {
+            let mut extra = [0u8; 1];
+            let more = self.reader.read(&mut extra).unwrap_or(0);
+            if more > 0 {
+                return Err(DecodeError {
+                    what: "the payload holds more bytes than its header declares".into(),
+                    offset: self.at,
+                });
+            }
+            return Ok(None);
+        }
+        let mut header = [0u8; HEADER_LEN];
+        self.fill(&mut header, "an event header")?;
+        let mut h = ByteReader::new(&header);
+        let timestamp = h.u32_le("event timestamp")?;
+        let event_type = h.u8("event type")?;
+        let server_id = h.u32_le("server id")?;
+        let size = h.u32_le("event size")? as usize;
+        let log_pos = h.u32_le("log position")?;
+        let flags = h.u16_le("flags")?;
+        let body_len = size.checked_sub(HEADER_LEN).ok_or_else(|| DecodeError {
+            what: format!("inside the payload, an event declares size {size}, below its header"),
+            offset: self.at,
+        })?;
+        if size as u64 > self.remaining {
+            return Err(DecodeError {
+                what: format!(
+                    "inside the payload, an event of {size} bytes runs past the declared end ({} bytes left)",
+                    self.remaining
+                ),
+                offset: self.at,
+            });
+        }
+        if event_type == super::events::TRANSACTION_PAYLOAD {
+            return Err(DecodeError {
+                what: "a transaction payload inside a transaction payload".into(),
+                offset: self.at,
+            });
+        }
+        // Grown as bytes arrive (not allocated at the declared size, which comes from the
+        // data).
+        let mut body = Vec::new();
+        let read = (&mut self.reader)
+            .take(body_len as u64)
+            .read_to_end(&mut body)
+            .map_err(|e| DecodeError {
+                what: format!("inside the payload, an event body: {e}"),
+                offset: self.at,
+            })?;
+        if read != body_len {
+            return Err(DecodeError {
+                what: format!(
+                    "inside the payload, an event body ends after {read} of {body_len} bytes"
+                ),
+                offset: self.at,
+            });
+        }
+        self.remaining -= size as u64;
+        Ok(Some(InnerEvent {
             event_type,
             timestamp,
             server_id,
             log_pos,
             flags,
             body,
-        });
+        }))
+    }
+}
+
+/// Decodes the header, decompresses the payload and splits it into events (all at once: for
+/// tests and the fuzz target; the stream reads [`PayloadStream`] one event at a time).
+pub fn decode(body: &[u8]) -> DecodeResult<Vec<InnerEvent>> {
+    let mut stream = PayloadStream::open(body)?;
+    let mut out = Vec::new();
+    while let Some(e) = stream.next_event()? {
+        out.push(e);
+    }
+    Ok(out)
+}
+
+/// Splits concatenated events (no checksums) into [`InnerEvent`]s.
+pub fn split(data: &[u8]) -> DecodeResult<Vec<InnerEvent>> {
+    let mut stream = PayloadStream {
+        reader: Box::new(std::io::Cursor::new(data.to_vec())),
+        remaining: data.len() as u64,
+        at: 0,
+    };
+    let mut out = Vec::new();
+    while let Some(e) = stream.next_event()? {
+        out.push(e);
     }
     Ok(out)
 }
