@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use tokio::sync::{mpsc, watch};
 
-use crate::config::{ConnectorConfig, Settings, SourceKind};
+use crate::config::{ConnectorConfig, Settings, SnapshotMode, SourceKind};
 use crate::error::{Error, Result};
 use crate::event::SourceMessage;
 use crate::offsets::tracker::{self, Checkpoint};
@@ -24,6 +24,7 @@ use crate::offsets::{now_ms, PositionStore};
 use crate::router::Router;
 use crate::schema::Encoder;
 use crate::sink::{Output, Sink};
+use crate::source::StartHints;
 
 /// Source messages taken from the channel at once: one wake-up of the pipeline per batch.
 const BATCH: usize = 1024;
@@ -84,6 +85,39 @@ pub async fn supervise(
     }
 }
 
+/// What the sink's topics say about the start (see [`StartHints`]): no stored position while
+/// the topics hold messages means a lost position; with one, under `snapshot.mode: initial`, a
+/// table whose topic holds nothing was added since (or has never had a row) and is
+/// snapshotted. A sink that keeps nothing (stdout) tells nothing.
+async fn start_hints(
+    cfg: &ConnectorConfig,
+    sink: &Sink,
+    router: &Router,
+    stored: bool,
+) -> Result<StartHints> {
+    let mut hints = StartHints::default();
+    if !sink.keeps_messages() {
+        return Ok(hints);
+    }
+    let topics = router.configured_topics();
+    if !stored {
+        hints.lost_position = sink.holds_messages(&topics).await?;
+        if hints.lost_position {
+            tracing::warn!(connector = %cfg.name,
+                "no stored position, but the connector's topics hold messages: its position was lost");
+        }
+    } else if cfg.snapshot.mode == SnapshotMode::Initial {
+        for (table, topic) in cfg.tables.iter().zip(&topics) {
+            if !sink.holds_messages(std::slice::from_ref(topic)).await? {
+                tracing::info!(connector = %cfg.name, table = %table.id, topic = %topic,
+                    "the table's topic holds nothing yet (a table added to the connector?): snapshotting it (snapshot.mode initial)");
+                hints.new_tables.push(table.id.clone());
+            }
+        }
+    }
+    Ok(hints)
+}
+
 /// One life of a connector, from its stored position to an error or a shutdown.
 pub async fn run_once(
     cfg: Arc<ConnectorConfig>,
@@ -97,13 +131,7 @@ pub async fn run_once(
     let start = store.load(&cfg.name).await?;
     tracing::info!(connector = %cfg.name, position = ?start.as_ref().map(|p| p.to_string()), "starting connector");
     let mut router = Router::new(cfg.clone(), &settings.daemon);
-    // No stored position, yet the connector's topics hold messages: it has produced before
-    // and its position was lost (the sources decide what that means for them).
-    let lost_position = start.is_none() && sink.holds_messages(&router.configured_topics()).await?;
-    if lost_position {
-        tracing::warn!(connector = %cfg.name, store = ?settings.position_store,
-            "no stored position, but the connector's topics hold messages: its position was lost");
-    }
+    let hints = start_hints(&cfg, &sink, &router, start.is_some()).await?;
     for topic in router.configured_topics() {
         sink.ensure_topic(&topic).await?;
     }
@@ -127,7 +155,7 @@ pub async fn run_once(
             cfg.clone(),
             settings.daemon.kafka.compact_topics,
             start,
-            lost_position,
+            hints,
             source_tx,
             acked_rx,
             shutdown.clone(),
@@ -135,7 +163,7 @@ pub async fn run_once(
         SourceKind::Mysql => tokio::spawn(crate::source::mysql::run(
             cfg.clone(),
             start,
-            lost_position,
+            hints,
             source_tx,
             acked_rx,
             shutdown.clone(),

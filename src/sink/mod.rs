@@ -52,6 +52,11 @@ impl Sink {
         }
     }
 
+    /// Whether the sink keeps what it is sent, so that [`Sink::holds_messages`] can tell.
+    pub fn keeps_messages(&self) -> bool {
+        matches!(self, Sink::Kafka(_))
+    }
+
     /// Whether any of `topics` holds a message (a connector that finds no stored position
     /// but whose topics hold messages has produced before: its position was lost). A sink
     /// that keeps nothing answers `false`.

@@ -79,6 +79,23 @@ impl SnapshotProgress {
         }
     }
 
+    /// `progress` with a whole-table task for each of `tables` that it does not hold yet
+    /// (tables added to a connector whose initial snapshot is done or under way).
+    pub fn with_tables(progress: Option<Self>, tables: &[TableId]) -> Option<Self> {
+        let new: Vec<SnapshotTask> = tables
+            .iter()
+            .map(|t| SnapshotTask::whole(t.clone()))
+            .filter(|t| !progress.as_ref().is_some_and(|p| p.tasks.contains(t)))
+            .collect();
+        match progress {
+            Some(mut p) => {
+                p.tasks.extend(new);
+                Some(p)
+            }
+            None => Self::start(new),
+        }
+    }
+
     /// The current task.
     pub fn task(&self) -> Option<&SnapshotTask> {
         self.tasks.first()

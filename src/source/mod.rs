@@ -13,3 +13,14 @@ pub async fn stop_requested(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
     // The Ref it returns is not Send: drop it here.
     let _ = shutdown.wait_for(|s| *s).await;
 }
+
+/// What the pipeline knows about where a connector starts, beyond its stored position.
+#[derive(Debug, Clone, Default)]
+pub struct StartHints {
+    /// No position is stored, yet the connector's topics hold messages: it has produced
+    /// before and its position was lost (see `snapshot.on_lost_position`).
+    pub lost_position: bool,
+    /// Tables whose topics hold nothing although the connector has a stored position (added to
+    /// `tables:` since): with `snapshot.mode: initial` they are snapshotted.
+    pub new_tables: Vec<crate::event::TableId>,
+}

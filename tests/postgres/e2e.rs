@@ -300,3 +300,63 @@ async fn a_role_with_exactly_the_documented_grants_checks_snapshots_and_streams(
         .await
         .unwrap();
 }
+
+/// A table added to `tables:` after the connector's initial snapshot is snapshotted at the next
+/// start (`snapshot.mode: initial`), and its changes stream from then on.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_added_later_is_snapshotted_at_the_next_start() {
+    let client = pg().await;
+    let a = unique("added_a");
+    let b = unique("added_b");
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE {a} (id int PRIMARY KEY, v text);
+             CREATE TABLE {b} (id int PRIMARY KEY, v text);
+             INSERT INTO {a} VALUES (1, 'a1'), (2, 'a2');
+             INSERT INTO {b} VALUES (1, 'b1'), (2, 'b2'), (3, 'b3');"
+        ))
+        .await
+        .unwrap();
+    let cfg = TestConfig::new(&[&format!("public.{a}")], "");
+    let since = std::time::Instant::now();
+    let mut daemon = cfg.start();
+    crate::snapshot_check::wait_snapshot_complete(&mut daemon, since, Duration::from_secs(60))
+        .await;
+    daemon.stop_cleanly();
+
+    let path = cfg.path(&format!("connectors/{}.yaml", cfg.name));
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        &format!("  - public.{a}\n"),
+        &format!("  - public.{a}\n  - public.{b}\n"),
+    );
+    std::fs::write(&path, text).unwrap();
+    let mut daemon = cfg.start();
+    wait_streaming(&client, &cfg.slot, &mut daemon).await;
+    let m = consume_n(
+        &cfg.topic(&format!("public.{b}")),
+        3,
+        Duration::from_secs(60),
+    );
+    let reads: Vec<i64> = m
+        .iter()
+        .filter(|x| x.value.as_ref().is_some_and(|v| v["op"] == "r"))
+        .map(|x| x.key.as_ref().unwrap()["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(reads, vec![1, 2, 3], "log:\n{}", daemon.log_text());
+    assert!(daemon
+        .log_text()
+        .contains("a table added to the connector?"));
+    // Table a was not read again.
+    let ma = consume_n(
+        &cfg.topic(&format!("public.{a}")),
+        2,
+        Duration::from_secs(30),
+    );
+    assert_eq!(ma.len(), 2, "table a's rows were read again: {ma:?}");
+    daemon.stop_cleanly();
+    cfg.cleanup(&client).await;
+    client
+        .batch_execute(&format!("DROP TABLE {a}; DROP TABLE {b};"))
+        .await
+        .unwrap();
+}

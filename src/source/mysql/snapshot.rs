@@ -359,7 +359,9 @@ impl MysqlSnapshot {
         let stmt = self.statements[&key].clone();
         self.write_watermark(&driver.watermark_text(request.id, "low"))
             .await?;
-        let rows: Vec<mysql_async::Row> = match self.conn.exec(&stmt, params).await {
+        // The chunk reads in a read-only transaction: whatever a signed condition holds, it
+        // cannot write.
+        let rows = match self.select_read_only(&stmt, params).await {
             Ok(rows) => rows,
             Err(e) => {
                 let shape = is_shape_error(&e);
@@ -445,6 +447,27 @@ impl MysqlSnapshot {
         self.replanned = None;
         driver.chunk_failed(&e);
         Ok(())
+    }
+
+    /// Runs the chunk statement in a `READ ONLY` transaction (rolled back if it fails).
+    async fn select_read_only(
+        &mut self,
+        stmt: &Statement,
+        params: Vec<Wire>,
+    ) -> std::result::Result<Vec<mysql_async::Row>, mysql_async::Error> {
+        self.conn.query_drop("START TRANSACTION READ ONLY").await?;
+        match self.conn.exec(stmt, params).await {
+            Ok(rows) => {
+                self.conn.query_drop("COMMIT").await?;
+                Ok(rows)
+            }
+            Err(e) => {
+                if let Err(r) = self.conn.query_drop("ROLLBACK").await {
+                    tracing::debug!(connector = %self.cfg.name, error = %r, "rolling back a failed chunk");
+                }
+                Err(e)
+            }
+        }
     }
 
     async fn write_watermark(&mut self, text: &str) -> Result<()> {

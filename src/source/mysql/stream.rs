@@ -29,7 +29,7 @@ use crate::source::check::CheckStatus;
 pub async fn run(
     cfg: Arc<ConnectorConfig>,
     start: Option<Position>,
-    lost_position: bool,
+    hints: crate::source::StartHints,
     out: mpsc::Sender<SourceMessage>,
     mut acked: watch::Receiver<Option<Position>>,
     mut shutdown: watch::Receiver<bool>,
@@ -38,7 +38,7 @@ pub async fn run(
         Position::decode_stored(start.as_ref(), &cfg.name, "MySQL")?;
     let mut snapshot_progress =
         SnapshotProgress::at_start(&cfg, stored.as_ref().map(|p| p.snapshot.as_ref()));
-    if lost_position {
+    if hints.lost_position {
         // Starting at the server's current position would skip every change since the lost
         // one, silently.
         match cfg.snapshot.on_lost_position {
@@ -65,6 +65,9 @@ pub async fn run(
                 );
             }
         }
+    }
+    if !hints.new_tables.is_empty() {
+        snapshot_progress = SnapshotProgress::with_tables(snapshot_progress, &hints.new_tables);
     }
     let mut sql = setup::connect(&cfg).await?;
     let inspection = setup::inspect(&mut sql, &cfg).await?;

@@ -39,7 +39,7 @@ pub async fn run(
     cfg: Arc<ConnectorConfig>,
     compacted: bool,
     start: Option<Position>,
-    lost_position: bool,
+    hints: crate::source::StartHints,
     out: mpsc::Sender<SourceMessage>,
     mut acked: watch::Receiver<Option<Position>>,
     mut shutdown: watch::Receiver<bool>,
@@ -49,7 +49,7 @@ pub async fn run(
     let sql = setup::connect(&cfg).await?;
     let resume = setup::Resume {
         stored_lsn: start.as_ref().map(|p| p.lsn),
-        lost_position,
+        lost_position: hints.lost_position,
     };
     let prepared = setup::prepare(&sql, &cfg, compacted, &resume).await?;
 
@@ -66,13 +66,15 @@ pub async fn run(
             ),
         )
     } else {
-        if lost_position {
+        if hints.lost_position {
             tracing::warn!(connector = %cfg.name, slot = %cfg.postgres.slot,
                 "no stored position: resuming from the slot's confirmed position (tidemark advances it only to committed positions)");
         }
+        let progress =
+            SnapshotProgress::at_start(&cfg, start.as_ref().map(|p| p.snapshot.as_ref()));
         (
             start.as_ref().map_or(0, |p| p.lsn),
-            SnapshotProgress::at_start(&cfg, start.as_ref().map(|p| p.snapshot.as_ref())),
+            SnapshotProgress::with_tables(progress, &hints.new_tables),
         )
     };
     let repl_cfg = ReplicationConfig::new(
