@@ -1073,3 +1073,29 @@ fn check_demo_mysql(
         );
     }
 }
+
+/// Compose kills a container `stop_grace_period` after SIGTERM (10 s by default): tidemark must
+/// get longer than its own `shutdown_timeout_ms` to drain and commit.
+#[test]
+fn tidemark_gets_longer_to_stop_than_its_shutdown_timeout() {
+    let c = compose();
+    let grace = service(&c, "tidemark")
+        .get("stop_grace_period")
+        .and_then(Value::as_str)
+        .unwrap_or("10s");
+    let seconds: u64 = grace
+        .strip_suffix('s')
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| {
+            panic!("{COMPOSE}: tidemark's stop_grace_period {grace:?} is not `<n>s`")
+        });
+    let settings = tidemark::config::load(
+        &root().join("configs/tidemark.yaml"),
+        std::iter::empty::<(String, String)>(),
+    );
+    let timeout_ms = settings.map_or(30_000, |s| s.daemon.shutdown_timeout_ms);
+    assert!(
+        seconds * 1000 > timeout_ms,
+        "{COMPOSE}: tidemark's stop_grace_period ({grace}) must exceed shutdown_timeout_ms ({timeout_ms} ms)"
+    );
+}
