@@ -142,3 +142,55 @@ async fn a_column_dropped_during_a_snapshot_without_dml_after_it_lets_the_snapsh
         .await
         .unwrap();
 }
+
+/// A captured table dropped and created again while tidemark was stopped: the changes of the
+/// old table, replayed from the WAL, keep their key (the catalog no longer knows it), and the
+/// new table's changes follow; no misleading "has no primary key" stop.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_dropped_and_created_again_while_stopped_streams_on() {
+    let client = pg().await;
+    let t = unique("recreated");
+    client
+        .batch_execute(&format!("CREATE TABLE {t} (id int PRIMARY KEY, v text)"))
+        .await
+        .unwrap();
+    let cfg = TestConfig::new(&[&format!("public.{t}")], "snapshot:\n  mode: never\n");
+    let mut daemon = cfg.start();
+    wait_streaming(&client, &cfg.slot, &mut daemon).await;
+    daemon.stop_cleanly();
+    client
+        .batch_execute(&format!(
+            "INSERT INTO {t} VALUES (1, 'old'), (2, 'old');
+             DROP TABLE {t};
+             CREATE TABLE {t} (id int PRIMARY KEY, v text);"
+        ))
+        .await
+        .unwrap();
+    let mut daemon = cfg.start();
+    wait_streaming(&client, &cfg.slot, &mut daemon).await;
+    // (The new table joins the publication when tidemark starts; PostgreSQL publishes its
+    // changes from then on.)
+    client
+        .batch_execute(&format!("INSERT INTO {t} VALUES (3, 'new')"))
+        .await
+        .unwrap();
+    let m = consume_n(
+        &cfg.topic(&format!("public.{t}")),
+        3,
+        Duration::from_secs(60),
+    );
+    let keys: Vec<Json> = m.iter().filter_map(|x| x.key.clone()).collect();
+    assert_eq!(
+        keys,
+        vec![json!({"id": 1}), json!({"id": 2}), json!({"id": 3})],
+        "log:\n{}",
+        tail(&daemon.log_text())
+    );
+    daemon.assert_running();
+    daemon.stop_cleanly();
+    cfg.cleanup(&client).await;
+    client
+        .batch_execute(&format!("DROP TABLE {t}"))
+        .await
+        .unwrap();
+}

@@ -94,13 +94,31 @@ impl Relations {
                 nullable: true,
             });
         }
-        let pk_names = if captured {
+        let mut pk_names = if captured {
             primary_key_columns(client, oid)
                 .await
                 .map_err(|e| classify_postgres(ctx(), e))?
         } else {
             Vec::new()
         };
+        if captured
+            && pk_names.is_empty()
+            && !relation_exists(client, oid)
+                .await
+                .map_err(|e| classify_postgres(ctx(), e))?
+        {
+            // The stream is behind a DROP TABLE (perhaps the table was created again since,
+            // under a new OID): the catalog no longer knows this relation's key, but the
+            // Relation message marks its replica identity columns, which are the primary key
+            // under the default identity.
+            pk_names = columns
+                .iter()
+                .filter(|c| c.is_key)
+                .map(|c| c.name.clone())
+                .collect();
+            tracing::warn!(table = %id, oid, key = ?pk_names,
+                "the table was dropped after these changes (the stream is behind); its key is taken from the replication stream's key columns");
+        }
         let primary_key = pk_names
             .iter()
             .filter_map(|n| defs.iter().position(|d| &d.name == n))
@@ -193,6 +211,17 @@ pub fn decode_text_row<'a>(
             Some(text) => decode_text(schema, def, text, position),
         })
         .collect()
+}
+
+/// Whether relation `oid` still exists in the catalog.
+async fn relation_exists(
+    client: &Client,
+    oid: u32,
+) -> std::result::Result<bool, tokio_postgres::Error> {
+    Ok(client
+        .query_opt("SELECT 1 FROM pg_class WHERE oid = $1", &[&oid])
+        .await?
+        .is_some())
 }
 
 #[cfg(test)]
