@@ -72,6 +72,26 @@ pub async fn pg() -> tokio_postgres::Client {
     pg_connect(&pg_url()).await
 }
 
+/// The rows of a test table `(id bigint, v bigint, s text)` as the topic checks see them:
+/// `id -> {"id", "v", "s"}`.
+pub async fn id_v_s_rows(
+    client: &tokio_postgres::Client,
+    t: &str,
+) -> std::collections::BTreeMap<i64, Json> {
+    client
+        .query(&format!("SELECT id, v, s FROM {t}"), &[])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            let id: i64 = r.get(0);
+            let v: i64 = r.get(1);
+            let s: Option<String> = r.get(2);
+            (id, serde_json::json!({"id": id, "v": v, "s": s}))
+        })
+        .collect()
+}
+
 /// A name unique to this test run (lower case, for slots and tables).
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);

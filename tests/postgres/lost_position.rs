@@ -3,28 +3,10 @@
 //! (`snapshot.on_lost_position: fail`, the default), or re-creates the slot and snapshots
 //! every table again (`resnapshot`), after which the topic equals the table.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-
-use serde_json::{json, Value as Json};
 
 use crate::common::*;
 use crate::snapshot_check::*;
-
-async fn table_state(client: &tokio_postgres::Client, t: &str) -> BTreeMap<i64, Json> {
-    client
-        .query(&format!("SELECT id, v, s FROM {t}"), &[])
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| {
-            let id: i64 = r.get(0);
-            let v: i64 = r.get(1);
-            let s: Option<String> = r.get(2);
-            (id, json!({"id": id, "v": v, "s": s}))
-        })
-        .collect()
-}
 
 /// Appends `snapshot: {on_lost_position: resnapshot}` to the connector file.
 fn choose_resnapshot(cfg: &TestConfig) {
@@ -58,7 +40,7 @@ async fn stream_then_stop(cfg: &TestConfig, client: &tokio_postgres::Client, t: 
         ))
         .await
         .unwrap();
-    let want = table_state(client, t).await;
+    let want = id_v_s_rows(client, t).await;
     topic_equal_to(cfg.topic(&format!("public.{t}")), want, false).await;
     daemon.stop_cleanly();
 }
@@ -107,7 +89,7 @@ async fn a_dropped_slot_is_refused_and_resnapshot_converges() {
 
     choose_resnapshot(&cfg);
     let mut daemon = cfg.start();
-    let want = table_state(&client, &t).await;
+    let want = id_v_s_rows(&client, &t).await;
     let state = topic_equal_to(cfg.topic(&format!("public.{t}")), want.clone(), false).await;
     assert_eq!(state.rows, want, "log:\n{}", tail(&daemon.log_text()));
     daemon.stop_cleanly();
@@ -179,7 +161,7 @@ async fn an_invalidated_slot_is_refused_and_resnapshot_converges() {
 
     choose_resnapshot(&cfg);
     let mut daemon = cfg.start();
-    let want = table_state(&client, t).await;
+    let want = id_v_s_rows(&client, t).await;
     let state = topic_equal_to(cfg.topic(&format!("public.{t}")), want.clone(), false).await;
     assert_eq!(state.rows, want, "log:\n{}", tail(&daemon.log_text()));
     daemon.stop_cleanly();

@@ -8,25 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use serde_json::{json, Value as Json};
+use serde_json::Value as Json;
 
 use crate::common::*;
 use crate::snapshot_check::*;
-
-async fn table_state(client: &tokio_postgres::Client, t: &str) -> BTreeMap<i64, Json> {
-    client
-        .query(&format!("SELECT id, v, s FROM {t}"), &[])
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| {
-            let id: i64 = r.get(0);
-            let v: i64 = r.get(1);
-            let s: Option<String> = r.get(2);
-            (id, json!({"id": id, "v": v, "s": s}))
-        })
-        .collect()
-}
 
 /// Inserts, updates and deletes random keys of `t` (ids 1..=2*rows/1) until `stop`; every
 /// write takes the next `v` from a sequence, so versions only grow.
@@ -142,7 +127,7 @@ async fn topic_and_table(
     t: &str,
     check_order: bool,
 ) -> (BTreeMap<i64, Json>, TopicState) {
-    let want = table_state(client, t).await;
+    let want = id_v_s_rows(client, t).await;
     let state = topic_equal_to(cfg.topic(&format!("public.{t}")), want.clone(), check_order).await;
     (want, state)
 }

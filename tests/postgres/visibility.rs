@@ -6,31 +6,15 @@
 //! not exist: the writer's commit record is written, flushed and streamed by logical decoding,
 //! and the transaction stays invisible until its wait for the standby is cancelled.
 
-use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value as Json};
+use serde_json::json;
 
 use crate::common::*;
 use crate::snapshot_check::*;
-
-async fn table_state(client: &tokio_postgres::Client, t: &str) -> BTreeMap<i64, Json> {
-    client
-        .query(&format!("SELECT id, v, s FROM {t}"), &[])
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| {
-            let id: i64 = r.get(0);
-            let v: i64 = r.get(1);
-            let s: Option<String> = r.get(2);
-            (id, json!({"id": id, "v": v, "s": s}))
-        })
-        .collect()
-}
 
 /// Writes a snapshot signal for `cfg`'s connector into the WAL of `client`'s server, without
 /// waiting for a synchronous standby.
@@ -165,7 +149,7 @@ async fn a_chunk_never_emits_a_row_older_than_a_streamed_commit_not_yet_visible(
         tail(&daemon.log_text())
     );
 
-    let want = table_state(&client, "late").await;
+    let want = id_v_s_rows(&client, "late").await;
     assert_eq!(want[&150]["v"], 1);
     // Panics on a row older than one already seen for its key.
     let state = topic_equal_to(topic, want.clone(), true).await;
@@ -264,7 +248,7 @@ async fn snapshot_under_a_fast_writer_on_a_loaded_machine_never_goes_back() {
     writer.await.unwrap();
     drop(hogs);
     let rate = writes.load(Ordering::Relaxed) as f64 / secs;
-    let want = table_state(&client, &t).await;
+    let want = id_v_s_rows(&client, &t).await;
     let state = topic_equal_to(cfg.topic(&format!("public.{t}")), want.clone(), true).await;
     assert!(
         state.rows == want,

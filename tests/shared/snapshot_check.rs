@@ -295,3 +295,30 @@ pub fn assert_snapshot_equals_stream(read: &[Msg], streamed: impl Fn(usize) -> J
         );
     }
 }
+
+/// What the DDL tests' topic says per key (`{"a", "c"}`), checking that each update carries the
+/// shape of its time: `a = 1` was written before `DROP COLUMN b, ADD COLUMN c` (columns id, a,
+/// b, with `b = "b<id>"`), any other update after it (id, a, c, with `c = "c<id>"`).
+pub fn ddl_topic_state(messages: &[Msg]) -> BTreeMap<i64, Json> {
+    let mut state = BTreeMap::new();
+    for m in messages {
+        let Some(v) = &m.value else { continue };
+        let after = &v["after"];
+        let id = after["id"].as_i64().unwrap();
+        if v["op"] == "u" {
+            let fields: Vec<&String> = after.as_object().unwrap().keys().collect();
+            if after["a"] == 1 {
+                assert_eq!(fields, ["id", "a", "b"], "an update before the DDL: {v}");
+                assert_eq!(after["b"], json!(format!("b{id}")), "{v}");
+            } else {
+                assert_eq!(fields, ["id", "a", "c"], "an update after the DDL: {v}");
+                assert_eq!(after["c"], json!(format!("c{id}")), "{v}");
+            }
+        }
+        state.insert(
+            id,
+            json!({"a": after["a"], "c": after.get("c").cloned().unwrap_or(Json::Null)}),
+        );
+    }
+    state
+}
