@@ -59,3 +59,57 @@ async fn sigterm_under_backpressure_exits_and_loses_nothing() {
         .await
         .unwrap();
 }
+
+/// The hard deadline: a daemon whose broker never answers (a socket that accepts and stays
+/// silent) cannot drain; after SIGTERM it exits at `shutdown_timeout_ms` with status 1 and says
+/// why, instead of waiting for the broker.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_shutdown_deadline_exits_when_the_drain_cannot_finish() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let client = pg().await;
+    let t = unique("deadline");
+    client
+        .batch_execute(&format!("CREATE TABLE {t} (id bigint PRIMARY KEY)"))
+        .await
+        .unwrap();
+    let cfg = TestConfig::new(&[&format!("public.{t}")], "snapshot:\n  mode: never\n");
+    write(
+        cfg.dir.path(),
+        "configs/tidemark.yaml",
+        &format!(
+            "connectors_dir: ../connectors\nkafka:\n  brokers: 127.0.0.1:{port}\noffsets:\n  store: file\n  \
+             path: ../positions\nshutdown_timeout_ms: 2000\nlogging:\n  level: info,tidemark=debug\n"
+        ),
+    );
+    let mut daemon = cfg.start();
+    let since = std::time::Instant::now();
+    while !daemon.log_text().contains("starting connector") {
+        daemon.assert_running();
+        assert!(
+            since.elapsed() < Duration::from_secs(30),
+            "{}",
+            daemon.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let asked = std::time::Instant::now();
+    let status = tokio::task::block_in_place(|| daemon.terminate(Duration::from_secs(30)));
+    let took = asked.elapsed();
+    assert_eq!(status.code(), Some(1), "log:\n{}", daemon.log_text());
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(8),
+        "exited after {took:?}"
+    );
+    assert!(
+        daemon.log_text().contains("shutdown_timeout_ms passed"),
+        "{}",
+        daemon.log_text()
+    );
+    drop(silent);
+    cfg.cleanup(&client).await;
+    client
+        .batch_execute(&format!("DROP TABLE {t}"))
+        .await
+        .unwrap();
+}
