@@ -90,8 +90,13 @@ pub fn bounded_tasks(
     new: Vec<SnapshotTask>,
 ) -> Vec<SnapshotTask> {
     let size = |t: &SnapshotTask| serde_json::to_vec(t).map_or(0, |v| v.len());
-    let mut bytes: usize = queued.iter().map(size).sum();
     let mut count = queued.len();
+    // A full queue refuses without measuring it (a flood of signals must stay cheap).
+    let mut bytes: usize = if count >= cfg.snapshot.max_queued_tasks {
+        0
+    } else {
+        queued.iter().map(size).sum()
+    };
     let mut out: Vec<SnapshotTask> = Vec::new();
     for task in new {
         if queued.contains(&task) || out.contains(&task) {

@@ -78,11 +78,7 @@ async fn slot_of_another_plugin_is_a_clear_error() {
         Duration::from_secs(60),
     );
     assert_clean_failure(status, &out, &[&cfg.slot, "test_decoding", "not pgoutput"]);
-    cfg.cleanup(&client).await;
-    client
-        .batch_execute(&format!("DROP TABLE {t}"))
-        .await
-        .unwrap();
+    cfg.cleanup_and(&client, &format!("DROP TABLE {t}")).await;
 }
 
 #[test]
@@ -156,11 +152,7 @@ async fn initial_snapshot_of_a_keyless_table_is_refused_with_the_fix() {
         Duration::from_secs(60),
     );
     assert_clean_failure(status, &out, &["FAIL", "initial snapshot", "mode: never"]);
-    cfg.cleanup(&client).await;
-    client
-        .batch_execute(&format!("DROP TABLE {t}"))
-        .await
-        .unwrap();
+    cfg.cleanup_and(&client, &format!("DROP TABLE {t}")).await;
 }
 
 /// A row whose message is larger than the producer's limit stops the connector with an error
@@ -207,9 +199,5 @@ async fn a_row_larger_than_the_message_limit_is_a_clear_error() {
             "max.message.bytes",
         ],
     );
-    cfg.cleanup(&client).await;
-    client
-        .batch_execute(&format!("DROP TABLE {t}"))
-        .await
-        .unwrap();
+    cfg.cleanup_and(&client, &format!("DROP TABLE {t}")).await;
 }

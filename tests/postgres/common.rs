@@ -220,6 +220,12 @@ impl TestConfig {
         }
     }
 
+    /// [`TestConfig::cleanup`], then the test's own SQL (dropping its tables, roles, ...).
+    pub async fn cleanup_and(&self, client: &tokio_postgres::Client, sql: &str) {
+        self.cleanup(client).await;
+        client.batch_execute(sql).await.unwrap();
+    }
+
     /// Drops the slot and publication (after the daemon stopped).
     pub async fn cleanup(&self, client: &tokio_postgres::Client) {
         for _ in 0..50 {

@@ -81,11 +81,7 @@ async fn ddl_while_stopped_mid_snapshot_keeps_each_event_in_its_own_shape() {
     let differ = want.iter().filter(|(k, v)| state.get(k) != Some(v)).count();
     assert_eq!(differ, 0, "{differ} keys differ from the table");
     daemon.stop_cleanly();
-    cfg.cleanup(&client).await;
-    client
-        .batch_execute(&format!("DROP TABLE {t}"))
-        .await
-        .unwrap();
+    cfg.cleanup_and(&client, &format!("DROP TABLE {t}")).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -117,11 +113,7 @@ async fn a_column_dropped_during_a_snapshot_without_dml_after_it_lets_the_snapsh
         tail(&log)
     );
     daemon.stop_cleanly();
-    cfg.cleanup(&client).await;
-    client
-        .batch_execute(&format!("DROP TABLE {t}"))
-        .await
-        .unwrap();
+    cfg.cleanup_and(&client, &format!("DROP TABLE {t}")).await;
 }
 
 /// A captured table dropped and created again while tidemark was stopped: the changes of the
@@ -169,9 +161,5 @@ async fn a_table_dropped_and_created_again_while_stopped_streams_on() {
     );
     daemon.assert_running();
     daemon.stop_cleanly();
-    cfg.cleanup(&client).await;
-    client
-        .batch_execute(&format!("DROP TABLE {t}"))
-        .await
-        .unwrap();
+    cfg.cleanup_and(&client, &format!("DROP TABLE {t}")).await;
 }

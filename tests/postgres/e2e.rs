@@ -148,11 +148,8 @@ async fn changes_of_two_tables_reach_kafka_in_order_with_tombstones() {
         "{}",
         daemon.log_text()
     );
-    cfg.cleanup(&client).await;
-    client
-        .batch_execute(&format!("DROP TABLE {a}; DROP TABLE {b};"))
-        .await
-        .unwrap();
+    cfg.cleanup_and(&client, &format!("DROP TABLE {a}; DROP TABLE {b};"))
+        .await;
 }
 
 /// Without a broker: `sink: stdout` prints JSON lines, positions go to the file store, and
@@ -224,11 +221,7 @@ async fn stdout_sink_file_store_and_a_passing_check() {
         stored["position"]["lsn"].as_str().unwrap().contains('/'),
         "{stored}"
     );
-    cfg.cleanup(&client).await;
-    client
-        .batch_execute(&format!("DROP TABLE {t}"))
-        .await
-        .unwrap();
+    cfg.cleanup_and(&client, &format!("DROP TABLE {t}")).await;
 }
 
 /// tidemark run as a role with exactly the grants README documents (LOGIN REPLICATION, USAGE on
@@ -292,13 +285,11 @@ async fn a_role_with_exactly_the_documented_grants_checks_snapshots_and_streams(
         .collect();
     assert_eq!(ops, vec!["r", "r", "c"], "log:\n{}", daemon.log_text());
     daemon.stop_cleanly();
-    cfg.cleanup(&client).await;
-    client
-        .batch_execute(&format!(
-            "DROP TABLE {t}; DROP OWNED BY {role}; DROP ROLE {role};"
-        ))
-        .await
-        .unwrap();
+    cfg.cleanup_and(
+        &client,
+        &format!("DROP TABLE {t}; DROP OWNED BY {role}; DROP ROLE {role};"),
+    )
+    .await;
 }
 
 /// A table added to `tables:` after the connector's initial snapshot is snapshotted at the next
@@ -354,9 +345,6 @@ async fn a_table_added_later_is_snapshotted_at_the_next_start() {
     );
     assert_eq!(ma.len(), 2, "table a's rows were read again: {ma:?}");
     daemon.stop_cleanly();
-    cfg.cleanup(&client).await;
-    client
-        .batch_execute(&format!("DROP TABLE {a}; DROP TABLE {b};"))
-        .await
-        .unwrap();
+    cfg.cleanup_and(&client, &format!("DROP TABLE {a}; DROP TABLE {b};"))
+        .await;
 }

@@ -93,11 +93,7 @@ async fn a_dropped_slot_is_refused_and_resnapshot_converges() {
     let state = topic_equal_to(cfg.topic(&format!("public.{t}")), want.clone(), false).await;
     assert_eq!(state.rows, want, "log:\n{}", tail(&daemon.log_text()));
     daemon.stop_cleanly();
-    cfg.cleanup(&client).await;
-    client
-        .batch_execute(&format!("DROP TABLE {t}"))
-        .await
-        .unwrap();
+    cfg.cleanup_and(&client, &format!("DROP TABLE {t}")).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -179,11 +179,7 @@ async fn kill_9_and_restart_loses_nothing_and_keeps_per_key_order() {
 
     let status = daemon.terminate(Duration::from_secs(60));
     assert!(status.success(), "exit {status}");
-    cfg.cleanup(&client).await;
-    client
-        .batch_execute(&format!("DROP TABLE {t}"))
-        .await
-        .unwrap();
+    cfg.cleanup_and(&client, &format!("DROP TABLE {t}")).await;
 }
 
 /// A PostgreSQL restart while streaming (every connection cut): tidemark retries with backoff,

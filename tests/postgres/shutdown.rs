@@ -53,11 +53,7 @@ async fn sigterm_under_backpressure_exits_and_loses_nothing() {
     tokio::task::block_in_place(|| assert_every_version_in_order(&topic));
     eprintln!("slowest stop: {slowest:?}");
     daemon.stop_cleanly();
-    cfg.cleanup(&client).await;
-    client
-        .batch_execute(&format!("DROP TABLE {t}"))
-        .await
-        .unwrap();
+    cfg.cleanup_and(&client, &format!("DROP TABLE {t}")).await;
 }
 
 /// The hard deadline: a daemon whose broker never answers (a socket that accepts and stays
@@ -107,9 +103,5 @@ async fn the_shutdown_deadline_exits_when_the_drain_cannot_finish() {
         daemon.log_text()
     );
     drop(silent);
-    cfg.cleanup(&client).await;
-    client
-        .batch_execute(&format!("DROP TABLE {t}"))
-        .await
-        .unwrap();
+    cfg.cleanup_and(&client, &format!("DROP TABLE {t}")).await;
 }

@@ -95,11 +95,8 @@ async fn bad_signals_from_an_unprivileged_role_are_refused_and_the_stream_goes_o
     insert_arrives(&client, &cfg, &t, 101).await;
     daemon.assert_running();
     daemon.stop_cleanly();
-    cfg.cleanup(&client).await;
-    client
-        .batch_execute(&format!("DROP TABLE {t}; DROP ROLE {role};"))
-        .await
-        .unwrap();
+    cfg.cleanup_and(&client, &format!("DROP TABLE {t}; DROP ROLE {role};"))
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -165,9 +162,5 @@ async fn ten_thousand_snapshot_signals_keep_the_stored_position_small() {
     assert!(largest < 64 * 1024, "a stored position of {largest} bytes");
     eprintln!("largest stored position: {largest} bytes");
     daemon.stop_cleanly();
-    cfg.cleanup(&client).await;
-    client
-        .batch_execute(&format!("DROP TABLE {t}"))
-        .await
-        .unwrap();
+    cfg.cleanup_and(&client, &format!("DROP TABLE {t}")).await;
 }

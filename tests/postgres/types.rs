@@ -188,9 +188,6 @@ async fn unchanged_toast_values_are_never_silent_nulls() {
         "DEFAULT: the marker, not null"
     );
     daemon.terminate(Duration::from_secs(60));
-    cfg.cleanup(&client).await;
-    client
-        .batch_execute(&format!("DROP TABLE {full}; DROP TABLE {dflt};"))
-        .await
-        .unwrap();
+    cfg.cleanup_and(&client, &format!("DROP TABLE {full}; DROP TABLE {dflt};"))
+        .await;
 }

@@ -266,9 +266,6 @@ async fn snapshot_under_a_fast_writer_on_a_loaded_machine_never_goes_back() {
         state.reads
     );
     daemon.stop_cleanly();
-    cfg.cleanup(&client).await;
-    client
-        .batch_execute(&format!("DROP TABLE {t}; DROP SEQUENCE {t}_v;"))
-        .await
-        .unwrap();
+    cfg.cleanup_and(&client, &format!("DROP TABLE {t}; DROP SEQUENCE {t}_v;"))
+        .await;
 }
