@@ -5,7 +5,8 @@
 # See docker-compose.yml for a complete demo (PostgreSQL + Kafka + tidemark).
 
 # ---- build ------------------------------------------------------------------------------------
-FROM rust:1-bookworm AS build
+# The toolchain rust-toolchain.toml pins (COPY . . brings it in; rustup would fetch another)
+FROM rust:1.95-bookworm AS build
 # rdkafka builds its bundled librdkafka with ./configure + make (build-essential, pkg-config,
 # python3, perl); ring and aws-lc (rustls) build C with cc; cmake is there for crates that want it.
 RUN apt-get update \

@@ -1,5 +1,6 @@
-# Shared by scripts/bench.sh and scripts/bench-mysql.sh (sourced, not run): the servers, the
-# release build, the baseline tool, and the steps both benchmarks take the same way.
+# Shared by scripts/bench.sh, bench-mysql.sh and bench-snapshot.sh (sourced, not run): the
+# servers, the release build, the baseline tool, the run directory, tidemark's configuration,
+# and the steps every benchmark takes the same way.
 
 # Starts the dev servers, builds tidemark and the baseline tool in release mode; sets BASE.
 bench_prepare() {
@@ -14,6 +15,45 @@ for l in sys.stdin:
     m=json.loads(l)
     if m.get("reason")=="compiler-artifact" and m.get("executable") and "kafka_baseline" in m["target"]["name"]:
         print(m["executable"])' | tail -1)
+}
+
+# bench_run_dir TAG: sets RUN (a unique run id starting with TAG) and OUT (target/bench/$RUN),
+# and makes $OUT/configs, $OUT/connectors and $OUT/positions.
+bench_run_dir() {
+  RUN="$1$$_$(date +%s)"
+  OUT="target/bench/$RUN"
+  mkdir -p "$OUT/configs" "$OUT/connectors" "$OUT/positions"
+}
+
+# write_daemon_config LOG_LEVEL: $OUT/configs/tidemark.yaml: the dev broker, topics prefixed
+# with $RUN, positions in files under $OUT/positions committed every 100 ms.
+write_daemon_config() {
+  cat > "$OUT/configs/tidemark.yaml" <<YAML
+connectors_dir: ../connectors
+kafka:
+  brokers: $TIDEMARK_TEST_KAFKA_BROKERS
+  topic_prefix: $RUN
+offsets:
+  store: file
+  path: ../positions
+  commit_interval_ms: 100
+logging:
+  level: $1
+YAML
+}
+
+# write_connector KIND TABLE [YAML_LINES]: $OUT/connectors/bench.yaml, a KIND (postgres | mysql)
+# connector on the dev server's tidemark_test database capturing TABLE; YAML_LINES (the source's
+# block, snapshot:, ...) are appended.
+write_connector() {
+  local port
+  if [ "$1" = mysql ]; then port=${TIDEMARK_DEV_MYSQL_PORT:-53306}; else port=${TIDEMARK_DEV_PG_PORT:-55432}; fi
+  cat > "$OUT/connectors/bench.yaml" <<YAML
+kind: $1
+connection: {host: 127.0.0.1, port: $port, database: tidemark_test, user: tidemark, password: tidemark}
+tables: [$2]
+${3:-}
+YAML
 }
 
 calc() { python3 -c "print($1)"; }

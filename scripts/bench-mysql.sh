@@ -15,8 +15,7 @@ BIG=${BENCH_BIG_TX:-1000000}
 # shellcheck source=scripts/bench-lib.sh
 . scripts/bench-lib.sh
 bench_prepare
-RUN="m$$_$(date +%s)"
-OUT="target/bench/$RUN"
+bench_run_dir m
 mkdir -p "$OUT/raw"
 PORT=${TIDEMARK_DEV_MYSQL_PORT:-53306}
 MY=(mariadb --no-defaults -h 127.0.0.1 -P "$PORT" -u tidemark --password=tidemark -D tidemark_test -N -B)
@@ -79,26 +78,9 @@ RAW_1=$(raw_read)
 
 # (3) tidemark end to end, from the workload's start position
 CFG="$OUT/configs"
-mkdir -p "$CFG" "$OUT/connectors" "$OUT/positions"
-cat > "$CFG/tidemark.yaml" <<YAML
-connectors_dir: ../connectors
-kafka:
-  brokers: $TIDEMARK_TEST_KAFKA_BROKERS
-  topic_prefix: $RUN
-offsets:
-  store: file
-  path: ../positions
-  commit_interval_ms: 100
-logging:
-  level: warn
-YAML
-cat > "$OUT/connectors/bench.yaml" <<YAML
-kind: mysql
-connection: {host: 127.0.0.1, port: $PORT, database: tidemark_test, user: tidemark, password: tidemark}
-mysql: {server_id: $((4000 + RANDOM)), gtid: off}
-snapshot: {mode: never}
-tables: [tidemark_test.$T]
-YAML
+write_daemon_config warn
+write_connector mysql "tidemark_test.$T" "mysql: {server_id: $((4000 + RANDOM)), gtid: off}
+snapshot: {mode: never}"
 cat > "$OUT/positions/bench.json" <<JSON
 {"connector": "bench", "position": {"file": "$START_FILE", "pos": $START_POS}, "committed_at_ms": 0}
 JSON

@@ -20,9 +20,7 @@ RATE=${BENCH_RATE:-200}
 # shellcheck source=scripts/bench-lib.sh
 . scripts/bench-lib.sh
 bench_prepare
-RUN="s$$_$(date +%s)"
-OUT="target/bench/$RUN"
-mkdir -p "$OUT/configs" "$OUT/connectors" "$OUT/positions"
+bench_run_dir s
 T="bench_$RUN"
 PGURL="$TIDEMARK_TEST_PG_URL"
 export PGPASSWORD=tidemark
@@ -74,34 +72,13 @@ SELECT_1=$(raw_select)
 COPY_1=$(raw_copy)
 
 # (2) tidemark, initial snapshot
-cat > "$OUT/configs/tidemark.yaml" <<YAML
-connectors_dir: ../connectors
-kafka:
-  brokers: $TIDEMARK_TEST_KAFKA_BROKERS
-  topic_prefix: $RUN
-offsets:
-  store: file
-  path: ../positions
-  commit_interval_ms: 100
-logging:
-  level: info
-YAML
+write_daemon_config info
 if [ "$SOURCE" = mysql ]; then
-  cat > "$OUT/connectors/bench.yaml" <<YAML
-kind: mysql
-connection: {host: 127.0.0.1, port: ${TIDEMARK_DEV_MYSQL_PORT:-53306}, database: tidemark_test, user: tidemark, password: tidemark}
-mysql: {server_id: $((20000 + $$ % 10000))}
-snapshot: {chunk_size: $CHUNK}
-tables: [tidemark_test.$T]
-YAML
+  write_connector mysql "tidemark_test.$T" "mysql: {server_id: $((20000 + $$ % 10000))}
+snapshot: {chunk_size: $CHUNK}"
 else
-  cat > "$OUT/connectors/bench.yaml" <<YAML
-kind: postgres
-connection: {host: 127.0.0.1, port: ${TIDEMARK_DEV_PG_PORT:-55432}, database: tidemark_test, user: tidemark, password: tidemark}
-postgres: {slot: tm_$RUN, publication: tm_$RUN}
-snapshot: {chunk_size: $CHUNK}
-tables: [public.$T]
-YAML
+  write_connector postgres "public.$T" "postgres: {slot: tm_$RUN, publication: tm_$RUN}
+snapshot: {chunk_size: $CHUNK}"
 fi
 # "t" once the committed position exists and has no snapshot in progress.
 snapshot_committed() {

@@ -15,9 +15,7 @@ SECS=${BENCH_SECONDS:-20}
 # shellcheck source=scripts/bench-lib.sh
 . scripts/bench-lib.sh
 bench_prepare
-RUN="b$$_$(date +%s)"
-OUT="target/bench/$RUN"
-mkdir -p "$OUT"
+bench_run_dir b
 PGURL="$TIDEMARK_TEST_PG_URL"
 export PGPASSWORD=tidemark
 PSQL=(psql "$PGURL" -v ON_ERROR_STOP=1 -qAt)
@@ -66,27 +64,10 @@ RAW_DECODE_1=$(raw_decode "raw_$RUN")
 
 # (3) tidemark end to end
 CFG="$OUT/configs"
-mkdir -p "$CFG" "$OUT/connectors"
-cat > "$CFG/tidemark.yaml" <<YAML
-connectors_dir: ../connectors
-kafka:
-  brokers: $TIDEMARK_TEST_KAFKA_BROKERS
-  topic_prefix: $RUN
-offsets:
-  store: file
-  path: ../positions
-  commit_interval_ms: 100
-logging:
-  level: warn
-YAML
-cat > "$OUT/connectors/bench.yaml" <<YAML
-kind: postgres
-connection: {host: 127.0.0.1, port: ${TIDEMARK_DEV_PG_PORT:-55432}, database: tidemark_test, user: tidemark, password_env: PGPASSWORD}
-postgres: {slot: tm_$RUN, publication: pub_$RUN, status_interval_ms: 100}
+write_daemon_config warn
 # The stream alone: no snapshot of the rows the workload left in the table.
-snapshot: {mode: never}
-tables: [public.$T]
-YAML
+write_connector postgres "public.$T" "postgres: {slot: tm_$RUN, publication: pub_$RUN, status_interval_ms: 100}
+snapshot: {mode: never}"
 confirmed() { "${PSQL[@]}" -c "SELECT confirmed_flush_lsn >= '$END_LSN'::pg_lsn FROM pg_replication_slots WHERE slot_name = 'tm_$RUN'"; }
 tidemark_start "$CFG/tidemark.yaml"
 trap 'kill $TM 2>/dev/null || true' EXIT

@@ -6,8 +6,10 @@
 # 1. scripts/dev-env.sh up: installs what is missing (PostgreSQL and MariaDB from apt, the tansu
 #    broker with cargo install, about 13 min once, cached in ~/.cache/tidemark/tools) and starts
 #    them on loopback (55432, 53306, 59092), data under target/dev-env/
-# 2. sources target/dev-env/env (TIDEMARK_TEST_PG_URL, TIDEMARK_TEST_MYSQL_URL, TIDEMARK_TEST_KAFKA_BROKERS, ...)
-# 3. builds and runs every test target: `cargo nextest run --workspace --lib --bins --tests --no-fail-fast`
+# 2. scripts/lint.sh: the house rules (cargo fmt --check, clippy -D warnings, rustdoc -D warnings,
+#    the fuzz targets compile); skip with TIDEMARK_TEST_LINT=0 while iterating (CI never does)
+# 3. sources target/dev-env/env (TIDEMARK_TEST_PG_URL, TIDEMARK_TEST_MYSQL_URL, TIDEMARK_TEST_KAFKA_BROKERS, ...)
+# 4. builds and runs every test target: `cargo nextest run --workspace --lib --bins --tests --no-fail-fast`
 #    when cargo-nextest is installed, else `cargo test` with the same arguments
 #    (neither runs doctests; tidemark has none)
 #
@@ -52,6 +54,12 @@ scripts/dev-env.sh up
 # shellcheck source=/dev/null
 . target/dev-env/env
 done_phase dev-env
+
+if [[ ${TIDEMARK_TEST_LINT:-1} != 0 ]]; then
+    header "house rules (scripts/lint.sh)"
+    scripts/lint.sh
+    done_phase lint
+fi
 
 # Library, binary and integration tests (benches/ are driven by scripts/bench.sh instead).
 TARGETS=(--workspace --lib --bins --tests)

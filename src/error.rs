@@ -1,7 +1,22 @@
 //! tidemark's error type: every error is either transient (retry with backoff) or definite
 //! (stop the connector with a message that says what to do).
+//!
+//! Owns: the error type and its severity. Must not: decide the severity of a driver's error
+//! (each driver's classifier sits next to the driver: `source::postgres::error`,
+//! `source::mysql::error`, `sink::kafka::error`), or retry (see [`crate::retry`]).
+//!
+//! # Unknown errors are transient
+//!
+//! A classifier calls an error definite only when it is proven to be one: a code or kind
+//! listed as such (bad credentials, a missing table or privilege, a purged log, a message
+//! over a size limit, malformed data). Anything it does not recognise is retried with
+//! backoff, as Materialize does, and marked [`Error::unclassified`] so that the log says so
+//! at every retry: a connector that stops for good on a network hiccup nobody listed is worse
+//! than one that retries a real fault and says so in its log, where an operator sees it.
 
 use std::fmt;
+
+use crate::event::TableId;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -16,30 +31,50 @@ pub enum Severity {
 #[derive(Debug)]
 pub struct Error {
     pub severity: Severity,
+    /// The classifier did not recognise the error and chose [`Severity::Transient`] by default.
+    pub unclassified: bool,
+    /// The one table the error concerns, when it concerns one (a row that cannot be decoded,
+    /// routed, encoded or produced): a per-table policy can stop that table alone.
+    pub table: Option<TableId>,
     /// What failed, in terms of the user's configuration (connector, table, column, position).
     pub message: String,
     pub source: Option<BoxError>,
 }
 
 impl Error {
-    pub fn transient(message: impl Into<String>) -> Self {
+    pub fn new(severity: Severity, message: impl Into<String>) -> Self {
         Self {
-            severity: Severity::Transient,
+            severity,
+            unclassified: false,
+            table: None,
             message: message.into(),
             source: None,
         }
     }
 
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self::new(Severity::Transient, message)
+    }
+
     pub fn definite(message: impl Into<String>) -> Self {
-        Self {
-            severity: Severity::Definite,
-            message: message.into(),
-            source: None,
-        }
+        Self::new(Severity::Definite, message)
+    }
+
+    /// An error no classifier recognised: retried (see the module doc), and said so.
+    pub fn unclassified(message: impl Into<String>) -> Self {
+        let mut e = Self::transient(message);
+        e.unclassified = true;
+        e
     }
 
     pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
         self.source = Some(source.into());
+        self
+    }
+
+    /// Marks the error as concerning `table` alone.
+    pub fn for_table(mut self, table: &TableId) -> Self {
+        self.table = Some(table.clone());
         self
     }
 
@@ -77,58 +112,26 @@ impl From<crate::config::ConfigError> for Error {
     }
 }
 
-/// Classifies a tokio-postgres error: connection-level problems and server states that pass
-/// (shutdown, too many connections, serialization failures) are transient; the rest definite.
-pub fn classify_postgres(context: impl Into<String>, e: tokio_postgres::Error) -> Error {
-    let transient = match e.as_db_error() {
-        Some(db) => {
-            let code = db.code().code();
-            code.starts_with("08")
-                || code.starts_with("53")
-                || code.starts_with("57P")
-                || code == "40001"
-                || code == "40P01"
-                || code == "55006" // object in use (slot active)
-        }
-        None => true, // I/O, closed connection, timeout
-    };
-    let err = if transient {
-        Error::transient(context)
-    } else {
-        Error::definite(context)
-    };
-    err.with_source(e)
-}
-
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Sorts a MySQL client error: lost connections, timeouts and server-side conditions that
-/// pass (too many connections, lock waits, shutdown in progress) are transient; access
-/// denied, unknown database, bad SQL and the like are definite.
-pub fn classify_mysql(context: impl Into<String>, e: mysql_async::Error) -> Error {
-    let transient = match &e {
-        mysql_async::Error::Io(_) => true,
-        mysql_async::Error::Driver(d) => matches!(
-            d,
-            mysql_async::DriverError::ConnectionClosed | mysql_async::DriverError::PoolDisconnected
-        ),
-        mysql_async::Error::Server(s) => matches!(
-            s.code,
-            1040 // too many connections
-                | 1053 // server shutdown in progress
-                | 1205 // lock wait timeout
-                | 1213 // deadlock
-                | 1927 // connection killed (MariaDB)
-                | 2002 | 2003 | 2006 | 2013
-                | 1158..=1161 // network read/write errors
-        ),
-        mysql_async::Error::Other(_) => false,
-        _ => false,
-    };
-    let err = if transient {
-        Error::transient(context)
-    } else {
-        Error::definite(context)
-    };
-    err.with_source(e)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unclassified_error_is_retried_and_marked() {
+        let e = Error::unclassified("x");
+        assert!(e.is_transient() && e.unclassified);
+        assert!(!Error::transient("x").unclassified);
+    }
+
+    #[test]
+    fn a_table_error_names_its_table_and_keeps_it_through_context() {
+        let t = TableId::new("s", "t");
+        let e = Error::definite("bad row")
+            .for_table(&t)
+            .context("connector c");
+        assert_eq!(e.table.as_ref(), Some(&t));
+        assert_eq!(e.to_string(), "connector c: bad row");
+    }
 }

@@ -174,24 +174,6 @@ impl Position {
     pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         serde_json::from_value(self.0.clone())
     }
-
-    /// Decodes a stored position of connector `connector` as a `kind` position, with a
-    /// definite error naming both when it is not one (a connector's kind was changed).
-    pub fn decode_stored<T: serde::de::DeserializeOwned>(
-        stored: Option<&Position>,
-        connector: &str,
-        kind: &str,
-    ) -> crate::error::Result<Option<T>> {
-        stored
-            .map(|p| {
-                p.decode::<T>().map_err(|e| {
-                    crate::error::Error::definite(format!(
-                        "connector {connector}: stored position {p} is not a {kind} position: {e}"
-                    ))
-                })
-            })
-            .transpose()
-    }
 }
 
 impl fmt::Display for Position {

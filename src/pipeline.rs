@@ -13,10 +13,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rand::Rng;
 use tokio::sync::{mpsc, watch};
 
-use crate::config::{ConnectorConfig, Settings, SnapshotMode, SourceKind};
+use crate::config::{ConnectorConfig, Settings, SnapshotMode};
 use crate::error::{Error, Result};
 use crate::event::SourceMessage;
 use crate::offsets::tracker::{self, Checkpoint};
@@ -24,7 +23,7 @@ use crate::offsets::{now_ms, PositionStore};
 use crate::router::Router;
 use crate::schema::Encoder;
 use crate::sink::{Output, Sink};
-use crate::source::StartHints;
+use crate::source::{SourceContext, StartHints};
 
 /// Source messages taken from the channel at once: one wake-up of the pipeline per batch.
 const BATCH: usize = 1024;
@@ -40,7 +39,7 @@ pub async fn supervise(
     store: Arc<PositionStore>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
-    let mut attempt: u32 = 0;
+    let mut backoff = crate::retry::Backoff::connector();
     loop {
         let started = Instant::now();
         let result = run_once(
@@ -60,25 +59,26 @@ pub async fn supervise(
         match result {
             Ok(()) => return Ok(()),
             Err(e) if e.is_transient() => {
-                if started.elapsed() > Duration::from_secs(60) {
-                    attempt = 0;
+                let delay = backoff.next_delay(started);
+                let attempt = backoff.attempt();
+                if e.unclassified {
+                    tracing::warn!(connector = %cfg.name, error = %e, retry_in_ms = delay.as_millis() as u64,
+                        attempt, unclassified = true,
+                        "unclassified error (tidemark does not know whether a retry can help, so it retries); \
+                         restarting the connector from its last committed position; if this repeats, the error \
+                         above says what to fix");
+                } else {
+                    tracing::warn!(connector = %cfg.name, error = %e, retry_in_ms = delay.as_millis() as u64,
+                        attempt, "transient error; restarting the connector from its last committed position");
                 }
-                attempt = attempt.saturating_add(1);
-                let base = Duration::from_millis(500)
-                    .saturating_mul(2u32.saturating_pow(attempt.min(7)))
-                    .min(Duration::from_secs(60));
-                let jitter = rand::rng().random_range(0.5..1.0);
-                let delay = base.mul_f64(jitter);
-                tracing::warn!(connector = %cfg.name, error = %e, retry_in_ms = delay.as_millis() as u64,
-                    attempt, "transient error; restarting the connector from its last committed position");
                 let mut sd = shutdown.clone();
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = sd.wait_for(|s| *s) => return Ok(()),
+                if !crate::retry::sleep_unless_stopped(delay, &mut sd).await {
+                    return Ok(());
                 }
             }
             Err(e) => {
-                tracing::error!(connector = %cfg.name, error = %e, "connector stopped");
+                tracing::error!(connector = %cfg.name, error = %e,
+                    table = e.table.as_ref().map(|t| t.to_string()), "connector stopped");
                 return Err(e);
             }
         }
@@ -150,25 +150,15 @@ pub async fn run_once(
         Duration::from_millis(settings.daemon.offsets.commit_interval_ms),
         acked_tx,
     ));
-    let source = match cfg.kind {
-        SourceKind::Postgres => tokio::spawn(crate::source::postgres::run(
-            cfg.clone(),
-            settings.daemon.kafka.compact_topics,
-            start,
-            hints,
-            source_tx,
-            acked_rx,
-            shutdown.clone(),
-        )),
-        SourceKind::Mysql => tokio::spawn(crate::source::mysql::run(
-            cfg.clone(),
-            start,
-            hints,
-            source_tx,
-            acked_rx,
-            shutdown.clone(),
-        )),
-    };
+    let source = tokio::spawn(crate::source::run(SourceContext {
+        cfg: cfg.clone(),
+        start,
+        hints,
+        compacted_topics: settings.daemon.kafka.compact_topics,
+        out: source_tx,
+        acked: acked_rx,
+        shutdown: shutdown.clone(),
+    }));
 
     let max_in_flight = settings.daemon.pipeline.max_in_flight.max(1) as u64;
     let forward = async {
@@ -189,7 +179,9 @@ pub async fn run_once(
                 match msg {
                     SourceMessage::Change(event) => {
                         let schema = event.table.clone();
-                        router.route_into(event, &mut routed)?;
+                        router
+                            .route_into(event, &mut routed)
+                            .map_err(|e| e.for_table(&schema.id))?;
                         for r in routed.drain(..) {
                             let same_topic = last_topic
                                 .as_ref()
@@ -205,15 +197,22 @@ pub async fn run_once(
                                 let wanted = output.sent() + 1 - max_in_flight;
                                 acked_prefix = window.wait_for(wanted).await?.prefix;
                             }
-                            output
-                                .send(encoder.encode(&r, &schema, now)?)
-                                .await
-                                .map_err(|e| {
-                                    e.context(format!(
-                                        "connector {}: table {}",
-                                        cfg.name, schema.id
-                                    ))
-                                })?;
+                            let message = encoder
+                                .encode(&r, &schema, now)
+                                .map_err(|e| e.for_table(&schema.id))?;
+                            output.send(message).await.map_err(|e| {
+                                let e = e.context(format!(
+                                    "connector {}: table {}",
+                                    cfg.name, schema.id
+                                ));
+                                // A refused message (too large, ...) concerns its table; a
+                                // broker outage does not.
+                                if e.is_transient() {
+                                    e
+                                } else {
+                                    e.for_table(&schema.id)
+                                }
+                            })?;
                         }
                     }
                     SourceMessage::SchemaChange { table, previous } => {

@@ -6,9 +6,8 @@ use std::time::Duration;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 
-use crate::config::{self, SinkKind, SourceKind};
+use crate::config::{self, SinkKind};
 use crate::source::check::{CheckItem, CheckStatus};
-use crate::source::{mysql, postgres::setup};
 
 pub async fn check(config_path: &Path, offline: bool) -> i32 {
     let settings = match config::load(config_path, std::env::vars()) {
@@ -33,49 +32,11 @@ pub async fn check(config_path: &Path, offline: bool) -> i32 {
             println!("  skip  disabled");
             continue;
         }
-        match c.kind {
-            SourceKind::Postgres => {
-                let client = match setup::connect(c).await {
-                    Ok(client) => client,
-                    Err(e) => {
-                        println!("  FAIL  {e}");
-                        failed = true;
-                        continue;
-                    }
-                };
-                match setup::inspect(&client, c).await {
-                    Ok(inspection) => {
-                        failed |= print_items(setup::evaluate(
-                            c,
-                            &inspection,
-                            settings.daemon.kafka.compact_topics,
-                        ));
-                    }
-                    Err(e) => {
-                        println!("  FAIL  {e}");
-                        failed = true;
-                    }
-                }
-            }
-            SourceKind::Mysql => {
-                let mut conn = match mysql::setup::connect(c).await {
-                    Ok(conn) => conn,
-                    Err(e) => {
-                        println!("  FAIL  {e}");
-                        failed = true;
-                        continue;
-                    }
-                };
-                match mysql::setup::inspect(&mut conn, c).await {
-                    Ok(inspection) => {
-                        failed |= print_items(mysql::setup::evaluate(c, &inspection));
-                    }
-                    Err(e) => {
-                        println!("  FAIL  {e}");
-                        failed = true;
-                    }
-                }
-                let _ = conn.disconnect().await;
+        match crate::source::check(c, settings.daemon.kafka.compact_topics).await {
+            Ok(items) => failed |= print_items(items),
+            Err(e) => {
+                println!("  FAIL  {e}");
+                failed = true;
             }
         }
     }

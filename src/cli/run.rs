@@ -108,17 +108,22 @@ async fn connect_kafka_store(
     settings: &config::Settings,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<KafkaStore> {
-    let mut delay = std::time::Duration::from_millis(500);
+    let mut backoff = crate::retry::Backoff::new(
+        std::time::Duration::from_millis(250),
+        std::time::Duration::from_secs(30),
+        std::time::Duration::MAX,
+    );
     loop {
+        let started = std::time::Instant::now();
         match KafkaStore::new(&settings.daemon.kafka, &settings.daemon.offsets.topic).await {
             Ok(s) => return Ok(s),
             Err(e) if e.is_transient() => {
-                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "position store not reachable");
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = shutdown.wait_for(|s| *s) => return Err(e),
+                let delay = backoff.next_delay(started);
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64,
+                    attempt = backoff.attempt(), unclassified = e.unclassified, "position store not reachable");
+                if !crate::retry::sleep_unless_stopped(delay, &mut shutdown).await {
+                    return Err(e);
                 }
-                delay = (delay * 2).min(std::time::Duration::from_secs(30));
             }
             Err(e) => return Err(e),
         }

@@ -1,14 +1,13 @@
 //! `tidemark snapshot`: asks a running connector for a snapshot (all its tables, one table, or
 //! a key range of one table), or pauses, resumes or stops the one in progress, by writing a
-//! signal into the source's log (see `crate::snapshot::signal`): PostgreSQL a logical decoding
-//! message, MySQL a row in the signal table. The connector acts on it when
+//! signal into the source's log (see `crate::snapshot::signal` and `crate::source::write_signal`):
+//! PostgreSQL a logical decoding message, MySQL a row in the signal table. The connector acts on it when
 //! its stream reaches the signal, also if it was down when the signal was written.
 
 use std::path::Path;
 
-use crate::config::{self, ConnectorConfig, SourceKind};
-use crate::snapshot::signal::{Action, Signal, SIGNAL_PREFIX};
-use crate::source::{mysql, postgres};
+use crate::config;
+use crate::snapshot::signal::{Action, Signal};
 
 /// A key bound from the command line: a JSON array of the key columns' values for a
 /// composite key (`["7","b"]`), else one value.
@@ -115,10 +114,7 @@ pub async fn snapshot(config_path: &Path, connector: &str, request: Request) -> 
             return 2;
         }
     }
-    let written = match cfg.kind {
-        SourceKind::Postgres => write_postgres(cfg, &signal).await,
-        SourceKind::Mysql => write_mysql(cfg, &signal).await,
-    };
+    let written = crate::source::write_signal(cfg, &signal).await;
     match written {
         Ok(at) => {
             println!(
@@ -132,40 +128,6 @@ pub async fn snapshot(config_path: &Path, connector: &str, request: Request) -> 
             1
         }
     }
-}
-
-/// A logical decoding message in the WAL; returns where.
-async fn write_postgres(cfg: &ConnectorConfig, signal: &Signal) -> Result<String, String> {
-    let content = serde_json::to_string(signal).map_err(|e| format!("encoding the signal: {e}"))?;
-    let client = postgres::setup::connect(cfg)
-        .await
-        .map_err(|e| e.to_string())?;
-    let row = client
-        .query_one(
-            "SELECT pg_logical_emit_message(true, $1::text, $2::text)::text",
-            &[&SIGNAL_PREFIX, &content],
-        )
-        .await
-        .map_err(|e| format!("connector {}: writing the signal: {e}", cfg.name))?;
-    let lsn: String = row.get(0);
-    Ok(format!("at WAL position {lsn}"))
-}
-
-/// A row in the signal table; returns which.
-async fn write_mysql(cfg: &ConnectorConfig, signal: &Signal) -> Result<String, String> {
-    let mut conn = mysql::setup::connect(cfg)
-        .await
-        .map_err(|e| e.to_string())?;
-    mysql::signal_table::ensure(&mut conn, cfg)
-        .await
-        .map_err(|e| e.to_string())?;
-    mysql::signal_table::write_signal(&mut conn, cfg, signal)
-        .await
-        .map_err(|e| e.to_string())?;
-    if let Err(e) = conn.disconnect().await {
-        tracing::debug!(error = %e, "closing the connection");
-    }
-    Ok(format!("into {}", cfg.signal_table()))
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 use serde::Deserialize;
 
 use super::secret::{Secret, SecretSource};
+pub use crate::source::mysql::config::{GtidUse, MysqlOptions};
+pub use crate::source::postgres::config::PostgresOptions;
 
 /// The kind of source database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -41,6 +43,7 @@ pub struct ConnectorFile {
     #[serde(default = "default_true")]
     pub enabled: bool,
     pub connection: ConnectionFile,
+    /// The block of `kind: postgres` (one field per source kind, named as the kind).
     #[serde(default)]
     pub postgres: Option<PostgresOptions>,
     #[serde(default)]
@@ -142,59 +145,6 @@ fn default_host() -> String {
 }
 fn default_connect_timeout_ms() -> u64 {
     10_000
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PostgresOptions {
-    /// Replication slot name; default `tidemark_<connector>`.
-    #[serde(default)]
-    pub slot: Option<String>,
-    /// Publication name; default `tidemark_<connector>`.
-    #[serde(default)]
-    pub publication: Option<String>,
-    /// Create the slot when missing (default true).
-    #[serde(default)]
-    pub create_slot: Option<bool>,
-    /// Create the publication when missing, and add configured tables it lacks (default true).
-    #[serde(default)]
-    pub create_publication: Option<bool>,
-    /// How often a standby status update is sent at the latest, in milliseconds.
-    #[serde(default)]
-    pub status_interval_ms: Option<u64>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MysqlOptions {
-    /// The replica server id tidemark registers with; unique among the server's replicas
-    /// (required).
-    #[serde(default)]
-    pub server_id: Option<u32>,
-    /// How often the server sends a heartbeat when the binlog is idle, in milliseconds.
-    #[serde(default)]
-    pub heartbeat_ms: Option<u64>,
-    /// Resume by GTID (`auto`: when the server has GTIDs on), or always by file and offset.
-    #[serde(default)]
-    pub gtid: Option<GtidUse>,
-    /// The table the snapshot writes its watermarks to and reads signals from: `name` (in the
-    /// connection's database) or `database.name`. Default `tidemark_signal`.
-    #[serde(default)]
-    pub signal_table: Option<String>,
-    /// Create the signal table when it is missing (needs CREATE on its database).
-    #[serde(default)]
-    pub create_signal_table: Option<bool>,
-}
-
-/// Whether a MySQL connector resumes by GTID.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum GtidUse {
-    /// GTID when the server has it on, else file and offset.
-    #[default]
-    Auto,
-    /// Always file and offset.
-    Off,
 }
 
 impl ConnectionFile {

@@ -49,8 +49,15 @@ pub struct SecretSource {
 }
 
 impl SecretSource {
-    /// Resolves the password; `file`/`key` name the configuration place for errors.
-    pub fn resolve(&self, file: &Path, key: &str, base_dir: &Path) -> Result<Secret, ConfigError> {
+    /// Resolves the password; `file`/`key` name the configuration place for errors, `env` is
+    /// the environment `password_env` is looked up in (the one `config::load` was given).
+    pub fn resolve(
+        &self,
+        file: &Path,
+        key: &str,
+        base_dir: &Path,
+        env: &[(String, String)],
+    ) -> Result<Secret, ConfigError> {
         let given = [
             self.password.is_some(),
             self.password_env.is_some(),
@@ -70,13 +77,17 @@ impl SecretSource {
             return Ok(Secret::new(p.clone()));
         }
         if let Some(var) = &self.password_env {
-            return std::env::var(var).map(Secret::new).map_err(|_| {
-                ConfigError::invalid(
-                    file,
-                    format!("{key}.password_env"),
-                    format!("environment variable `{var}` is not set (or not UTF-8)"),
-                )
-            });
+            return env
+                .iter()
+                .find(|(name, _)| name == var)
+                .map(|(_, value)| Secret::new(value.clone()))
+                .ok_or_else(|| {
+                    ConfigError::invalid(
+                        file,
+                        format!("{key}.password_env"),
+                        format!("environment variable `{var}` is not set (or not UTF-8)"),
+                    )
+                });
         }
         if let Some(path) = &self.password_file {
             let path = base_dir.join(path);
@@ -113,7 +124,7 @@ mod tests {
             password_file: None,
         };
         let err = src
-            .resolve(Path::new("c.yaml"), "connection", Path::new("."))
+            .resolve(Path::new("c.yaml"), "connection", Path::new("."), &[])
             .unwrap_err();
         assert!(err.to_string().contains("only one"), "{err}");
     }
@@ -125,10 +136,29 @@ mod tests {
             ..Default::default()
         };
         let err = src
-            .resolve(Path::new("c.yaml"), "connection", Path::new("."))
+            .resolve(Path::new("c.yaml"), "connection", Path::new("."), &[])
             .unwrap_err()
             .to_string();
         assert!(err.contains("TIDEMARK_TEST_SURELY_UNSET_VAR"), "{err}");
+        assert!(err.contains("c.yaml"), "{err}");
+    }
+
+    #[test]
+    fn the_env_variable_comes_from_the_given_environment() {
+        let src = SecretSource {
+            password_env: Some("DB_PASSWORD".into()),
+            ..Default::default()
+        };
+        let env = [("DB_PASSWORD".to_string(), "s3cret".to_string())];
+        let secret = src
+            .resolve(Path::new("c.yaml"), "connection", Path::new("."), &env)
+            .unwrap();
+        assert_eq!(secret.expose(), "s3cret");
+        let err = src
+            .resolve(Path::new("c.yaml"), "connection", Path::new("."), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("DB_PASSWORD"), "{err}");
         assert!(err.contains("c.yaml"), "{err}");
     }
 }

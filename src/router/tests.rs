@@ -1,12 +1,11 @@
 use super::*;
-use crate::config::{SourceKind, TableConfig, TableEntry};
+use crate::config::{TableConfig, TableEntry};
 use crate::event::{ColumnDef, SourceInfo, SourceLocation};
 use crate::value::ColumnType;
 
 fn connector(key: Option<Vec<String>>, topic: Option<String>) -> Arc<ConnectorConfig> {
     let mut c = crate::config::test_mysql_connector();
     c.name = "demo".into();
-    c.kind = SourceKind::Postgres;
     c.tables = vec![TableEntry {
         id: TableId::new("public", "t"),
         config: TableConfig {

@@ -3,10 +3,10 @@
 //! (add, pause, resume, stop), the throttle and the progress log.
 //!
 //! Sans I/O. A source drives it in two places, both in log order of its stream loop:
-//! - when [`Driver::next_chunk_at`] is due it takes a [`ChunkRequest`], writes the low
-//!   watermark, selects the chunk, writes the high watermark and hands the rows to
-//!   [`Driver::arm`] *before it reads further from its log* (so the log cannot show the low
-//!   watermark of a chunk that is not armed yet);
+//! - when [`Driver::next_chunk_at`] is due, the source's [`super::backend::ChunkReader`] takes
+//!   a [`ChunkRequest`], writes the low watermark, selects the chunk, writes the high
+//!   watermark and hands the rows to [`Driver::arm`] *before the loop reads further from its
+//!   log* (so the log cannot show the low watermark of a chunk that is not armed yet);
 //! - for each watermark its log shows it calls [`Driver::on_watermark`] and emits the
 //!   released rows right there; for each captured change, [`Driver::on_change`]; and every
 //!   checkpoint it writes carries [`Driver::progress`].

@@ -86,6 +86,7 @@
 //! The pure part is [`window::Interleaver`], tested against a model of a table, a log and the
 //! driver with random concurrent writes (proptest).
 
+pub mod backend;
 pub mod driver;
 pub mod progress;
 pub mod signal;

@@ -94,11 +94,6 @@ impl<T: PartialEq, K: Hash + Eq + Clone, R> Interleaver<T, K, R> {
         self.armed.len()
     }
 
-    /// Rows held for armed chunks.
-    pub fn held_rows(&self) -> usize {
-        self.armed.iter().map(|a| a.rows.len()).sum()
-    }
-
     /// A watermark from the log. A high watermark of the oldest armed chunk releases it.
     /// Watermarks of no armed chunk (written by an earlier life of the connector, whose
     /// chunks are re-read after a restart) are ignored.

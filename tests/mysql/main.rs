@@ -1,6 +1,10 @@
 //! Integration tests of the MySQL/MariaDB source against the real servers of
 //! `scripts/dev-env.sh` (MariaDB with a row-based binlog, the tansu Kafka broker).
 
+// Tests may unwrap and expect (clippy.toml allows it in #[test] functions; this covers their
+// helpers).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "../postgres/common.rs"]
 mod common;
 mod ddl;
@@ -15,5 +19,7 @@ mod shutdown_check;
 mod snapshot;
 #[path = "../shared/snapshot_check.rs"]
 mod snapshot_check;
+#[path = "../shared/snapshot_suite.rs"]
+mod snapshot_suite;
 mod tls;
 mod types;

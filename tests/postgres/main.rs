@@ -1,6 +1,10 @@
 //! Integration tests of the PostgreSQL source against the real servers of
 //! `scripts/dev-env.sh` (PostgreSQL with wal_level=logical, the tansu Kafka broker).
 
+// Tests may unwrap and expect (clippy.toml allows it in #[test] functions; this covers their
+// helpers).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod bad_input;
 mod common;
 mod ddl;
@@ -14,5 +18,7 @@ mod signals;
 mod snapshot;
 #[path = "../shared/snapshot_check.rs"]
 mod snapshot_check;
+#[path = "../shared/snapshot_suite.rs"]
+mod snapshot_suite;
 mod types;
 mod visibility;

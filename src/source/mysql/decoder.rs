@@ -9,16 +9,16 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use super::charset::{Charset, CharsetMap};
-use super::column_type as t;
-use super::events::{self, QueryKind};
-use super::gtid::{MariaGtidPos, MysqlGtidSet};
+use super::binlog::charset::{Charset, CharsetMap};
+use super::binlog::column_type as t;
+use super::binlog::events::{self, QueryKind};
+use super::binlog::gtid::{MariaGtidPos, MysqlGtidSet};
+use super::binlog::row_value::Notice;
+use super::binlog::rows::{self, RowsKind};
+use super::binlog::table_map::TableMap;
 use super::position::MysqlPosition;
-use super::row_value::Notice;
-use super::rows::{self, RowsKind};
 use super::setup::Flavor;
 use super::signal_table::{self, SignalRow};
-use super::table_map::TableMap;
 use crate::config::ConnectorConfig;
 use crate::error::{Error, Result};
 use crate::event::{
@@ -114,7 +114,7 @@ impl SeenMap {
 
 /// A TRANSACTION_PAYLOAD whose events are being read.
 struct OpenPayload {
-    stream: super::payload::PayloadStream,
+    stream: super::binlog::payload::PayloadStream,
     /// The payload event's place in the file, where its events stand.
     log_pos: u64,
     size: u32,
@@ -140,7 +140,7 @@ pub struct Decoder {
     pos: u64,
     tx: Option<OpenTx>,
     /// GTID of the transaction being read, applied to the state at its commit.
-    pending_maria: Option<super::gtid::MariaGtid>,
+    pending_maria: Option<super::binlog::gtid::MariaGtid>,
     pending_mysql: Option<(String, u64)>,
     maria_state: Option<MariaGtidPos>,
     mysql_state: Option<MysqlGtidSet>,
@@ -187,7 +187,7 @@ impl Decoder {
         };
         Ok(Self {
             name: Arc::from(cfg.name.as_str()),
-            signal_table: cfg.signal_table(),
+            signal_table: super::settings(&cfg)?.signal_table.clone(),
             snapshot: None,
             cfg,
             flavor,
@@ -234,7 +234,7 @@ impl Decoder {
         )
     }
 
-    fn bad(&self, ev: &RawEvent<'_>, e: super::reader::DecodeError) -> Error {
+    fn bad(&self, ev: &RawEvent<'_>, e: super::binlog::reader::DecodeError) -> Error {
         Error::definite(format!(
             "connector {}: malformed event in {}: {e}",
             self.name,
@@ -350,7 +350,7 @@ impl Decoder {
             events::TRANSACTION_PAYLOAD => {
                 // Its events follow, one by one, from the client library (see `handle`).
                 let stream =
-                    super::payload::PayloadStream::open(ev.body).map_err(|e| self.bad(&ev, e))?;
+                    super::binlog::payload::PayloadStream::open(ev.body).map_err(|e| self.bad(&ev, e))?;
                 if !stream.is_done() {
                     self.payload = Some(OpenPayload {
                         stream,
@@ -373,8 +373,8 @@ impl Decoder {
                 )))
             }
             ty if events::MARIADB_COMPRESSED.contains(&ty) => {
-                let plain = super::mariadb_compressed::uncompress(ty, ev.body).map_err(|e| self.bad(&ev, e))?;
-                let event_type = super::mariadb_compressed::uncompressed_type(ty).unwrap_or(ty);
+                let plain = super::binlog::mariadb_compressed::uncompress(ty, ev.body).map_err(|e| self.bad(&ev, e))?;
+                let event_type = super::binlog::mariadb_compressed::uncompressed_type(ty).unwrap_or(ty);
                 return self.handle(RawEvent { event_type, body: &plain, ..ev }, out);
             }
             ty if RowsKind::of(ty).is_some() => self.rows(&ev, out)?,
@@ -532,7 +532,7 @@ impl Decoder {
     }
 
     fn table_map(&mut self, ev: &RawEvent<'_>, out: &mut Vec<SourceMessage>) -> Result<()> {
-        let table_id = super::reader::ByteReader::new(ev.body)
+        let table_id = super::binlog::reader::ByteReader::new(ev.body)
             .uint_le(6, "table id")
             .map_err(|e| self.bad(ev, e))?;
         if let Some(m) = self.tables.get(&table_id) {
@@ -616,7 +616,7 @@ impl Decoder {
             &self.charsets,
             &mut notices,
         )
-        .map_err(|e| self.bad(ev, e))?;
+        .map_err(|e| self.bad(ev, e).for_table(&schema.id))?;
         for (col, notice) in notices {
             self.notice(&schema, col, notice);
         }
@@ -660,14 +660,14 @@ impl Decoder {
             let Some(tx) = self.tx.as_mut() else { break };
             tx.events += 1;
             let key = Arc::as_ptr(&schema) as usize;
-            let per_table = match tx.per_table.iter_mut().position(|(k, _)| *k == key) {
-                Some(i) => &mut tx.per_table[i].1,
+            let at = match tx.per_table.iter().position(|(k, _)| *k == key) {
+                Some(i) => i,
                 None => {
                     tx.per_table.push((key, 0));
-                    &mut tx.per_table.last_mut().expect("just pushed").1
+                    tx.per_table.len() - 1
                 }
             };
-            *per_table += 1;
+            tx.per_table[at].1 += 1;
             out.push(SourceMessage::Change(ChangeEvent {
                 table: schema.clone(),
                 op,
@@ -690,7 +690,7 @@ impl Decoder {
                 transaction: Some(TransactionInfo {
                     id: tx.id.clone(),
                     total_order: tx.events,
-                    data_collection_order: *per_table,
+                    data_collection_order: tx.per_table[at].1,
                 }),
             }));
         }
@@ -943,7 +943,7 @@ mod tests {
             names.push(n.len() as u8);
             names.extend(n.as_bytes());
         }
-        super::super::table_map::tests::body(
+        super::super::binlog::table_map::tests::body(
             &[t::LONG, t::VARCHAR, t::NEWDECIMAL],
             &[80, 0, 10, 2],
             &[0b110],
@@ -981,12 +981,12 @@ mod tests {
             .unwrap();
         let tm = table_map_body();
         d.handle(ev(events::TABLE_MAP, 150, &tm), &mut out).unwrap();
-        let rows = super::super::rows::tests::event(
+        let rows = super::super::binlog::rows::tests::event(
             RowsKind::Insert,
             false,
             &[
-                super::super::rows::tests::row_bytes(1, Some("a"), "1.00"),
-                super::super::rows::tests::row_bytes(2, None, "2.00"),
+                super::super::binlog::rows::tests::row_bytes(1, Some("a"), "1.00"),
+                super::super::binlog::rows::tests::row_bytes(2, None, "2.00"),
             ],
         );
         d.handle(ev(rows::WRITE_ROWS_V1, 200, &rows), &mut out)
@@ -1064,8 +1064,8 @@ mod tests {
 
     #[test]
     fn a_compressed_transaction_is_decoded_from_the_events_the_library_yields() {
-        use super::super::payload::tests::{event_bytes, payload_body};
-        use super::super::rows::tests::{event as rows_event, row_bytes};
+        use super::super::binlog::payload::tests::{event_bytes, payload_body};
+        use super::super::binlog::rows::tests::{event as rows_event, row_bytes};
         let (mut d, u) = mysql_decoder();
         let mut out = Vec::new();
         d.handle(ev(events::MYSQL_GTID, 120, &gtid_6()), &mut out)
@@ -1079,7 +1079,7 @@ mod tests {
             (events::XID, 9u64.to_le_bytes().to_vec()),
         ];
         let bytes: Vec<Vec<u8>> = inner.iter().map(|(t, b)| event_bytes(*t, b)).collect();
-        let body = payload_body(&bytes, super::super::payload::ZSTD);
+        let body = payload_body(&bytes, super::super::binlog::payload::ZSTD);
         d.handle(ev(events::TRANSACTION_PAYLOAD, 900, &body), &mut out)
             .unwrap();
         assert!(out.is_empty(), "the payload event itself emits nothing");
@@ -1131,8 +1131,8 @@ mod tests {
     /// the memory tidemark keeps while reading it stays far below the transaction's size.
     #[test]
     fn a_million_row_compressed_transaction_is_read_in_bounded_steps() {
-        use super::super::payload::tests::{event_bytes, payload_body};
-        use super::super::rows::tests::{event as rows_event, row_bytes};
+        use super::super::binlog::payload::tests::{event_bytes, payload_body};
+        use super::super::binlog::rows::tests::{event as rows_event, row_bytes};
         let (mut d, _) = mysql_decoder();
         let mut out = Vec::new();
         d.handle(ev(events::MYSQL_GTID, 120, &gtid_6()), &mut out)
@@ -1149,7 +1149,7 @@ mod tests {
         inner.push((events::XID, 9u64.to_le_bytes().to_vec()));
         let bytes: Vec<Vec<u8>> = inner.iter().map(|(t, b)| event_bytes(*t, b)).collect();
         let uncompressed: usize = bytes.iter().map(Vec::len).sum();
-        let body = payload_body(&bytes, super::super::payload::ZSTD);
+        let body = payload_body(&bytes, super::super::binlog::payload::ZSTD);
         drop(bytes);
         let capacity = crate::config::daemon::PipelineConfig::default().channel_capacity;
         let before = crate::test_alloc::live_bytes();

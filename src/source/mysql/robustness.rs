@@ -2,9 +2,9 @@
 //! unbounded allocation. (The coverage-guided fuzz target `fuzz/fuzz_targets/mysql_rows.rs`
 //! drives [`decode_any`] the same way.)
 
-use super::charset::CharsetMap;
-use super::rows::{self, RowsKind};
-use super::table_map::TableMap;
+use super::binlog::charset::CharsetMap;
+use super::binlog::rows::{self, RowsKind};
+use super::binlog::table_map::TableMap;
 
 /// Splits `data` into a TABLE_MAP body and a rows event body (the first byte chooses the
 /// split point and the event kind) and decodes both, plus the other event decoders on the
@@ -47,20 +47,21 @@ pub fn decode_any(data: &[u8]) -> usize {
             }
         }
     }
-    let _ = super::json_binary::to_json_text(rest);
-    let _ = super::json_diff::apply(r#"{"a":[1,{"b":2}]}"#, rest);
-    let _ = super::payload::decode(rest);
-    let _ = super::payload::split(rest);
+    let _ = super::binlog::json_binary::to_json_text(rest);
+    let _ = super::binlog::json_diff::apply(r#"{"a":[1,{"b":2}]}"#, rest);
+    let _ = super::binlog::payload::decode(rest);
+    let _ = super::binlog::payload::split(rest);
     for ty in 165..=171 {
-        let _ = super::mariadb_compressed::uncompress(ty, rest);
+        let _ = super::binlog::mariadb_compressed::uncompress(ty, rest);
     }
-    let _ = super::events::query(rest);
-    let _ = super::events::rotate(rest);
-    let _ = super::events::mariadb_gtid(rest, 1);
-    let _ = super::events::mariadb_gtid_list(rest);
-    let _ = super::events::mysql_gtid(rest);
+    let _ = super::binlog::events::query(rest);
+    let _ = super::binlog::events::rotate(rest);
+    let _ = super::binlog::events::mariadb_gtid(rest, 1);
+    let _ = super::binlog::events::mariadb_gtid_list(rest);
+    let _ = super::binlog::events::mysql_gtid(rest);
     for (p, s) in [(10, 2), (65, 30), (1, 0)] {
-        let _ = super::decimal::decode(&mut super::reader::ByteReader::new(rest), p, s);
+        let _ =
+            super::binlog::decimal::decode(&mut super::binlog::reader::ByteReader::new(rest), p, s);
     }
     decoded
 }
@@ -89,12 +90,12 @@ mod tests {
         /// Valid table maps with random row bytes: the row decoder sees plausible headers.
         #[test]
         fn random_rows_against_a_real_table_map(rows_tail in proptest::collection::vec(any::<u8>(), 0..300), kind in 0usize..3) {
-            use super::super::column_type as t;
+            use super::super::binlog::column_type as t;
             let types = [t::TINY, t::SHORT, t::INT24, t::LONG, t::LONGLONG, t::FLOAT, t::DOUBLE, t::NEWDECIMAL,
                 t::YEAR, t::NEWDATE, t::TIME2, t::DATETIME2, t::TIMESTAMP2, t::BIT, t::VARCHAR, t::STRING,
                 t::BLOB, t::JSON, t::GEOMETRY, t::STRING, t::STRING];
             let meta = [4, 8, 10, 2, 6, 6, 3, 3, 2, 40, 0, 0xfe, 20, 2, 4, 4, 0xf7, 1, 0xf8, 1];
-            let map = super::super::table_map::tests::body(&types, &meta, &[0xff, 0xff, 0x1f], &[]);
+            let map = super::super::binlog::table_map::tests::body(&types, &meta, &[0xff, 0xff, 0x1f], &[]);
             let map = TableMap::decode(&map, false).expect("the table map is valid");
             let mut body = vec![42, 0, 0, 0, 0, 0, 1, 0, types.len() as u8, 0xff, 0xff, 0x1f];
             let kind = [RowsKind::Insert, RowsKind::Update, RowsKind::Delete][kind];

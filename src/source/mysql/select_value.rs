@@ -1,5 +1,5 @@
 //! One column value of a snapshot chunk, as the server sends it in the binary protocol (a
-//! prepared `SELECT`), decoded into the same [`Value`] that [`super::row_value`] makes of the
+//! prepared `SELECT`), decoded into the same [`Value`] that [`super::binlog::row_value`] makes of the
 //! same value in the binlog: the snapshot's `op=r` rows and the stream's changes must agree
 //! value for value (the interleaver matches keys by value, and consumers compare them).
 //!
@@ -14,11 +14,11 @@
 
 use mysql_async::Value as Wire;
 
-use super::charset::{self, CharsetMap};
-use super::column_type as t;
-use super::row_value::{label_text, temporal_value, text_value, Notice};
-use super::table_map::ColumnMeta;
-use super::temporal::{self, Temporal};
+use super::binlog::charset::{self, CharsetMap};
+use super::binlog::column_type as t;
+use super::binlog::row_value::{label_text, temporal_value, text_value, Notice};
+use super::binlog::table_map::ColumnMeta;
+use super::binlog::temporal::{self, Temporal};
 use crate::value::{JsonText, Value, MICROS_PER_DAY};
 
 /// Decodes one value of column `col`; the error names what did not fit.
@@ -134,7 +134,8 @@ fn bytes_value(
             }
         }
         t::STRING
-            if charset::Charset::Binary == super::row_value::column_charset(col, charsets) =>
+            if charset::Charset::Binary
+                == super::binlog::row_value::column_charset(col, charsets) =>
         {
             // BINARY(n): the server pads to n bytes; so does the binlog decoder.
             if raw.len() < usize::from(col.ty.meta) {

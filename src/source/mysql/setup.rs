@@ -7,10 +7,11 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, SslOpts};
 
-use super::charset::CharsetMap;
+use super::binlog::charset::CharsetMap;
+use super::error::classify_mysql;
 use super::position::MysqlPosition;
-use crate::config::{ConnectorConfig, GtidUse, SslMode};
-use crate::error::{classify_mysql, Error, Result};
+use crate::config::{ConnectorConfig, GtidUse, MysqlSettings, SslMode};
+use crate::error::{Error, Result};
 use crate::source::check::{item, CheckItem, CheckStatus};
 
 /// Which server family: they differ in GTIDs, binlog details and privilege names.
@@ -168,7 +169,7 @@ pub async fn inspect(conn: &mut Conn, cfg: &ConnectorConfig) -> Result<Inspectio
             tables.insert(t.id.to_string(), pk > 0);
         }
     }
-    let signal = cfg.signal_table();
+    let signal = &super::settings(cfg)?.signal_table;
     let signal_table: Option<String> = conn
         .exec_first(
             "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
@@ -217,8 +218,18 @@ fn has_grant(grants: &[String], any_of: &[&str]) -> bool {
     })
 }
 
+/// `tidemark check`: connects, inspects the server, and judges what it finds.
+pub async fn check(cfg: &ConnectorConfig, my: &MysqlSettings) -> Result<Vec<CheckItem>> {
+    let mut conn = connect(cfg).await?;
+    let inspection = inspect(&mut conn, cfg).await;
+    if let Err(e) = conn.disconnect().await {
+        tracing::debug!(error = %e, "closing the connection");
+    }
+    Ok(evaluate(cfg, my, &inspection?))
+}
+
 /// Judges an inspection: what is fine, what will stop tidemark, and how to fix each.
-pub fn evaluate(cfg: &ConnectorConfig, i: &Inspection) -> Vec<CheckItem> {
+pub fn evaluate(cfg: &ConnectorConfig, my: &MysqlSettings, i: &Inspection) -> Vec<CheckItem> {
     use CheckStatus::*;
     let mut out = Vec::new();
     let cnf = "in my.cnf under [mysqld], then restart the server";
@@ -265,7 +276,7 @@ pub fn evaluate(cfg: &ConnectorConfig, i: &Inspection) -> Vec<CheckItem> {
     }
     if i.gtid_on() {
         out.push(item(Ok, "GTIDs are on: positions resume by GTID", ""));
-    } else if cfg.mysql.gtid == GtidUse::Off {
+    } else if my.gtid == GtidUse::Off {
         out.push(item(
             Ok,
             "GTIDs are off: positions resume by binlog file and offset",
@@ -350,7 +361,7 @@ pub fn evaluate(cfg: &ConnectorConfig, i: &Inspection) -> Vec<CheckItem> {
             format!("GRANT {want}, SELECT ON *.* TO {};", i.account),
         ));
     }
-    let sid = cfg.mysql.server_id;
+    let sid = my.server_id;
     if sid == i.server_id {
         out.push(item(
             Fail,
@@ -417,21 +428,21 @@ pub fn evaluate(cfg: &ConnectorConfig, i: &Inspection) -> Vec<CheckItem> {
             out.push(crate::source::check::keyless_initial_snapshot(cfg, &t.id));
         }
     }
-    out.extend(evaluate_snapshot(cfg, i));
+    out.extend(evaluate_snapshot(cfg, my, i));
     out
 }
 
 /// What the snapshot needs: the signal table, and (MySQL) engine commits in binlog order.
-fn evaluate_snapshot(cfg: &ConnectorConfig, i: &Inspection) -> Vec<CheckItem> {
+fn evaluate_snapshot(cfg: &ConnectorConfig, my: &MysqlSettings, i: &Inspection) -> Vec<CheckItem> {
     use CheckStatus::*;
     let mut out = Vec::new();
-    let table = cfg.signal_table();
+    let table = &my.signal_table;
     if cfg.snapshot.mode == crate::config::SnapshotMode::Never {
         return out;
     }
     if i.signal_table {
         out.push(item(Ok, format!("signal table {table} exists (snapshot watermarks and signals; needs INSERT, UPDATE)"), ""));
-    } else if cfg.mysql.create_signal_table {
+    } else if my.create_signal_table {
         out.push(item(
             Ok,
             format!(
@@ -446,7 +457,7 @@ fn evaluate_snapshot(cfg: &ConnectorConfig, i: &Inspection) -> Vec<CheckItem> {
             format!("signal table {table} does not exist and mysql.create_signal_table is false"),
             format!(
                 "{}; GRANT INSERT, UPDATE ON {table} TO {};",
-                super::signal_table::create_sql(&table),
+                super::signal_table::create_sql(table),
                 i.account
             ),
         ));
@@ -474,7 +485,7 @@ pub async fn current_position(
     // instead of skipping it.
     let mut mariadb_gtid = None;
     let mut mysql_gtid_set = None;
-    if cfg.mysql.gtid != GtidUse::Off && i.gtid_on() {
+    if super::settings(cfg)?.gtid != GtidUse::Off && i.gtid_on() {
         match i.flavor {
             Flavor::MariaDb => {
                 let g: Option<String> = conn

@@ -26,9 +26,10 @@
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Statement};
 
+use super::error::classify_mysql;
 use super::setup::quote_ident;
 use crate::config::ConnectorConfig;
-use crate::error::{classify_mysql, Error, Result};
+use crate::error::{Error, Result};
 use crate::event::{Row, TableId, TableSchema};
 use crate::snapshot::signal::Signal;
 use crate::value::Value;
@@ -80,7 +81,8 @@ pub fn parse_row(schema: &TableSchema, row: &Row) -> Option<SignalRow> {
 
 /// Makes sure the signal table exists: creates it when allowed and missing.
 pub async fn ensure(conn: &mut Conn, cfg: &ConnectorConfig) -> Result<()> {
-    let t = cfg.signal_table();
+    let my = super::settings(cfg)?;
+    let t = &my.signal_table;
     let exists: Option<String> = conn
         .exec_first(
             "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
@@ -93,17 +95,17 @@ pub async fn ensure(conn: &mut Conn, cfg: &ConnectorConfig) -> Result<()> {
     }
     let fix = format!(
         "create it (`{}`) and grant INSERT, UPDATE on it to {}, or set `mysql.signal_table` in {}",
-        create_sql(&t),
+        create_sql(t),
         cfg.connection.user,
         cfg.file.display()
     );
-    if !cfg.mysql.create_signal_table {
+    if !my.create_signal_table {
         return Err(Error::definite(format!(
             "connector {}: the snapshot needs the signal table {t}, which does not exist: {fix}",
             cfg.name
         )));
     }
-    conn.query_drop(create_sql(&t)).await.map_err(|e| {
+    conn.query_drop(create_sql(t)).await.map_err(|e| {
         let err = classify_mysql(
             format!("connector {}: creating the signal table {t} (the snapshot writes its watermarks there)", cfg.name),
             e,
@@ -120,10 +122,10 @@ pub async fn ensure(conn: &mut Conn, cfg: &ConnectorConfig) -> Result<()> {
 
 /// Prepares the watermark write (kept for the connection's life).
 pub async fn prepare_watermark(conn: &mut Conn, cfg: &ConnectorConfig) -> Result<Statement> {
-    let t = cfg.signal_table();
+    let t = &super::settings(cfg)?.signal_table;
     conn.prep(format!(
         "INSERT INTO {} (id, type, data) VALUES (?, '{WATERMARK}', ?) ON DUPLICATE KEY UPDATE data = VALUES(data)",
-        qualified(&t)
+        qualified(t)
     ))
     .await
     .map_err(|e| {
@@ -142,14 +144,14 @@ pub async fn write_watermark(
     stmt: &Statement,
     text: &str,
 ) -> Result<()> {
+    let t = &super::settings(cfg)?.signal_table;
     conn.exec_drop(stmt, (format!("{WATERMARK}:{}", cfg.name), text))
         .await
         .map_err(|e| {
             classify_mysql(
                 format!(
                     "connector {}: writing a snapshot watermark into {} (needs INSERT and UPDATE on it)",
-                    cfg.name,
-                    cfg.signal_table()
+                    cfg.name, t
                 ),
                 e,
             )
@@ -158,13 +160,13 @@ pub async fn write_watermark(
 
 /// Inserts a signal for a running connector (`tidemark snapshot`).
 pub async fn write_signal(conn: &mut Conn, cfg: &ConnectorConfig, signal: &Signal) -> Result<()> {
-    let t = cfg.signal_table();
+    let t = &super::settings(cfg)?.signal_table;
     let (kind, data) = signal.to_row();
     let id = format!("{}:{:016x}", cfg.name, rand::random::<u64>());
     conn.exec_drop(
         format!(
             "INSERT INTO {} (id, type, data) VALUES (?, ?, ?)",
-            qualified(&t)
+            qualified(t)
         ),
         (id, kind, data),
     )
@@ -178,6 +180,18 @@ pub async fn write_signal(conn: &mut Conn, cfg: &ConnectorConfig, signal: &Signa
             e,
         )
     })
+}
+
+/// Writes `signal` on a connection of its own (`tidemark snapshot`), creating the table when
+/// allowed and missing; returns which table, for the user.
+pub async fn write(cfg: &ConnectorConfig, signal: &Signal) -> Result<String> {
+    let mut conn = super::setup::connect(cfg).await?;
+    ensure(&mut conn, cfg).await?;
+    write_signal(&mut conn, cfg, signal).await?;
+    if let Err(e) = conn.disconnect().await {
+        tracing::debug!(error = %e, "closing the connection");
+    }
+    Ok(format!("into {}", super::settings(cfg)?.signal_table))
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! The MySQL source's session: connect, check the server, ask for the binlog from the stored
 //! position as a replica, and feed each event to the [`Decoder`].
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -9,33 +8,38 @@ use mysql_async::binlog::events::Event;
 use mysql_async::binlog::BinlogChecksumAlg;
 use mysql_async::prelude::Queryable;
 use mysql_async::BinlogStreamRequest;
-use tokio::sync::{mpsc, watch};
 
 use super::decoder::{Decoder, RawEvent};
+use super::error::classify_mysql;
 use super::position::MysqlPosition;
 use super::setup::{self, Flavor};
-use super::snapshot::MysqlSnapshot;
-use crate::config::{ConnectorConfig, GtidUse, OnLostPosition};
-use crate::error::{classify_mysql, Error, Result};
+use super::snapshot::{MysqlBackend, MysqlSnapshot};
+use crate::config::{GtidUse, OnLostPosition};
+use crate::error::{Error, Result};
 use crate::event::{Position, SourceMessage};
 use crate::snapshot::driver::Driver;
 use crate::snapshot::{SnapshotProgress, SnapshotTask};
 use crate::source::check::CheckStatus;
+use crate::source::stream_loop::{LoopControl, Wake};
+use crate::source::SourceContext;
 
 /// Streams connector `cfg` from `start` (or the server's current position) into `out` until
 /// `shutdown` turns true. Returns `Ok` after a requested shutdown, once the pipeline has
 /// committed its last position (`acked` closed).
 /// `lost_position`: there is no stored position, but the connector has produced before.
-pub async fn run(
-    cfg: Arc<ConnectorConfig>,
-    start: Option<Position>,
-    hints: crate::source::StartHints,
-    out: mpsc::Sender<SourceMessage>,
-    mut acked: watch::Receiver<Option<Position>>,
-    mut shutdown: watch::Receiver<bool>,
-) -> Result<()> {
+pub async fn run(ctx: SourceContext) -> Result<()> {
+    let SourceContext {
+        cfg,
+        start,
+        hints,
+        out,
+        acked,
+        shutdown,
+        compacted_topics: _,
+    } = ctx;
+    let my = super::settings(&cfg)?.clone();
     let stored: Option<MysqlPosition> =
-        Position::decode_stored(start.as_ref(), &cfg.name, "MySQL")?;
+        crate::source::decode_stored(start.as_ref(), &cfg.name, "MySQL")?;
     let mut snapshot_progress =
         SnapshotProgress::at_start(&cfg, stored.as_ref().map(|p| p.snapshot.as_ref()));
     if hints.lost_position {
@@ -71,7 +75,7 @@ pub async fn run(
     }
     let mut sql = setup::connect(&cfg).await?;
     let inspection = setup::inspect(&mut sql, &cfg).await?;
-    let failures: Vec<String> = setup::evaluate(&cfg, &inspection)
+    let failures: Vec<String> = setup::evaluate(&cfg, &my, &inspection)
         .into_iter()
         .filter(|i| i.status == CheckStatus::Fail)
         .map(|i| format!("{} (fix: {})", i.what, i.fix))
@@ -84,7 +88,7 @@ pub async fn run(
         )));
     }
     let charsets = setup::charsets(&mut sql).await?;
-    let use_gtid = cfg.mysql.gtid != GtidUse::Off && inspection.gtid_on();
+    let use_gtid = my.gtid != GtidUse::Off && inspection.gtid_on();
     let (start, fresh) = match stored {
         Some(mut p) => {
             if !use_gtid {
@@ -119,7 +123,7 @@ pub async fn run(
     }
 
     let mut conn = setup::connect(&cfg).await?;
-    let heartbeat = cfg.mysql.heartbeat;
+    let heartbeat = my.heartbeat;
     let mut prelude = vec![format!(
         "SET @master_heartbeat_period = {}",
         heartbeat.as_nanos()
@@ -143,7 +147,7 @@ pub async fn run(
             .map_err(|e| classify_mysql(format!("connector {}: `{stmt}`", cfg.name), e))?;
     }
     let file = start.file.clone().into_bytes();
-    let mut request = BinlogStreamRequest::new(cfg.mysql.server_id)
+    let mut request = BinlogStreamRequest::new(my.server_id)
         .with_filename(&file)
         .with_pos(start.pos);
     let mut sids = Vec::new();
@@ -166,83 +170,106 @@ pub async fn run(
         .await
         .map_err(|e| classify_mysql(format!("connector {}: requesting the binlog", cfg.name), e))?;
     tracing::info!(connector = %cfg.name, start = %start, gtid = use_gtid, flavor = ?inspection.flavor,
-        server_id = cfg.mysql.server_id, "streaming binlog");
+        server_id = my.server_id, "streaming binlog");
 
     let silence_limit = heartbeat.saturating_mul(4).max(Duration::from_secs(10));
-    let mut acked_open = true;
     let mut batch = Vec::new();
     // Reads the snapshot's chunks while the decoder's driver has a snapshot in progress.
     let mut chunks: Option<MysqlSnapshot> = None;
-    // One exit for a requested shutdown: checked before every step, and raced against every
-    // wait (an idle server sends only heartbeats). A rows event's messages are handed over
-    // whole or not at all.
-    // The same signal, for the waits inside a step.
-    let mut stopping = shutdown.clone();
-    'stream: while !*shutdown.borrow() {
+    // The shared skeleton (`crate::source::stream_loop`): one exit for a requested shutdown,
+    // checked before every step and raced against every wait (an idle server sends only
+    // heartbeats). A rows event's messages are handed over whole or not at all.
+    let mut control = LoopControl::new(shutdown, acked);
+    'stream: while !control.stop_requested() {
         match (&decoder.snapshot, &chunks) {
             (Some(_), None) => {
-                chunks = Some(MysqlSnapshot::open(&cfg, charsets.clone(), mariadb).await?)
+                chunks = Some(MysqlBackend::open(&cfg, charsets.clone(), mariadb).await?)
             }
             (None, Some(_)) => chunks = None,
             _ => {}
         }
         let next_chunk_at = decoder.snapshot.as_ref().and_then(|d| d.next_chunk_at());
-        tokio::select! {
-            biased;
-            _ = crate::source::stop_requested(&mut shutdown) => break 'stream,
-            changed = acked.changed(), if acked_open => {
-                if changed.is_err() {
-                    acked_open = false;
-                }
-            }
-            _ = tokio::time::sleep_until(next_chunk_at.unwrap_or_else(std::time::Instant::now).into()), if next_chunk_at.is_some() => {
-                // The chunk is armed before the binlog is read further, so its watermarks
-                // cannot pass unseen.
+        let next = match control
+            .next(
+                next_chunk_at,
+                tokio::time::timeout(silence_limit, stream.next()),
+            )
+            .await
+        {
+            Wake::Stop => break 'stream,
+            // MySQL keeps no replica position on the server: nothing to report.
+            Wake::Acked => continue,
+            Wake::ChunkDue => {
                 if let (Some(reader), Some(driver)) = (chunks.as_mut(), decoder.snapshot.as_mut()) {
-                    reader.next_chunk(driver).await?;
+                    reader.read_next(driver, &mut ()).await?;
+                }
+                continue;
+            }
+            Wake::Log(next) => next,
+        };
+        let event = match next {
+            Err(_) => {
+                return Err(Error::transient(format!(
+                    "connector {}: no binlog event or heartbeat for {} s",
+                    cfg.name,
+                    silence_limit.as_secs()
+                )))
+            }
+            Ok(None) => {
+                return Err(Error::transient(format!(
+                    "connector {}: the server ended the binlog stream at {}:{}",
+                    cfg.name,
+                    decoder.file(),
+                    decoder.position().pos
+                )))
+            }
+            Ok(Some(Err(e))) => {
+                return Err(classify_mysql(
+                    format!(
+                        "connector {}: reading the binlog after {}:{}",
+                        cfg.name,
+                        decoder.file(),
+                        decoder.position().pos
+                    ),
+                    e,
+                ))
+            }
+            Ok(Some(Ok(event))) => event,
+        };
+        let raw = raw_event(&cfg.name, &decoder, &event, decoder.expects_payload_echo())?;
+        decoder.handle(raw, &mut batch)?;
+        if let Some(driver) = decoder.snapshot.as_mut() {
+            driver.warn_if_stalled(&format_args!(
+                "rows of the signal table {}",
+                my.signal_table
+            ));
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        if let Some(reader) = chunks.as_mut() {
+            for msg in &batch {
+                if let SourceMessage::SchemaChange { table, .. } = msg {
+                    reader.forget_plan(&table.id).await;
                 }
             }
-            next = tokio::time::timeout(silence_limit, stream.next()) => {
-                let event = match next {
-                    Err(_) => return Err(Error::transient(format!(
-                        "connector {}: no binlog event or heartbeat for {} s", cfg.name, silence_limit.as_secs()))),
-                    Ok(None) => return Err(Error::transient(format!(
-                        "connector {}: the server ended the binlog stream at {}:{}", cfg.name, decoder.file(), decoder.position().pos))),
-                    Ok(Some(Err(e))) => return Err(classify_mysql(
-                        format!("connector {}: reading the binlog after {}:{}", cfg.name, decoder.file(), decoder.position().pos), e)),
-                    Ok(Some(Ok(event))) => event,
-                };
-                let raw = raw_event(&cfg.name, &decoder, &event, decoder.expects_payload_echo())?;
-                decoder.handle(raw, &mut batch)?;
-                if let Some(driver) = decoder.snapshot.as_mut() {
-                    driver.warn_if_stalled(&format_args!("rows of the signal table {}", cfg.signal_table()));
-                }
-                if batch.is_empty() {
-                    continue;
-                }
-                if let Some(reader) = chunks.as_mut() {
-                    for msg in &batch {
-                        if let SourceMessage::SchemaChange { table, .. } = msg {
-                            reader.forget_plan(&table.id).await;
-                        }
-                    }
-                }
-                // One wait for room for the whole rows event, then hand every message over
-                // without further waits.
-                let permits = tokio::select! {
-                    biased;
-                    _ = crate::source::stop_requested(&mut stopping) => break 'stream,
-                    permits = out.reserve_many(batch.len().min(out.max_capacity())) => permits,
-                };
-                let mut permits = permits.map_err(|_| Error::transient(format!("connector {}: pipeline stopped", cfg.name)))?;
-                for msg in batch.drain(..) {
-                    match permits.next() {
-                        Some(permit) => permit.send(msg),
-                        None => {
-                            if out.send(msg).await.is_err() {
-                                return Err(Error::transient(format!("connector {}: pipeline stopped", cfg.name)));
-                            }
-                        }
+        }
+        // One wait for room for the whole rows event, then hand every message over without
+        // further waits.
+        let stopped = || Error::transient(format!("connector {}: pipeline stopped", cfg.name));
+        let Some(mut permits) = control
+            .reserve(&out, batch.len())
+            .await
+            .map_err(|_| stopped())?
+        else {
+            break 'stream;
+        };
+        for msg in batch.drain(..) {
+            match permits.next() {
+                Some(permit) => permit.send(msg),
+                None => {
+                    if out.send(msg).await.is_err() {
+                        return Err(stopped());
                     }
                 }
             }
@@ -250,12 +277,7 @@ pub async fn run(
     }
     // Graceful stop: stop reading, let the pipeline drain and commit its last position.
     drop(out);
-    while acked_open {
-        match tokio::time::timeout(Duration::from_secs(60), acked.changed()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) | Err(_) => acked_open = false,
-        }
-    }
+    control.drain_acked(Duration::from_secs(60), |_| {}).await;
     if let Err(e) = stream.close().await {
         tracing::debug!(connector = %cfg.name, error = %e, "binlog session ended with an error");
     }
@@ -298,7 +320,7 @@ fn raw_event<'a>(
             return Err(Error::definite(format!("connector {name}: {}: {e}", at())));
         }
         _ => {
-            if body.len() >= 4 && h.event_type_raw() == super::events::ROTATE {
+            if body.len() >= 4 && h.event_type_raw() == super::binlog::events::ROTATE {
                 let (payload, crc) = body.split_at(body.len() - 4);
                 let mut header = Vec::with_capacity(19);
                 header.extend(h.timestamp().to_le_bytes());

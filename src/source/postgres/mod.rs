@@ -12,10 +12,15 @@
 //! the pgoutput payloads to us (except Begin/Commit/Message, which it pre-parses and which we
 //! map back onto our decoder's types).
 
+pub mod config;
+pub mod error;
 pub mod pgoutput;
 pub mod position;
 pub mod relations;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod robustness;
 pub mod setup;
+pub mod signal;
 pub mod snapshot;
 pub mod stream;
 pub mod text_value;
@@ -23,3 +28,19 @@ pub mod types;
 
 pub use position::PgPosition;
 pub use stream::run;
+
+use crate::config::{ConnectorConfig, PostgresSettings, SourceSettings};
+use crate::error::{Error, Result};
+
+/// The `postgres:` settings of `cfg`; a definite error for a connector of another kind (the
+/// facade in `crate::source` never hands one over).
+pub fn settings(cfg: &ConnectorConfig) -> Result<&PostgresSettings> {
+    match &cfg.source {
+        SourceSettings::Postgres(pg) => Ok(pg),
+        other => Err(Error::definite(format!(
+            "connector {}: a {:?} connector, not a PostgreSQL one",
+            cfg.name,
+            other.kind()
+        ))),
+    }
+}

@@ -9,11 +9,12 @@ use std::sync::Arc;
 
 use tokio_postgres::Client;
 
+use super::error::classify_postgres;
 use super::pgoutput::{RelationColumn, TupleValue};
 use super::setup::primary_key_columns;
 use super::text_value;
 use super::types::TypeResolver;
-use crate::error::{classify_postgres, Error, Result};
+use crate::error::{Error, Result};
 use crate::event::{ColumnDef, Row, TableId, TableSchema};
 use crate::value::{ColumnType, Value};
 
@@ -145,7 +146,8 @@ pub fn decode_row(
             schema.id,
             tuple.len(),
             schema.columns.len()
-        )));
+        ))
+        .for_table(&schema.id));
     }
     let mut row = Vec::with_capacity(tuple.len());
     for (i, (v, def)) in tuple.iter().zip(&schema.columns).enumerate() {
@@ -161,6 +163,7 @@ pub fn decode_row(
                         "table {} column {} at {position}: value is not UTF-8: {e}",
                         schema.id, def.name
                     ))
+                    .for_table(&schema.id)
                 })?;
                 decode_text(schema, def, text, position)?
             }
@@ -168,7 +171,8 @@ pub fn decode_row(
                 return Err(Error::definite(format!(
                     "table {} column {} at {position}: binary tuple values were not requested",
                     schema.id, def.name
-                )))
+                ))
+                .for_table(&schema.id))
             }
         });
     }
@@ -187,6 +191,7 @@ pub fn decode_text(
             "table {} column {} at {position}: {e}",
             schema.id, def.name
         ))
+        .for_table(&schema.id)
     })
 }
 
@@ -202,7 +207,8 @@ pub fn decode_text_row<'a>(
             schema.id,
             values.len(),
             schema.columns.len()
-        )));
+        ))
+        .for_table(&schema.id));
     }
     values
         .zip(&schema.columns)

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use tokio_postgres::Client;
 
-use crate::config::{ConnectorConfig, OnLostPosition, SslMode};
-use crate::error::{classify_postgres, Error, Result};
+use super::error::classify_postgres;
+use crate::config::{ConnectorConfig, OnLostPosition, PostgresSettings, SslMode};
+use crate::error::{Error, Result};
 use crate::event::TableId;
 
 /// Opens a SQL connection and drives it on a task.
@@ -126,6 +127,7 @@ fn q(context: &str) -> impl Fn(tokio_postgres::Error) -> Error + '_ {
 
 /// Gathers every fact about the server that the connector depends on.
 pub async fn inspect(client: &Client, cfg: &ConnectorConfig) -> Result<Inspection> {
+    let pg = super::settings(cfg)?;
     let ctx = format!("connector {}: inspecting the server", cfg.name);
     let row = client
         .query_one(
@@ -143,7 +145,7 @@ pub async fn inspect(client: &Client, cfg: &ConnectorConfig) -> Result<Inspectio
             "SELECT plugin::text, database::text, slot_type, active_pid, confirmed_flush_lsn::text, \
              wal_status, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::int8 \
              FROM pg_replication_slots WHERE slot_name = $1",
-            &[&cfg.postgres.slot],
+            &[&pg.slot],
         )
         .await
         .map_err(q(&ctx))?
@@ -160,7 +162,7 @@ pub async fn inspect(client: &Client, cfg: &ConnectorConfig) -> Result<Inspectio
         .query_opt(
             "SELECT puballtables, pubinsert, pubupdate, pubdelete, pubtruncate \
              FROM pg_publication WHERE pubname = $1",
-            &[&cfg.postgres.publication],
+            &[&pg.publication],
         )
         .await
         .map_err(q(&ctx))?
@@ -170,7 +172,7 @@ pub async fn inspect(client: &Client, cfg: &ConnectorConfig) -> Result<Inspectio
             let tables = client
                 .query(
                     "SELECT schemaname::text, tablename::text FROM pg_publication_tables WHERE pubname = $1",
-                    &[&cfg.postgres.publication],
+                    &[&pg.publication],
                 )
                 .await
                 .map_err(q(&ctx))?
@@ -271,8 +273,24 @@ pub async fn primary_key_columns(
 
 pub use crate::source::check::{item, CheckItem, CheckStatus};
 
+/// `tidemark check`: connects, inspects the server, and judges what it finds.
+pub async fn check(
+    cfg: &ConnectorConfig,
+    pg: &PostgresSettings,
+    compacted: bool,
+) -> Result<Vec<CheckItem>> {
+    let client = connect(cfg).await?;
+    let inspection = inspect(&client, cfg).await?;
+    Ok(evaluate(cfg, pg, &inspection, compacted))
+}
+
 /// Judges an inspection: what is fine, what will fail, and how to fix each.
-pub fn evaluate(cfg: &ConnectorConfig, i: &Inspection, compacted: bool) -> Vec<CheckItem> {
+pub fn evaluate(
+    cfg: &ConnectorConfig,
+    pg: &PostgresSettings,
+    i: &Inspection,
+    compacted: bool,
+) -> Vec<CheckItem> {
     use CheckStatus::*;
     let mut out = Vec::new();
     out.push(item(Ok, format!("PostgreSQL {}", i.server_version), ""));
@@ -314,9 +332,9 @@ pub fn evaluate(cfg: &ConnectorConfig, i: &Inspection, compacted: bool) -> Vec<C
             format!("ALTER ROLE {} WITH REPLICATION;", cfg.connection.user),
         ));
     }
-    let slot = &cfg.postgres.slot;
+    let slot = &pg.slot;
     match &i.slot {
-        None if cfg.postgres.create_slot => out.push(item(
+        None if pg.create_slot => out.push(item(
             Ok,
             format!("slot {slot} does not exist yet; tidemark will create it"),
             "",
@@ -382,9 +400,9 @@ pub fn evaluate(cfg: &ConnectorConfig, i: &Inspection, compacted: bool) -> Vec<C
             ));
         }
     }
-    let publication = &cfg.postgres.publication;
+    let publication = &pg.publication;
     match &i.publication {
-        None if cfg.postgres.create_publication => out.push(item(
+        None if pg.create_publication => out.push(item(
             Ok,
             format!("publication {publication} does not exist yet; tidemark will create it"),
             "",
@@ -416,7 +434,7 @@ pub fn evaluate(cfg: &ConnectorConfig, i: &Inspection, compacted: bool) -> Vec<C
                     format!("publication {publication} covers every table"),
                     "",
                 ));
-            } else if cfg.postgres.create_publication {
+            } else if pg.create_publication {
                 out.push(item(
                     Ok,
                     format!(
@@ -444,9 +462,9 @@ pub fn evaluate(cfg: &ConnectorConfig, i: &Inspection, compacted: bool) -> Vec<C
             }
         }
     }
-    let needs_create = (i.publication.is_none() && cfg.postgres.create_publication)
+    let needs_create = (i.publication.is_none() && pg.create_publication)
         || i.publication.as_ref().is_some_and(|p| {
-            cfg.postgres.create_publication
+            pg.create_publication
                 && cfg
                     .tables
                     .iter()
@@ -562,8 +580,9 @@ pub async fn prepare(
     compacted: bool,
     resume: &Resume,
 ) -> Result<Prepared> {
+    let pg = super::settings(cfg)?;
     let mut inspection = inspect(client, cfg).await?;
-    let lost = lost_slot(cfg, &inspection, resume);
+    let lost = lost_slot(pg, &inspection, resume);
     if let Some(why) = &lost {
         if cfg.snapshot.on_lost_position == OnLostPosition::Fail {
             return Err(Error::definite(format!(
@@ -579,7 +598,7 @@ pub async fn prepare(
             "re-creating the slot and snapshotting every table again (snapshot.on_lost_position: resnapshot)");
         if inspection.slot.is_some() {
             client
-                .execute("SELECT pg_drop_replication_slot($1)", &[&cfg.postgres.slot])
+                .execute("SELECT pg_drop_replication_slot($1)", &[&pg.slot])
                 .await
                 .map_err(q(&format!(
                     "connector {}: dropping the lost slot",
@@ -588,7 +607,7 @@ pub async fn prepare(
             inspection.slot = None;
         }
     }
-    let problems: Vec<CheckItem> = evaluate(cfg, &inspection, compacted)
+    let problems: Vec<CheckItem> = evaluate(cfg, pg, &inspection, compacted)
         .into_iter()
         .filter(|i| i.status == CheckStatus::Fail)
         .collect();
@@ -605,7 +624,7 @@ pub async fn prepare(
         )));
     }
     let ctx = format!("connector {}: preparing the publication and slot", cfg.name);
-    let publication = quote_ident(&cfg.postgres.publication);
+    let publication = quote_ident(&pg.publication);
     let table_list = |ids: &mut dyn Iterator<Item = &TableId>| {
         ids.map(|t| format!("{}.{}", quote_ident(&t.schema), quote_ident(&t.table)))
             .collect::<Vec<_>>()
@@ -633,7 +652,7 @@ pub async fn prepare(
                 )
             };
             client.batch_execute(&sql).await.map_err(q(&ctx))?;
-            tracing::info!(connector = %cfg.name, publication = %cfg.postgres.publication, "created publication");
+            tracing::info!(connector = %cfg.name, publication = %pg.publication, "created publication");
         }
         Some(p) if !p.all_tables => {
             let missing: Vec<&TableId> = existing
@@ -660,11 +679,8 @@ pub async fn prepare(
         } else {
             "SELECT pg_create_logical_replication_slot($1, 'pgoutput')"
         };
-        client
-            .execute(sql, &[&cfg.postgres.slot])
-            .await
-            .map_err(q(&ctx))?;
-        tracing::info!(connector = %cfg.name, slot = %cfg.postgres.slot, "created replication slot");
+        client.execute(sql, &[&pg.slot]).await.map_err(q(&ctx))?;
+        tracing::info!(connector = %cfg.name, slot = %pg.slot, "created replication slot");
     }
     Ok(Prepared {
         inspection,
@@ -691,8 +707,8 @@ pub struct Prepared {
 /// while a position is stored (or the connector has produced before), it is invalidated, or
 /// its confirmed position is past the stored one (tidemark moves it only to committed
 /// positions, so something else moved it).
-pub fn lost_slot(cfg: &ConnectorConfig, i: &Inspection, resume: &Resume) -> Option<String> {
-    let slot = &cfg.postgres.slot;
+pub fn lost_slot(pg: &PostgresSettings, i: &Inspection, resume: &Resume) -> Option<String> {
+    let slot = &pg.slot;
     match (&i.slot, resume.stored_lsn) {
         (None, Some(lsn)) => Some(format!(
             "slot {slot} does not exist, but a position is stored at LSN {} (the slot was dropped, or this is another server)",

@@ -25,15 +25,16 @@ use std::sync::Arc;
 
 use tokio_postgres::{Client, SimpleQueryMessage};
 
+use super::error::classify_postgres;
 use super::pgoutput::RelationColumn;
 use super::relations::{decode_text_row, Relations};
 use super::setup::{self, quote_ident};
 use crate::config::ConnectorConfig;
-use crate::error::{classify_postgres, Error, Result};
+use crate::error::{Error, Result};
 use crate::event::{TableId, TableSchema};
-use crate::snapshot::driver::{Driver, SnapRow};
-use crate::snapshot::visibility::{CommitHistory, TxnSnapshot};
-use crate::snapshot::SnapshotProgress;
+use crate::snapshot::backend::{ChunkError, ChunkRead, ChunkReader, Planned, SnapshotBackend};
+use crate::snapshot::driver::{ChunkRequest, SnapRow};
+use crate::snapshot::visibility::{CommitHistory, Conflict, TxnSnapshot};
 
 /// The prefix of tidemark's logical decoding messages.
 pub const MESSAGE_PREFIX: &str = "tidemark";
@@ -63,39 +64,54 @@ struct TablePlan {
     key_types: Vec<String>,
 }
 
-/// The snapshot of one PostgreSQL connector: the shared [`Driver`] and how this database is
-/// read.
-pub struct PgSnapshot {
+/// What the PostgreSQL stream shares with its snapshot reader: the type cache (a chunk's table
+/// is planned with it) and the transactions the stream has shown committing (a chunk whose
+/// query missed one of them is read again).
+pub struct StreamShared {
+    pub relations: Relations,
+    pub history: CommitHistory,
+}
+
+/// How the snapshot reads a PostgreSQL database ([`SnapshotBackend`]): a session of its own,
+/// and each table's plan.
+pub struct PgBackend {
     client: Client,
     connector: String,
     plans: HashMap<TableId, TablePlan>,
-    pub driver: Driver,
-    /// The table whose plan was made anew after its chunk query named a column that is gone
-    /// (a second such failure skips the task).
-    replanned: Option<TableId>,
+    /// The transactions the last chunk's snapshot did not see although they had committed.
+    unseen: Vec<u64>,
 }
+
+/// The snapshot reader of a PostgreSQL connector.
+pub type PgSnapshot = ChunkReader<PgBackend>;
 
 /// A string literal safe under any `standard_conforming_strings`.
 fn quote_literal(text: &str) -> String {
     format!("E'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
 }
 
-impl PgSnapshot {
-    /// Starts (or resumes) the snapshot described by `progress`.
-    pub async fn open(cfg: &Arc<ConnectorConfig>, progress: SnapshotProgress) -> Result<Self> {
+impl PgBackend {
+    /// Opens the snapshot's session.
+    pub async fn open(cfg: &ConnectorConfig) -> Result<PgSnapshot> {
         let client = setup::connect_with_options(cfg, Some(SESSION_OPTIONS)).await?;
-        Ok(Self {
-            client,
-            connector: cfg.name.clone(),
-            plans: HashMap::new(),
-            driver: Driver::new(cfg, progress),
-            replanned: None,
-        })
+        Ok(ChunkReader::new(
+            &cfg.name,
+            Self {
+                client,
+                connector: cfg.name.clone(),
+                plans: HashMap::new(),
+                unseen: Vec::new(),
+            },
+        ))
     }
 
-    async fn plan(&mut self, relations: &mut Relations, table: &TableId) -> Result<()> {
+    async fn make_plan(
+        &mut self,
+        relations: &mut Relations,
+        table: &TableId,
+    ) -> Result<Option<Planned>> {
         if self.plans.contains_key(table) {
-            return Ok(());
+            return Ok(None);
         }
         let ctx = |what: &str| format!("connector {}: snapshot of {table}: {what}", self.connector);
         let rel = self
@@ -159,185 +175,20 @@ impl PgSnapshot {
             quote_ident(&table.schema),
             quote_ident(&table.table)
         );
-        self.driver.planned(table, key_columns.clone(), estimate);
         self.plans.insert(
             table.clone(),
             TablePlan {
                 schema,
-                key_columns,
+                key_columns: key_columns.clone(),
                 select_from,
                 key_list,
                 key_types,
             },
         );
-        Ok(())
-    }
-
-    async fn watermark(&self, id: u64, kind: &str) -> Result<()> {
-        let content = self.driver.watermark_text(id, kind);
-        self.client
-            .execute(
-                "SELECT pg_logical_emit_message(true, $1::text, $2::text)",
-                &[&MESSAGE_PREFIX, &content],
-            )
-            .await
-            .map_err(|e| {
-                classify_postgres(
-                    format!(
-                        "connector {}: writing a snapshot watermark (pg_logical_emit_message)",
-                        self.connector
-                    ),
-                    e,
-                )
-            })?;
-        Ok(())
-    }
-
-    /// Forgets how `table` is read (its shape changed); the next chunk plans it again.
-    /// Chunks already selected keep the shape they were read with.
-    pub fn forget_plan(&mut self, table: &TableId) {
-        if self.driver.current_table() == Some(table) {
-            self.plans.remove(table);
-        }
-    }
-
-    /// Selects the next chunk between a low and a high watermark, and arms it, unless the
-    /// stream (`history`: what it has shown committing) already showed a transaction the
-    /// chunk's `SELECT` did not see; then the chunk is read again later.
-    pub async fn next_chunk(
-        &mut self,
-        relations: &mut Relations,
-        history: &mut CommitHistory,
-    ) -> Result<()> {
-        let Some(request) = self.driver.next_request() else {
-            return Ok(());
-        };
-        let table = request.table.clone();
-        if let Err(e) = self.plan(relations, &table).await {
-            return self.driver.plan_failed(e);
-        }
-        let id = request.id;
-        let arity = self.plans[&table].key_types.len();
-        let bounds = [&request.after, &request.from, &request.to];
-        if let Some(b) = bounds.into_iter().flatten().find(|b| b.len() != arity) {
-            let e = Error::definite(format!(
-                "connector {}: snapshot of {table}: the key bound {b:?} has {} values, the key {arity} columns",
-                self.connector,
-                b.len()
-            ));
-            return self.chunk_failed(&table, e, false);
-        }
-        self.watermark(id, "low").await?;
-        let plan = &self.plans[&table];
-        // Lower bound: after the last selected key, else from the task's `from`; upper bound:
-        // the task's `to`. Bounds are escaped literals cast to the key columns' types.
-        let tuple = |values: &[String]| -> String {
-            values
-                .iter()
-                .zip(&plan.key_types)
-                .map(|(v, t)| format!("{}::{t}", quote_literal(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let mut conditions = Vec::new();
-        match (&request.after, &request.from) {
-            (Some(last), _) => conditions.push(format!("({}) > ({})", plan.key_list, tuple(last))),
-            (None, Some(from)) => {
-                conditions.push(format!("({}) >= ({})", plan.key_list, tuple(from)))
-            }
-            (None, None) => {}
-        }
-        if let Some(to) = &request.to {
-            conditions.push(format!("({}) <= ({})", plan.key_list, tuple(to)));
-        }
-        if let Some(condition) = &request.condition {
-            conditions.push(format!("({condition})"));
-        }
-        let bound = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", conditions.join(" AND "))
-        };
-        let sql = format!(
-            "{}{bound} ORDER BY {} LIMIT {}",
-            plan.select_from, plan.key_list, request.limit
-        );
-        let what = || {
-            format!(
-                "connector {}: snapshot of {table}: selecting a chunk after key {:?}",
-                self.connector, request.after
-            )
-        };
-        let (snapshot, gap, rows) = match self.select_chunk(&sql).await {
-            Ok(r) => r,
-            Err(e) => {
-                // Leaves no transaction open on the session (the statements after the failed
-                // one were skipped).
-                let _ = self.client.batch_execute("ROLLBACK").await;
-                let shape = e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_COLUMN);
-                let e = classify_postgres(what(), e);
-                return self.chunk_failed(&table, e, shape);
-            }
-        };
-        let snapshot_text = snapshot.unwrap_or_default();
-        let snapshot = TxnSnapshot::parse(&snapshot_text).ok_or_else(|| {
-            Error::definite(format!(
-                "{}: unexpected pg_current_snapshot() {snapshot_text:?}",
-                what()
-            ))
-        })?;
-        let gap = gap
-            .split(',')
-            .filter(|x| !x.is_empty())
-            .map(|x| x.parse::<u64>())
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| {
-                Error::definite(format!("{}: committed ids {gap:?}", what())).with_source(e)
-            })?;
-        let at = format!("snapshot chunk {id} of {table}");
-        let mut selected = Vec::with_capacity(rows.len());
-        for r in &rows {
-            // Checks the column count before any column is read by index.
-            let row = decode_text_row(&plan.schema, (0..r.len()).map(|i| r.get(i)), &at)?;
-            let key_text = plan
-                .key_columns
-                .iter()
-                .map(|i| r.get(*i).unwrap_or_default().to_owned())
-                .collect();
-            selected.push(SnapRow { row, key_text });
-        }
-        self.watermark(id, "high").await?;
-        let schema = plan.schema.clone();
-        let conflict = history.conflict(&snapshot, &gap);
-        history.forget_below(snapshot.xmin);
-        match conflict {
-            Some(c) => self.driver.retry(request, c),
-            None => {
-                self.driver.arm(request, schema, selected, Some(snapshot));
-                self.replanned = None;
-            }
-        }
-        Ok(())
-    }
-
-    /// A chunk query failed: a transient error is returned (the connector restarts); a query
-    /// that names a column the table no longer has (`shape`) plans the table anew and reads the
-    /// chunk again, once; any other definite error (a bound that is not of the key's type, a
-    /// condition the database refuses) skips the task, not the stream.
-    fn chunk_failed(&mut self, table: &TableId, e: Error, shape: bool) -> Result<()> {
-        if e.is_transient() {
-            return Err(e);
-        }
-        if shape && self.replanned.as_ref() != Some(table) {
-            tracing::info!(connector = %self.connector, table = %table, error = %e,
-                "the table changed shape under the snapshot; planning it anew and reading the chunk again");
-            self.replanned = Some(table.clone());
-            self.plans.remove(table);
-            return Ok(());
-        }
-        self.replanned = None;
-        self.driver.chunk_failed(&e);
-        Ok(())
+        Ok(Some(Planned {
+            key_columns,
+            estimate,
+        }))
     }
 
     /// Runs the chunk query `sql` in a `REPEATABLE READ READ ONLY` transaction after reading
@@ -370,5 +221,162 @@ impl PgSnapshot {
             }
         }
         Ok((snapshot, gap, rows))
+    }
+}
+
+impl SnapshotBackend for PgBackend {
+    type Stream = StreamShared;
+    /// The chunk's `SELECT`.
+    type Query = String;
+
+    async fn plan(
+        &mut self,
+        table: &TableId,
+        stream: &mut StreamShared,
+    ) -> Result<Option<Planned>> {
+        self.make_plan(&mut stream.relations, table).await
+    }
+
+    async fn prepare_chunk(&mut self, request: &ChunkRequest) -> Result<String, ChunkError> {
+        let table = &request.table;
+        let plan = &self.plans[table];
+        let arity = plan.key_types.len();
+        let bounds = [&request.after, &request.from, &request.to];
+        if let Some(b) = bounds.into_iter().flatten().find(|b| b.len() != arity) {
+            return Err(ChunkError::Unreadable {
+                error: Error::definite(format!(
+                    "connector {}: snapshot of {table}: the key bound {b:?} has {} values, the key {arity} columns",
+                    self.connector,
+                    b.len()
+                )),
+                shape_changed: false,
+            });
+        }
+        // Lower bound: after the last selected key, else from the task's `from`; upper bound:
+        // the task's `to`. Bounds are escaped literals cast to the key columns' types.
+        let tuple = |values: &[String]| -> String {
+            values
+                .iter()
+                .zip(&plan.key_types)
+                .map(|(v, t)| format!("{}::{t}", quote_literal(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut conditions = Vec::new();
+        match (&request.after, &request.from) {
+            (Some(last), _) => conditions.push(format!("({}) > ({})", plan.key_list, tuple(last))),
+            (None, Some(from)) => {
+                conditions.push(format!("({}) >= ({})", plan.key_list, tuple(from)))
+            }
+            (None, None) => {}
+        }
+        if let Some(to) = &request.to {
+            conditions.push(format!("({}) <= ({})", plan.key_list, tuple(to)));
+        }
+        if let Some(condition) = &request.condition {
+            conditions.push(format!("({condition})"));
+        }
+        let bound = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        };
+        Ok(format!(
+            "{}{bound} ORDER BY {} LIMIT {}",
+            plan.select_from, plan.key_list, request.limit
+        ))
+    }
+
+    async fn write_watermark(&mut self, text: &str) -> Result<()> {
+        self.client
+            .execute(
+                "SELECT pg_logical_emit_message(true, $1::text, $2::text)",
+                &[&MESSAGE_PREFIX, &text],
+            )
+            .await
+            .map_err(|e| {
+                classify_postgres(
+                    format!(
+                        "connector {}: writing a snapshot watermark (pg_logical_emit_message)",
+                        self.connector
+                    ),
+                    e,
+                )
+            })?;
+        Ok(())
+    }
+
+    async fn read_chunk(
+        &mut self,
+        request: &ChunkRequest,
+        sql: String,
+    ) -> Result<ChunkRead, ChunkError> {
+        let table = &request.table;
+        let what = || {
+            format!(
+                "connector {}: snapshot of {table}: selecting a chunk after key {:?}",
+                self.connector, request.after
+            )
+        };
+        let (snapshot, gap, rows) = match self.select_chunk(&sql).await {
+            Ok(r) => r,
+            Err(e) => {
+                // Leaves no transaction open on the session (the statements after the failed
+                // one were skipped).
+                let _ = self.client.batch_execute("ROLLBACK").await;
+                let shape_changed =
+                    e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_COLUMN);
+                return Err(ChunkError::Unreadable {
+                    error: classify_postgres(what(), e),
+                    shape_changed,
+                });
+            }
+        };
+        let snapshot_text = snapshot.unwrap_or_default();
+        let snapshot = TxnSnapshot::parse(&snapshot_text).ok_or_else(|| {
+            Error::definite(format!(
+                "{}: unexpected pg_current_snapshot() {snapshot_text:?}",
+                what()
+            ))
+        })?;
+        let gap = gap
+            .split(',')
+            .filter(|x| !x.is_empty())
+            .map(|x| x.parse::<u64>())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| {
+                Error::definite(format!("{}: committed ids {gap:?}", what())).with_source(e)
+            })?;
+        let plan = &self.plans[table];
+        let at = format!("snapshot chunk {} of {table}", request.id);
+        let mut selected = Vec::with_capacity(rows.len());
+        for r in &rows {
+            // Checks the column count before any column is read by index.
+            let row = decode_text_row(&plan.schema, (0..r.len()).map(|i| r.get(i)), &at)
+                .map_err(|e| e.for_table(table))?;
+            let key_text = plan
+                .key_columns
+                .iter()
+                .map(|i| r.get(*i).unwrap_or_default().to_owned())
+                .collect();
+            selected.push(SnapRow { row, key_text });
+        }
+        self.unseen = gap;
+        Ok(ChunkRead {
+            schema: plan.schema.clone(),
+            rows: selected,
+            seen: Some(snapshot),
+        })
+    }
+
+    fn conflict(&mut self, read: &ChunkRead, stream: &mut StreamShared) -> Option<Conflict> {
+        let snapshot = read.seen.as_ref()?;
+        let conflict = stream.history.conflict(snapshot, &self.unseen);
+        stream.history.forget_below(snapshot.xmin);
+        conflict
+    }
+
+    async fn forget_plan(&mut self, table: &TableId) {
+        self.plans.remove(table);
     }
 }

@@ -4,24 +4,25 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pgwire_replication::{
-    Lsn, PgWireError, ReplicationClient, ReplicationConfig, ReplicationEvent,
-};
-use tokio::sync::{mpsc, watch};
+use pgwire_replication::{Lsn, ReplicationClient, ReplicationConfig, ReplicationEvent};
 
+use super::error::classify_wire;
 use super::pgoutput::{self, format_lsn, pg_time_to_unix_ms, OldTuple, PgOutputMessage};
 use super::position::PgPosition;
 use super::relations::{decode_row, Relations};
 use super::setup;
-use super::snapshot::{PgSnapshot, MESSAGE_PREFIX};
+use super::snapshot::{PgBackend, PgSnapshot, StreamShared, MESSAGE_PREFIX};
 use crate::config::ConnectorConfig;
 use crate::error::{Error, Result};
 use crate::event::{
     ChangeEvent, Op, Position, SourceInfo, SourceLocation, SourceMessage, TableId, TransactionInfo,
 };
+use crate::snapshot::driver::Driver;
 use crate::snapshot::signal::{self, SIGNAL_PREFIX};
 use crate::snapshot::visibility::{widen_xid, CommitHistory};
 use crate::snapshot::{SnapshotProgress, SnapshotTask};
+use crate::source::stream_loop::{LoopControl, Wake};
+use crate::source::SourceContext;
 
 /// Session settings that make pgoutput's text values unambiguous (see `text_value`).
 const SESSION_OPTIONS: &str = "-c datestyle=ISO,MDY -c intervalstyle=iso_8601 -c timezone=UTC \
@@ -34,24 +35,25 @@ const SESSION_OPTIONS: &str = "-c datestyle=ISO,MDY -c intervalstyle=iso_8601 -c
 /// `lost_position`: there is no stored position, but the connector has produced before (the
 /// slot, if it still exists, is then where it stopped: tidemark moves it only to committed
 /// positions).
-#[allow(clippy::too_many_arguments)]
-pub async fn run(
-    cfg: Arc<ConnectorConfig>,
-    compacted: bool,
-    start: Option<Position>,
-    hints: crate::source::StartHints,
-    out: mpsc::Sender<SourceMessage>,
-    mut acked: watch::Receiver<Option<Position>>,
-    mut shutdown: watch::Receiver<bool>,
-) -> Result<()> {
+pub async fn run(ctx: SourceContext) -> Result<()> {
+    let SourceContext {
+        cfg,
+        start,
+        hints,
+        out,
+        acked,
+        shutdown,
+        compacted_topics,
+    } = ctx;
+    let pg = super::settings(&cfg)?.clone();
     let start: Option<PgPosition> =
-        Position::decode_stored(start.as_ref(), &cfg.name, "PostgreSQL")?;
+        crate::source::decode_stored(start.as_ref(), &cfg.name, "PostgreSQL")?;
     let sql = setup::connect(&cfg).await?;
     let resume = setup::Resume {
         stored_lsn: start.as_ref().map(|p| p.lsn),
         lost_position: hints.lost_position,
     };
-    let prepared = setup::prepare(&sql, &cfg, compacted, &resume).await?;
+    let prepared = setup::prepare(&sql, &cfg, compacted_topics, &resume).await?;
 
     let c = &cfg.connection;
     let (start_lsn, snapshot_progress) = if prepared.resnapshot {
@@ -67,7 +69,7 @@ pub async fn run(
         )
     } else {
         if hints.lost_position {
-            tracing::warn!(connector = %cfg.name, slot = %cfg.postgres.slot,
+            tracing::warn!(connector = %cfg.name, slot = %pg.slot,
                 "no stored position: resuming from the slot's confirmed position (tidemark advances it only to committed positions)");
         }
         let progress =
@@ -82,15 +84,15 @@ pub async fn run(
         c.user.clone(),
         c.password.expose().to_string(),
         c.database.clone(),
-        cfg.postgres.slot.clone(),
-        cfg.postgres.publication.clone(),
+        pg.slot.clone(),
+        pg.publication.clone(),
     )
     .with_port(c.port)
     .with_start_lsn(Lsn::from_u64(start_lsn))
     .with_ack_lsn(Lsn::from_u64(start_lsn))
     .with_options(SESSION_OPTIONS)
-    .with_status_interval(cfg.postgres.status_interval)
-    .with_wakeup_interval(cfg.postgres.status_interval.min(Duration::from_secs(10)))
+    .with_status_interval(pg.status_interval)
+    .with_wakeup_interval(pg.status_interval.min(Duration::from_secs(10)))
     .with_buffer_size(1024)
     .with_application_name(format!("tidemark-{}", cfg.name));
     let mut client = ReplicationClient::connect(repl_cfg)
@@ -102,73 +104,81 @@ pub async fn run(
         .map_err(|e| classify_wire(&cfg.name, "starting replication", e))?;
     tracing::info!(
         connector = %cfg.name,
-        slot = %cfg.postgres.slot,
+        slot = %pg.slot,
         start = %if start_lsn == 0 { "slot's confirmed position".to_string() } else { format_lsn(start_lsn) },
         "streaming WAL"
     );
 
     let history = CommitHistory::new(next_xid(&sql, &cfg.name).await?);
     let mut decoder = Decoder::new(cfg.clone(), sql, history);
-    if let Some(progress) = snapshot_progress {
-        decoder.snapshot = Some(PgSnapshot::open(&cfg, progress).await?);
-    }
-    let mut acked_open = true;
-    // One exit for a requested shutdown: checked before every step, and raced against every
-    // wait. A batch is abandoned whole from the first message not sent (nothing after it is
-    // sent, so no later checkpoint can commit past it); the restart replays it.
-    // The same signal, for the waits inside a step.
-    let mut stopping = shutdown.clone();
-    'stream: while !*shutdown.borrow() {
-        let next_chunk_at = decoder
-            .snapshot
-            .as_ref()
-            .and_then(|s| s.driver.next_chunk_at());
-        tokio::select! {
-            biased;
-            _ = crate::source::stop_requested(&mut shutdown) => break 'stream,
-            changed = acked.changed(), if acked_open => {
-                if changed.is_err() {
-                    acked_open = false;
-                    continue;
-                }
-                report_acked(&cfg.name, &client, &acked.borrow_and_update());
+    decoder.snapshot = snapshot_progress.map(|progress| Driver::new(&cfg, progress));
+    // Reads the snapshot's chunks while the decoder's driver has a snapshot in progress.
+    let mut chunks: Option<PgSnapshot> = None;
+    // The shared skeleton (`crate::source::stream_loop`): one exit for a requested shutdown,
+    // checked before every step and raced against every wait. A batch is abandoned whole from
+    // the first message not sent (nothing after it is sent, so no later checkpoint can commit
+    // past it); the restart replays it.
+    let mut control = LoopControl::new(shutdown, acked);
+    'stream: while !control.stop_requested() {
+        match (&decoder.snapshot, &chunks) {
+            (Some(_), None) => chunks = Some(PgBackend::open(&cfg).await?),
+            (None, Some(_)) => chunks = None,
+            _ => {}
+        }
+        let next_chunk_at = decoder.snapshot.as_ref().and_then(Driver::next_chunk_at);
+        let ev = match control.next(next_chunk_at, client.recv()).await {
+            Wake::Stop => break 'stream,
+            Wake::Acked => {
+                report_acked(&cfg.name, &client, &control.acked());
+                continue;
             }
-            _ = tokio::time::sleep_until(next_chunk_at.unwrap_or_else(std::time::Instant::now).into()), if next_chunk_at.is_some() => {
-                decoder.next_snapshot_chunk().await?;
+            Wake::ChunkDue => {
+                if let (Some(reader), Some(driver)) = (chunks.as_mut(), decoder.snapshot.as_mut()) {
+                    reader.read_next(driver, &mut decoder.shared).await?;
+                }
+                continue;
             }
-            ev = client.recv() => {
-                let ev = match ev {
-                    Ok(Some(ev)) => ev,
-                    Ok(None) => return Err(Error::transient(format!(
-                        "connector {}: the replication stream ended", cfg.name))),
-                    Err(e) => return Err(classify_wire(&cfg.name, "streaming", e)),
-                };
-                let messages = decoder.handle(ev).await?;
-                if let Some(snap) = decoder.snapshot.as_mut() {
-                    snap.driver.warn_if_stalled(&"logical decoding messages (prefix tidemark)");
-                }
-                for msg in messages {
-                    tokio::select! {
-                        biased;
-                        _ = crate::source::stop_requested(&mut stopping) => break 'stream,
-                        sent = out.send(msg) => if sent.is_err() {
-                            return Err(Error::transient(format!("connector {}: pipeline stopped", cfg.name)));
-                        },
-                    }
-                }
+            Wake::Log(ev) => ev,
+        };
+        let ev = match ev {
+            Ok(Some(ev)) => ev,
+            Ok(None) => {
+                return Err(Error::transient(format!(
+                    "connector {}: the replication stream ended",
+                    cfg.name
+                )))
+            }
+            Err(e) => return Err(classify_wire(&cfg.name, "streaming", e)),
+        };
+        let messages = decoder.handle(ev).await?;
+        if let Some(driver) = decoder.snapshot.as_mut() {
+            driver.warn_if_stalled(&"logical decoding messages (prefix tidemark)");
+        }
+        if let Some(reader) = chunks.as_mut() {
+            for table in decoder.reshaped.drain(..) {
+                // The table may have a new shape: the next chunk reads it anew.
+                reader.forget_plan(&table).await;
+            }
+        } else {
+            decoder.reshaped.clear();
+        }
+        for msg in messages {
+            let sent = control.send(&out, msg).await.map_err(|_| {
+                Error::transient(format!("connector {}: pipeline stopped", cfg.name))
+            })?;
+            if !sent {
+                break 'stream;
             }
         }
     }
     // Graceful stop: stop reading, let the pipeline drain and commit, report its last
     // position to the server, then end the session.
     drop(out);
-    while acked_open {
-        match tokio::time::timeout(Duration::from_secs(60), acked.changed()).await {
-            Ok(Ok(())) => report_acked(&cfg.name, &client, &acked.borrow_and_update()),
-            Ok(Err(_)) | Err(_) => acked_open = false,
-        }
-    }
-    report_acked(&cfg.name, &client, &acked.borrow());
+    control
+        .drain_acked(Duration::from_secs(60), |p| {
+            report_acked(&cfg.name, &client, p)
+        })
+        .await;
     if let Err(e) = client.shutdown().await {
         tracing::debug!(connector = %cfg.name, error = %e, "replication session ended with an error");
     }
@@ -184,7 +194,7 @@ async fn next_xid(sql: &tokio_postgres::Client, name: &str) -> Result<u64> {
         .simple_query("BEGIN; SELECT pg_current_xact_id()::text; ROLLBACK")
         .await
         .map_err(|e| {
-            crate::error::classify_postgres(
+            super::error::classify_postgres(
                 format!("connector {name}: reading the next transaction id (pg_current_xact_id)"),
                 e,
             )
@@ -213,24 +223,6 @@ fn report_acked(name: &str, client: &ReplicationClient, pos: &Option<Position>) 
     }
 }
 
-fn classify_wire(name: &str, what: &str, e: PgWireError) -> Error {
-    let text = e.to_string();
-    let transient = e.is_transient()
-        || text.contains("is active for PID")
-        || text.contains("57P")
-        || text.contains("53300");
-    let err = Error {
-        severity: if transient {
-            crate::error::Severity::Transient
-        } else {
-            crate::error::Severity::Definite
-        },
-        message: format!("connector {name}: {what}"),
-        source: None,
-    };
-    err.with_source(e)
-}
-
 struct OpenTransaction {
     xid: u32,
     /// `xid` with its epoch.
@@ -247,17 +239,19 @@ struct OpenTransaction {
 struct Decoder {
     cfg: Arc<ConnectorConfig>,
     sql: tokio_postgres::Client,
-    relations: Relations,
+    /// The relation cache and the commit history, shared with the snapshot reader.
+    shared: StreamShared,
     tx: Option<OpenTransaction>,
     last_checkpoint: u64,
     name: Arc<str>,
     db: Arc<str>,
     ignored_logged: HashSet<TableId>,
-    /// The snapshot in progress, if any.
-    snapshot: Option<PgSnapshot>,
-    /// The transactions the stream has shown committing (chunks whose `SELECT` missed one of
-    /// them are read again).
-    history: CommitHistory,
+    /// The snapshot in progress: its bookkeeping sees every change and watermark in WAL
+    /// order here; the stream loop reads its chunks (`super::snapshot`).
+    snapshot: Option<Driver>,
+    /// Tables whose Relation message came since the loop last looked: their snapshot plans
+    /// are forgotten (the shape may have changed).
+    reshaped: Vec<TableId>,
 }
 
 impl Decoder {
@@ -267,30 +261,26 @@ impl Decoder {
             db: Arc::from(cfg.connection.database.as_str()),
             cfg,
             sql,
-            relations: Relations::default(),
+            shared: StreamShared {
+                relations: Relations::default(),
+                history,
+            },
             tx: None,
             last_checkpoint: 0,
             ignored_logged: HashSet::new(),
             snapshot: None,
-            history,
+            reshaped: Vec::new(),
         }
-    }
-
-    async fn next_snapshot_chunk(&mut self) -> Result<()> {
-        if let Some(s) = self.snapshot.as_mut() {
-            s.next_chunk(&mut self.relations, &mut self.history).await?;
-        }
-        Ok(())
     }
 
     /// The rows a tidemark watermark releases, as `op=r` events at WAL position `lsn`.
     fn snapshot_message(&mut self, content: &[u8], lsn: u64) -> Vec<SourceMessage> {
-        let Some(snap) = self.snapshot.as_mut() else {
+        let Some(driver) = self.snapshot.as_mut() else {
             return Vec::new();
         };
         let Some(release) = std::str::from_utf8(content)
             .ok()
-            .and_then(|text| snap.driver.on_watermark(text, &format_lsn(lsn)))
+            .and_then(|text| driver.on_watermark(text, &format_lsn(lsn)))
         else {
             return Vec::new();
         };
@@ -324,20 +314,20 @@ impl Decoder {
     }
 
     /// A signal from the WAL (`tidemark snapshot`).
-    async fn signal(&mut self, content: &[u8], lsn: u64) -> Result<()> {
-        let running = self.snapshot.as_mut().map(|s| &mut s.driver);
-        if let Some(progress) = signal::apply(content, &self.cfg, running, &format_lsn(lsn)) {
-            self.snapshot = Some(PgSnapshot::open(&self.cfg, progress).await?);
+    fn signal(&mut self, content: &[u8], lsn: u64) {
+        if let Some(progress) =
+            signal::apply(content, &self.cfg, self.snapshot.as_mut(), &format_lsn(lsn))
+        {
+            self.snapshot = Some(Driver::new(&self.cfg, progress));
         }
-        Ok(())
     }
 
     /// Tells a running snapshot about a change of `table` (its key leaves open chunks).
     fn snapshot_saw(&mut self, table: &TableId, rows: [Option<&crate::event::Row>; 2]) {
         let txn = self.tx.as_ref().map(|t| t.full_xid);
-        if let Some(snap) = self.snapshot.as_mut() {
+        if let Some(driver) = self.snapshot.as_mut() {
             for row in rows.into_iter().flatten() {
-                snap.driver.on_change(table, row, txn);
+                driver.on_change(table, row, txn);
             }
         }
     }
@@ -421,13 +411,10 @@ impl Decoder {
     }
 
     fn checkpoint(&mut self, lsn: u64) -> Result<SourceMessage> {
-        if self.snapshot.as_ref().is_some_and(|s| s.driver.is_done()) {
+        if self.snapshot.as_ref().is_some_and(Driver::is_done) {
             self.snapshot = None;
         }
-        let snapshot = self
-            .snapshot
-            .as_ref()
-            .and_then(|s| s.driver.progress().cloned());
+        let snapshot = self.snapshot.as_ref().and_then(|d| d.progress().cloned());
         Position::encode(&PgPosition { lsn, snapshot })
             .map(SourceMessage::Checkpoint)
             .map_err(|e| Error::definite("encoding a position").with_source(e))
@@ -441,8 +428,8 @@ impl Decoder {
                 xid,
             } => {
                 // pgoutput sends only committed transactions, whole: this one has committed.
-                let full_xid = widen_xid(xid, self.history.reference());
-                self.history.record(full_xid);
+                let full_xid = widen_xid(xid, self.shared.history.reference());
+                self.shared.history.record(full_xid);
                 self.tx = Some(OpenTransaction {
                     xid,
                     full_xid,
@@ -468,22 +455,22 @@ impl Decoder {
             } => {
                 let id = TableId::new(namespace, name);
                 let captured = self.cfg.table(&id).is_some();
-                if let Some(snap) = self.snapshot.as_mut() {
-                    // The table may have a new shape: the next chunk reads it anew.
-                    snap.forget_plan(&id);
+                if self.snapshot.is_some() {
+                    self.reshaped.push(id.clone());
                 }
                 if !captured && self.ignored_logged.insert(id.clone()) {
                     tracing::info!(connector = %self.cfg.name, table = %id,
                         "the publication sends changes of a table that is not in the connector's tables; they are skipped");
                 }
-                self.relations
+                self.shared
+                    .relations
                     .update(&self.sql, oid, id, &columns, captured)
                     .await
                     .map_err(|e| e.context(format!("connector {}", self.cfg.name)))?;
                 Ok(vec![])
             }
             PgOutputMessage::Type { oid, .. } => {
-                self.relations.forget_type(oid);
+                self.shared.relations.forget_type(oid);
                 Ok(vec![])
             }
             PgOutputMessage::Origin { .. } => Ok(vec![]),
@@ -494,7 +481,7 @@ impl Decoder {
                     return Ok(self.snapshot_message(&content, lsn));
                 }
                 if prefix == SIGNAL_PREFIX {
-                    self.signal(&content, lsn).await?;
+                    self.signal(&content, lsn);
                     return Ok(vec![]);
                 }
                 tracing::debug!(connector = %self.cfg.name, prefix = %prefix, "logical decoding message");
@@ -563,8 +550,8 @@ impl Decoder {
                 for relation in relations {
                     if let Some(schema) = self.captured_schema(relation, lsn)? {
                         let txn = self.tx.as_ref().map(|t| t.full_xid);
-                        if let Some(snap) = self.snapshot.as_mut() {
-                            snap.driver.on_truncate(&schema.id, txn);
+                        if let Some(driver) = self.snapshot.as_mut() {
+                            driver.on_truncate(&schema.id, txn);
                         }
                         out.push(self.change(relation, schema, Op::Truncate, None, None, lsn)?);
                     }
@@ -579,7 +566,7 @@ impl Decoder {
         relation: u32,
         lsn: u64,
     ) -> Result<Option<Arc<crate::event::TableSchema>>> {
-        match self.relations.get(relation) {
+        match self.shared.relations.get(relation) {
             Some(r) if r.captured => Ok(Some(r.schema.clone())),
             Some(_) => Ok(None),
             None => Err(Error::definite(format!(

@@ -19,9 +19,12 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use rdkafka::ClientConfig;
 use tokio::sync::Mutex;
 
+pub mod error;
+
 use super::{AckWindow, Message};
 use crate::config::daemon::KafkaConfig;
 use crate::error::{Error, Result};
+use error::kafka_error;
 
 /// What a message carries to its delivery report.
 pub struct Delivery {
@@ -99,31 +102,6 @@ fn too_large(who: &str, topic: &str, key: Option<&[u8]>, size: usize) -> String 
          default) and the topic's `max.message.bytes` on the broker; until then the connector stops at this \
          row, and meets it again after a restart"
     )
-}
-
-fn kafka_error(what: impl Into<String>, e: KafkaError) -> Error {
-    let transient = match e.rdkafka_error_code() {
-        Some(code) => !matches!(
-            code,
-            RDKafkaErrorCode::InvalidConfig
-                | RDKafkaErrorCode::Fatal
-                | RDKafkaErrorCode::TopicAuthorizationFailed
-                | RDKafkaErrorCode::ClusterAuthorizationFailed
-                | RDKafkaErrorCode::MessageSizeTooLarge
-                | RDKafkaErrorCode::InvalidTopic
-                | RDKafkaErrorCode::UnknownTopicOrPartition
-        ),
-        None => !matches!(
-            e,
-            KafkaError::ClientConfig(..) | KafkaError::ClientCreation(_)
-        ),
-    };
-    let err = if transient {
-        Error::transient(what)
-    } else {
-        Error::definite(what)
-    };
-    err.with_source(e)
 }
 
 impl KafkaSink {

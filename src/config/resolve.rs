@@ -1,0 +1,262 @@
+//! Turns one connector file and its table files into a [`ConnectorConfig`]: secrets read,
+//! defaults filled in, each source kind's block resolved by that source's `config` module.
+
+use std::path::{Path, PathBuf};
+
+use super::connector::{self, Connection, ConnectorFile, SourceKind};
+use super::loader::{env_overrides, load_file};
+use super::resolved::{SnapshotSettings, SourceSettings, TableEntry};
+use super::validate::{connector_env_prefix, valid_topic_name};
+use super::{base_dir, secret, ConfigError, ConnectorConfig, Secret, TableConfig};
+use crate::event::TableId;
+use crate::source::{mysql, postgres};
+
+/// The snapshot's signing key: from `snapshot.signing_key_env` or `signing_key_file`; at least
+/// 16 bytes, since it is all that stands between a signal writer and SQL.
+fn signing_key(
+    file: &Path,
+    snap: &connector::SnapshotOptions,
+    dir: &Path,
+    vars: &[(String, String)],
+) -> Result<Option<Secret>, ConfigError> {
+    let source = secret::SecretSource {
+        password: None,
+        password_env: snap.signing_key_env.clone(),
+        password_file: snap.signing_key_file.clone(),
+    };
+    if source.password_env.is_none() && source.password_file.is_none() {
+        return Ok(None);
+    }
+    let key = source.resolve(file, "snapshot.signing_key", dir, vars)?;
+    if key.expose().len() < 16 {
+        return Err(ConfigError::invalid(
+            file,
+            if snap.signing_key_file.is_some() {
+                "snapshot.signing_key_file"
+            } else {
+                "snapshot.signing_key_env"
+            },
+            "the signing key must be at least 16 characters (for example `openssl rand -hex 32`)",
+        ));
+    }
+    Ok(Some(key))
+}
+
+pub fn load_connector(
+    file: &Path,
+    tables_dir: &Path,
+    vars: &[(String, String)],
+) -> Result<ConnectorConfig, ConfigError> {
+    let name = file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default()
+        .to_string();
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(ConfigError::invalid(
+            file,
+            "",
+            "a connector file name may hold only ASCII letters, digits, '_' and '-'",
+        ));
+    }
+    let prefix = connector_env_prefix(&name);
+    let overrides = env_overrides(vars.iter().cloned(), &prefix, &[]);
+    let raw: ConnectorFile = load_file(file, &overrides)?;
+    let dir = base_dir(file);
+    let password = raw
+        .connection
+        .secret()
+        .resolve(file, "connection", &dir, vars)?;
+    let default_port = raw.kind.default_port();
+    match (raw.kind, &raw.postgres, &raw.mysql) {
+        (SourceKind::Mysql, Some(_), _) => {
+            return Err(ConfigError::invalid(
+                file,
+                "postgres",
+                "a `kind: mysql` connector takes a `mysql:` block, not `postgres:`",
+            ))
+        }
+        (SourceKind::Postgres, _, Some(_)) => {
+            return Err(ConfigError::invalid(
+                file,
+                "mysql",
+                "a `kind: postgres` connector takes a `postgres:` block, not `mysql:`",
+            ))
+        }
+        _ => {}
+    }
+    let connection = Connection {
+        host: raw.connection.host.clone(),
+        port: raw.connection.port.unwrap_or(default_port),
+        database: raw.connection.database.clone(),
+        user: raw.connection.user.clone(),
+        password,
+        sslmode: raw.connection.sslmode,
+        sslrootcert: raw.connection.sslrootcert.as_ref().map(|p| dir.join(p)),
+        connect_timeout_ms: raw.connection.connect_timeout_ms,
+    };
+    let source = match raw.kind {
+        SourceKind::Postgres => SourceSettings::Postgres(postgres::config::resolve(
+            raw.postgres.as_ref(),
+            &name,
+            file,
+        )?),
+        SourceKind::Mysql => SourceSettings::Mysql(mysql::config::resolve(
+            raw.mysql.as_ref(),
+            &connection.database,
+            file,
+        )?),
+    };
+    let snap = raw.snapshot.clone().unwrap_or_default();
+    let snapshot = SnapshotSettings {
+        mode: snap.mode.unwrap_or_default(),
+        chunk_size: snap.chunk_size.unwrap_or(1024),
+        max_rows_per_second: snap.max_rows_per_second.unwrap_or(0),
+        signing_key: signing_key(file, &snap, &dir, vars)?,
+        on_lost_position: snap.on_lost_position.unwrap_or_default(),
+        require_signed_signals: snap.require_signed_signals.unwrap_or(false),
+        max_queued_tasks: snap.max_queued_tasks.unwrap_or(100),
+    };
+    if snapshot.require_signed_signals && snapshot.signing_key.is_none() {
+        return Err(ConfigError::invalid(
+            file,
+            "snapshot.require_signed_signals",
+            "needs `snapshot.signing_key_env` or `signing_key_file` (the key signals are signed with)",
+        ));
+    }
+    if snapshot.max_queued_tasks == 0 || snapshot.max_queued_tasks > 10_000 {
+        return Err(ConfigError::invalid(
+            file,
+            "snapshot.max_queued_tasks",
+            "set between 1 and 10000",
+        ));
+    }
+    if snapshot.chunk_size == 0 || snapshot.chunk_size > 1_000_000 {
+        return Err(ConfigError::invalid(
+            file,
+            "snapshot.chunk_size",
+            "set a chunk size between 1 and 1000000 rows",
+        ));
+    }
+    if raw.tables.is_empty() {
+        return Err(ConfigError::invalid(
+            file,
+            "tables",
+            "list at least one table as `schema.table`",
+        ));
+    }
+    let mut tables: Vec<TableEntry> = Vec::new();
+    for (i, t) in raw.tables.iter().enumerate() {
+        let id = TableId::parse(t).ok_or_else(|| {
+            ConfigError::invalid(
+                file,
+                format!("tables[{i}]"),
+                format!("`{t}` is not of the form schema.table"),
+            )
+        })?;
+        if tables.iter().any(|e| e.id == id) {
+            return Err(ConfigError::invalid(
+                file,
+                format!("tables[{i}]"),
+                format!("`{t}` is listed twice"),
+            ));
+        }
+        tables.push(TableEntry {
+            id,
+            config: TableConfig::default(),
+            file: None,
+        });
+    }
+    load_table_files(&name, file, &tables_dir.join(&name), &mut tables)?;
+    Ok(ConnectorConfig {
+        name,
+        file: file.to_path_buf(),
+        enabled: raw.enabled,
+        connection,
+        source,
+        snapshot,
+        tables,
+    })
+}
+
+fn load_table_files(
+    connector: &str,
+    connector_file: &Path,
+    dir: &Path,
+    tables: &mut [TableEntry],
+) -> Result<(), ConfigError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(ConfigError::Read {
+                file: dir.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .collect();
+    files.sort();
+    for file in files {
+        let stem = file
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        let id = TableId::parse(stem).ok_or_else(|| {
+            ConfigError::invalid(
+                &file,
+                "",
+                "a table file must be named <schema>.<table>.yaml",
+            )
+        })?;
+        let entry = tables.iter_mut().find(|t| t.id == id).ok_or_else(|| {
+            ConfigError::invalid(
+                &file,
+                "",
+                format!(
+                    "table {id} is not listed in `tables` of {} (connector {connector})",
+                    connector_file.display()
+                ),
+            )
+        })?;
+        let config: TableConfig = load_file(&file, &[])?;
+        if let Some(topic) = &config.topic {
+            if !valid_topic_name(topic) {
+                return Err(ConfigError::invalid(
+                    &file,
+                    "topic",
+                    format!("`{topic}`: topic names may hold only ASCII letters, digits, '.', '_' and '-'"),
+                ));
+            }
+        }
+        if let Some(key) = &config.key {
+            if key.is_empty() {
+                return Err(ConfigError::invalid(
+                    &file,
+                    "key",
+                    "list at least one column",
+                ));
+            }
+        }
+        if config
+            .snapshot_chunk_size
+            .is_some_and(|n| n == 0 || n > 1_000_000)
+        {
+            return Err(ConfigError::invalid(
+                &file,
+                "snapshot_chunk_size",
+                "set a chunk size between 1 and 1000000 rows",
+            ));
+        }
+        entry.config = config;
+        entry.file = Some(file);
+    }
+    Ok(())
+}

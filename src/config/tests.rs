@@ -1,0 +1,193 @@
+//! The loader's tests: whole configuration trees written to a temporary directory.
+
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+fn write(dir: &Path, rel: &str, text: &str) -> PathBuf {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn setup(connector: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = write(
+        dir.path(),
+        "configs/tidemark.yaml",
+        "kafka:\n  brokers: 127.0.0.1:9092\n",
+    );
+    write(dir.path(), "connectors/demo.yaml", connector);
+    (dir, daemon)
+}
+
+const CONNECTOR: &str = "kind: postgres\nconnection:\n  database: d\n  user: u\n  password: p\ntables:\n  - public.a\n  - public.b\n";
+
+#[test]
+fn loads_with_defaults_and_table_files() {
+    let (dir, daemon) = setup(CONNECTOR);
+    write(
+        dir.path(),
+        "configs/tables/demo/public.a.yaml",
+        "topic: custom\nkey: [x]\n",
+    );
+    let s = load(&daemon, Vec::new()).unwrap();
+    assert_eq!(s.position_store, PositionStoreKind::Kafka);
+    let c = &s.connectors[0];
+    assert_eq!(c.name, "demo");
+    assert_eq!(c.connection.port, 5432);
+    assert!(matches!(&c.source, SourceSettings::Postgres(p) if p.slot == "tidemark_demo"));
+    assert_eq!(c.tables[0].config.topic.as_deref(), Some("custom"));
+    assert_eq!(c.tables[1].config, TableConfig::default());
+}
+
+#[test]
+fn connector_env_override() {
+    let (_dir, daemon) = setup(CONNECTOR);
+    let vars = vec![(
+        "TIDEMARK__CONNECTORS__DEMO__CONNECTION__PORT".to_string(),
+        "6543".to_string(),
+    )];
+    let s = load(&daemon, vars).unwrap();
+    assert_eq!(s.connectors[0].connection.port, 6543);
+}
+
+#[test]
+fn an_override_of_no_connector_is_an_error_naming_the_variable() {
+    let (_dir, daemon) = setup(CONNECTOR);
+    let vars = vec![(
+        "TIDEMARK__CONNECTORS__NOSUCH__CONNECTION__PORT".to_string(),
+        "6543".to_string(),
+    )];
+    let err = load(&daemon, vars).unwrap_err().to_string();
+    assert!(
+        err.contains("TIDEMARK__CONNECTORS__NOSUCH__CONNECTION__PORT") && err.contains("demo"),
+        "{err}"
+    );
+}
+
+#[test]
+fn connectors_sharing_a_slot_publication_or_server_id_are_refused_naming_both_files() {
+    let (dir, daemon) = setup(CONNECTOR);
+    let other = write(
+        dir.path(),
+        "connectors/other.yaml",
+        "kind: postgres\nconnection:\n  database: d\n  user: u\n  password: p\npostgres:\n  slot: tidemark_demo\n  publication: pub_other\ntables:\n  - public.c\n",
+    );
+    let err = load(&daemon, Vec::new()).unwrap_err().to_string();
+    assert!(
+        err.contains("other.yaml") && err.contains("demo.yaml") && err.contains("slot"),
+        "{err}"
+    );
+    // Another database on the same server may use the same slot name.
+    std::fs::write(&other, "kind: postgres\nconnection:\n  database: d2\n  user: u\n  password: p\npostgres:\n  slot: tidemark_demo\ntables:\n  - public.c\n").unwrap();
+    load(&daemon, Vec::new()).unwrap();
+    // The same publication on one database.
+    std::fs::write(&other, "kind: postgres\nconnection:\n  database: d\n  user: u\n  password: p\npostgres:\n  slot: s2\n  publication: tidemark_demo\ntables:\n  - public.c\n").unwrap();
+    let err = load(&daemon, Vec::new()).unwrap_err().to_string();
+    assert!(err.contains("publication"), "{err}");
+    // Two MySQL connectors with one server id on one server.
+    let my = "kind: mysql\nconnection:\n  database: d\n  user: u\n  password: p\nmysql:\n  server_id: 77\ntables:\n  - d.t\n";
+    std::fs::write(&other, my).unwrap();
+    write(dir.path(), "connectors/third.yaml", my);
+    let err = load(&daemon, Vec::new()).unwrap_err().to_string();
+    assert!(
+        err.contains("server_id 77") && err.contains("third.yaml"),
+        "{err}"
+    );
+}
+
+#[test]
+fn snapshot_settings_per_connector_and_per_table() {
+    let (dir, daemon) = setup(&format!(
+        "{CONNECTOR}snapshot:\n  mode: on_demand\n  chunk_size: 50\n"
+    ));
+    write(
+        dir.path(),
+        "configs/tables/demo/public.a.yaml",
+        "snapshot_chunk_size: 7\nsnapshot_max_rows_per_second: 100\n",
+    );
+    let s = load(&daemon, Vec::new()).unwrap();
+    let c = &s.connectors[0];
+    assert_eq!(c.snapshot.mode, SnapshotMode::OnDemand);
+    assert_eq!(c.snapshot.chunk_size, 50);
+    assert_eq!(c.tables[0].config.snapshot_chunk_size, Some(7));
+    assert_eq!(c.tables[0].config.snapshot_max_rows_per_second, Some(100));
+
+    write(
+        dir.path(),
+        "configs/tables/demo/public.a.yaml",
+        "snapshot_chunk_size: 0\n",
+    );
+    let err = load(&daemon, Vec::new()).unwrap_err().to_string();
+    assert!(
+        err.contains("public.a.yaml") && err.contains("snapshot_chunk_size"),
+        "{err}"
+    );
+    let (_dir, daemon) = setup(&format!("{CONNECTOR}snapshot:\n  mode: sometimes\n"));
+    let err = load(&daemon, Vec::new()).unwrap_err().to_string();
+    assert!(err.contains("demo.yaml"), "{err}");
+}
+
+#[test]
+fn the_signing_key_comes_from_a_file_and_must_not_be_short() {
+    let (dir, daemon) = setup(&format!(
+        "{CONNECTOR}snapshot:\n  signing_key_file: signing.key\n"
+    ));
+    write(dir.path(), "connectors/signing.key", "0123456789abcdef\n");
+    let s = load(&daemon, Vec::new()).unwrap();
+    let key = s.connectors[0].snapshot.signing_key.clone().unwrap();
+    assert_eq!(key.expose(), "0123456789abcdef");
+    write(dir.path(), "connectors/signing.key", "short\n");
+    let err = load(&daemon, Vec::new()).unwrap_err().to_string();
+    assert!(
+        err.contains("demo.yaml") && err.contains("at least 16"),
+        "{err}"
+    );
+    let (_dir, daemon) = setup(CONNECTOR);
+    assert!(load(&daemon, Vec::new()).unwrap().connectors[0]
+        .snapshot
+        .signing_key
+        .is_none());
+}
+
+#[test]
+fn table_file_for_unlisted_table_is_an_error() {
+    let (dir, daemon) = setup(CONNECTOR);
+    write(
+        dir.path(),
+        "configs/tables/demo/public.zzz.yaml",
+        "topic: t\n",
+    );
+    let err = load(&daemon, Vec::new()).unwrap_err().to_string();
+    assert!(err.contains("public.zzz.yaml"), "{err}");
+    assert!(err.contains("not listed"), "{err}");
+}
+
+#[test]
+fn unknown_key_in_connector_names_file_and_line() {
+    let (_dir, daemon) = setup(
+        "kind: postgres\nconnection:\n  database: d\n  user: u\n  hots: x\ntables: [public.a]\n",
+    );
+    let err = load(&daemon, Vec::new()).unwrap_err().to_string();
+    assert!(err.contains("connectors/demo.yaml:5:"), "{err}");
+    assert!(err.contains("unknown field `hots`"), "{err}");
+}
+
+#[test]
+fn bad_table_name() {
+    let (_dir, daemon) =
+        setup("kind: postgres\nconnection:\n  database: d\n  user: u\ntables: [public.a, nodot]\n");
+    let err = load(&daemon, Vec::new()).unwrap_err().to_string();
+    assert!(err.contains("tables[1]"), "{err}");
+}
+
+#[test]
+fn kafka_sink_needs_brokers() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = write(dir.path(), "configs/tidemark.yaml", "sink: kafka\n");
+    write(dir.path(), "connectors/demo.yaml", CONNECTOR);
+    let err = load(&daemon, Vec::new()).unwrap_err().to_string();
+    assert!(err.contains("kafka.brokers"), "{err}");
+}
