@@ -225,3 +225,27 @@ mod tests {
         assert_eq!(p.decode::<P>().unwrap(), P { lsn: 42 });
     }
 }
+
+/// One encoded message: what the schema stage makes of a routed change and a sink produces;
+/// borrows the encoder's buffers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Message<'a> {
+    pub topic: &'a str,
+    /// The key (`None`: a null key).
+    pub key: Option<&'a [u8]>,
+    /// `None` is a tombstone.
+    pub value: Option<&'a [u8]>,
+    /// Event time (commit time), milliseconds since the epoch, sent as a header and as the
+    /// record's timestamp.
+    pub event_time_ms: i64,
+    /// The operation code (`c`, `u`, `d`, `r`, `t`), or `None` for a tombstone; sent as a header.
+    pub op: Option<&'static str>,
+}
+
+/// Milliseconds since the Unix epoch, now (0 if the clock is before it).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

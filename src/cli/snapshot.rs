@@ -91,7 +91,7 @@ pub async fn snapshot(config_path: &Path, connector: &str, request: Request) -> 
     {
         // With a key configured every signal goes out signed, with an expiry.
         signal.expires_ms =
-            Some(crate::offsets::now_ms() + crate::snapshot::signal::SIGNED_VALIDITY_MS);
+            Some(crate::event::now_ms() + crate::snapshot::signal::SIGNED_VALIDITY_MS);
         signal.sign(key);
     }
     if signal.condition.is_some() {
@@ -105,7 +105,7 @@ pub async fn snapshot(config_path: &Path, connector: &str, request: Request) -> 
             return 2;
         };
         signal.expires_ms =
-            Some(crate::offsets::now_ms() + crate::snapshot::signal::SIGNED_VALIDITY_MS);
+            Some(crate::event::now_ms() + crate::snapshot::signal::SIGNED_VALIDITY_MS);
         signal.sign(key);
     }
     if action == Action::Snapshot {

@@ -54,9 +54,4 @@ pub struct StoredPosition {
     pub committed_at_ms: i64,
 }
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use crate::event::now_ms;

@@ -12,9 +12,9 @@
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::event::Message;
 use crate::event::{ChangeEvent, SourceLocation, TableSchema};
 use crate::router::Routed;
-use crate::sink::Message;
 use crate::value::Value;
 
 /// One table shape's names as JSON, escaped once.
@@ -227,6 +227,34 @@ fn push_key(
     Ok(())
 }
 
+/// Reusable buffers for the JSON encoding: one allocation per connector, not per message.
+#[derive(Default)]
+pub struct JsonEncoder {
+    key: Vec<u8>,
+    value: Vec<u8>,
+    names: NameCache,
+}
+
+impl JsonEncoder {
+    /// Encodes one routed message; the result borrows this encoder until the next call.
+    pub fn encode<'a>(
+        &'a mut self,
+        routed: &'a Routed,
+        schema: &Arc<TableSchema>,
+        now_ms: i64,
+    ) -> Result<Message<'a>> {
+        let names = self.names.get(schema);
+        encode_into(
+            routed,
+            schema,
+            &names,
+            now_ms,
+            &mut self.key,
+            &mut self.value,
+        )
+    }
+}
+
 /// Encodes one routed message into `key` and `value` (cleared first). Returns the message,
 /// borrowing them. `now_ms` is the envelope's processing time.
 pub fn encode_into<'a>(
@@ -268,7 +296,6 @@ mod tests {
     use super::*;
     use crate::event::{ColumnDef, Op, SourceInfo, TableId, TransactionInfo};
     use crate::router::Route;
-    use crate::schema::Encoder;
     use crate::value::{ColumnType, Value};
     use std::sync::Arc;
 
@@ -335,7 +362,7 @@ mod tests {
     #[test]
     fn envelope_shape() {
         let r = routed(Some(change(Op::Create)), Some(vec![Value::Int(7)]));
-        let mut enc = Encoder::default();
+        let mut enc = JsonEncoder::default();
         let rec = enc.encode(&r, &schema(), 99).unwrap();
         assert_eq!(rec.key, Some(&b"{\"id\":7}"[..]));
         let v: serde_json::Value = serde_json::from_slice(rec.value.unwrap()).unwrap();
@@ -355,7 +382,7 @@ mod tests {
     #[test]
     fn tombstone_has_key_and_no_value() {
         let r = routed(None, Some(vec![Value::Int(7)]));
-        let mut enc = Encoder::default();
+        let mut enc = JsonEncoder::default();
         let rec = enc.encode(&r, &schema(), 99).unwrap();
         assert_eq!(rec.key, Some(&b"{\"id\":7}"[..]));
         assert!(rec.value.is_none());
@@ -368,7 +395,7 @@ mod tests {
         let mut e = change(Op::Truncate);
         e.after = None;
         let r = routed(Some(e), None);
-        let mut enc = Encoder::default();
+        let mut enc = JsonEncoder::default();
         let rec = enc.encode(&r, &schema(), 99).unwrap();
         assert_eq!(rec.key, Some(&b"{}"[..]));
         let v: serde_json::Value = serde_json::from_slice(rec.value.unwrap()).unwrap();
@@ -394,7 +421,7 @@ mod tests {
         };
         e.source.connector = "mysql";
         let r = routed(Some(e), Some(vec![Value::Int(7)]));
-        let mut enc = Encoder::default();
+        let mut enc = JsonEncoder::default();
         let rec = enc.encode(&r, &t, 99).unwrap();
         assert_eq!(
             std::str::from_utf8(rec.key.unwrap()).unwrap(),

@@ -1,35 +1,41 @@
 //! The schema stage: turns routed changes into the bytes of Kafka messages.
 //!
-//! Owns: the message formats. Today: the Debezium JSON envelope (the format when no schema
-//! registry is configured). Avro with a schema registry comes with the schema issue.
+//! Owns: the message formats, one module per format behind one enum arm of [`Encoder`]. Today:
+//! the Debezium JSON envelope ([`json`]). Avro with a schema registry comes with the schema
+//! issue: a new module and one arm here.
 //! Must not: choose topics or keys (see `router`) or produce (see `sink`).
 
 pub mod json;
 
-/// Reusable buffers for encoding messages: one allocation per connector, not per message.
-#[derive(Default)]
-pub struct Encoder {
-    key: Vec<u8>,
-    value: Vec<u8>,
-    names: json::NameCache,
+use std::sync::Arc;
+
+use crate::error::Result;
+use crate::event::{Message, TableSchema};
+use crate::router::Routed;
+
+/// A connector's encoder, in the format its messages are written in; each keeps reusable
+/// buffers (one allocation per connector, not per message).
+pub enum Encoder {
+    /// The Debezium JSON envelope, without a schema.
+    Json(json::JsonEncoder),
+}
+
+impl Default for Encoder {
+    fn default() -> Self {
+        Encoder::Json(json::JsonEncoder::default())
+    }
 }
 
 impl Encoder {
     /// Encodes one routed message; the result borrows this encoder until the next call.
     pub fn encode<'a>(
         &'a mut self,
-        routed: &'a crate::router::Routed,
-        schema: &std::sync::Arc<crate::event::TableSchema>,
+        routed: &'a Routed,
+        schema: &Arc<TableSchema>,
         now_ms: i64,
-    ) -> crate::error::Result<crate::sink::Message<'a>> {
-        let names = self.names.get(schema);
-        json::encode_into(
-            routed,
-            schema,
-            &names,
-            now_ms,
-            &mut self.key,
-            &mut self.value,
-        )
+    ) -> Result<Message<'a>> {
+        match self {
+            Encoder::Json(e) => e.encode(routed, schema, now_ms),
+        }
     }
 }

@@ -21,20 +21,7 @@ pub use ack::{AckWindow, Acked};
 
 use crate::error::Result;
 
-/// One message ready for a sink; borrows the encoder's buffers.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Message<'a> {
-    pub topic: &'a str,
-    /// The key (`None`: a null key).
-    pub key: Option<&'a [u8]>,
-    /// `None` is a tombstone.
-    pub value: Option<&'a [u8]>,
-    /// Event time (commit time), milliseconds since the epoch, sent as a header and as the
-    /// record's timestamp.
-    pub event_time_ms: i64,
-    /// The operation code (`c`, `u`, `d`, `r`, `t`), or `None` for a tombstone; sent as a header.
-    pub op: Option<&'static str>,
-}
+pub use crate::event::Message;
 
 // One per daemon: the size of the variants does not matter.
 #[allow(clippy::large_enum_variant)]

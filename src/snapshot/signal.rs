@@ -296,7 +296,7 @@ pub fn apply(
     if signal.connector != cfg.name {
         return None;
     }
-    if let Err(e) = signal.admissible(cfg, crate::offsets::now_ms()) {
+    if let Err(e) = signal.admissible(cfg, crate::event::now_ms()) {
         tracing::warn!(connector = %cfg.name, at = %at, error = %e, "signal refused");
         return None;
     }

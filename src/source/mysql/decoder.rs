@@ -718,7 +718,7 @@ impl Decoder {
                 else {
                     return;
                 };
-                let ts_ms = crate::offsets::now_ms();
+                let ts_ms = crate::event::now_ms();
                 let db: Arc<str> = Arc::from(release.table.schema.as_str());
                 for row in release.rows {
                     out.push(SourceMessage::Change(ChangeEvent {

@@ -284,7 +284,7 @@ impl Decoder {
         else {
             return Vec::new();
         };
-        let ts_ms = crate::offsets::now_ms();
+        let ts_ms = crate::event::now_ms();
         let (commit_lsn, tx_id) = self.tx.as_ref().map_or((lsn, 0), |t| (t.final_lsn, t.xid));
         release
             .rows
