@@ -72,7 +72,8 @@ impl Backoff {
 pub async fn sleep_unless_stopped(delay: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
     tokio::select! {
         _ = tokio::time::sleep(delay) => true,
-        _ = crate::source::stop_requested(shutdown) => false,
+        // (The Ref that wait_for returns is not Send: it is dropped inside.)
+        _ = async { let _ = shutdown.wait_for(|s| *s).await; } => false,
     }
 }
 
