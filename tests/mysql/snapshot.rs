@@ -11,7 +11,7 @@ use serde_json::{json, Value as Json};
 use crate::common::*;
 use crate::harness::*;
 use crate::snapshot_check::*;
-use crate::snapshot_suite::{TestDb, FIRST_VERSION};
+use crate::snapshot_suite::{signed_on_demand_config, TestDb, FIRST_VERSION};
 
 /// The shared MariaDB (`TIDEMARK_TEST_MYSQL_URL`), for the snapshot suite.
 pub struct My(mysql_async::Conn);
@@ -120,15 +120,7 @@ async fn mysql_a_signal_row_written_by_hand_snapshots_and_an_unsigned_condition_
     let t = unique("my_snaps");
     c.create_table(&t, 100).await;
     let table = My::qualified(&t);
-    let cfg = mysql_config(
-        &[&table],
-        "snapshot:\n  mode: never\n  chunk_size: 30\n  signing_key_file: signing.key\n",
-    );
-    write(
-        cfg.dir.path(),
-        "connectors/signing.key",
-        "0123456789abcdef0123456789abcdef\n",
-    );
+    let cfg = signed_on_demand_config::<My>(&table);
     let mut daemon = cfg.start();
     wait_binlog_streaming(&mut daemon).await;
     let signal = |data: Json| async move {

@@ -249,6 +249,21 @@ fn reads_until(topic: &str, n: usize) -> Vec<i64> {
     ))
 }
 
+/// A connector capturing `table` that takes no initial snapshot, reads 30-row chunks, and has a
+/// signing key (so `--where` conditions are accepted when signed).
+pub fn signed_on_demand_config<D: TestDb>(table: &str) -> TestConfig {
+    let cfg = D::config(
+        &[table],
+        "snapshot:\n  mode: never\n  chunk_size: 30\n  signing_key_file: signing.key\n",
+    );
+    write(
+        cfg.dir.path(),
+        "connectors/signing.key",
+        "0123456789abcdef0123456789abcdef\n",
+    );
+    cfg
+}
+
 /// `tidemark snapshot` on a running connector that took no initial snapshot: a key range
 /// re-sends exactly the rows in it, in key order; a table the connector does not capture is
 /// refused; then the whole table; then the rows matching a condition (signed by the command
@@ -258,15 +273,7 @@ pub async fn on_demand_snapshot_of_a_key_range_a_table_and_a_condition<D: TestDb
     let t = unique("snapr");
     db.create_table(&t, 1000).await;
     let table = D::qualified(&t);
-    let cfg = D::config(
-        &[&table],
-        "snapshot:\n  mode: never\n  chunk_size: 30\n  signing_key_file: signing.key\n",
-    );
-    write(
-        cfg.dir.path(),
-        "connectors/signing.key",
-        "0123456789abcdef0123456789abcdef\n",
-    );
+    let cfg = signed_on_demand_config::<D>(&table);
     let mut daemon = cfg.start();
     db.wait_streaming(&cfg, &mut daemon).await;
     let topic = cfg.topic(&table);
