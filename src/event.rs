@@ -139,6 +139,31 @@ pub enum SourceLocation {
     },
 }
 
+impl fmt::Display for SourceLocation {
+    /// Where a change is in its log, for errors: `WAL position 0/16B3748` or
+    /// `binlog mysql-bin.000003:1234 row 2`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SourceLocation::Postgres { lsn, .. } => {
+                write!(f, "WAL position {:X}/{:X}", lsn >> 32, *lsn as u32)
+            }
+            SourceLocation::Mysql {
+                file,
+                pos,
+                row,
+                gtid,
+                ..
+            } => {
+                write!(f, "binlog {file}:{pos} row {row}")?;
+                match gtid {
+                    Some(g) => write!(f, " (GTID {g})"),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
+
 /// Debezium's `transaction` block.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TransactionInfo {
@@ -156,6 +181,10 @@ pub struct ChangeEvent {
     pub op: Op,
     pub before: Option<Row>,
     pub after: Option<Row>,
+    /// `before` holds only the key columns (the others are NULL placeholders): a PostgreSQL
+    /// old row under replica identity DEFAULT or USING INDEX. Stages that read a non-key
+    /// column of `before` must treat it as unknown.
+    pub before_key_only: bool,
     pub source: SourceInfo,
     pub transaction: Option<TransactionInfo>,
 }
@@ -240,6 +269,16 @@ pub struct Message<'a> {
     pub event_time_ms: i64,
     /// The operation code (`c`, `u`, `d`, `r`, `t`), or `None` for a tombstone; sent as a header.
     pub op: Option<&'static str>,
+    /// Further headers (outbox event ids and types, ...), usually none.
+    pub headers: &'a [Header],
+}
+
+/// One Kafka record header beyond tidemark's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub name: std::borrow::Cow<'static, str>,
+    /// `None`: a null header value (the column was NULL).
+    pub value: Option<Vec<u8>>,
 }
 
 /// Milliseconds since the Unix epoch, now (0 if the clock is before it).

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::event::SourceMessage;
 use crate::offsets::tracker::{self, Checkpoint};
 use crate::offsets::{now_ms, PositionStore};
-use crate::router::Router;
+use crate::router::{Body, Router};
 use crate::schema::Encoder;
 use crate::sink::{Output, Sink};
 use crate::source::{SourceContext, StartHints};
@@ -99,7 +99,8 @@ async fn start_hints(
     if !sink.keeps_messages() {
         return Ok(hints);
     }
-    let topics = router.configured_topics();
+    let table_topics = router.table_topics();
+    let topics: Vec<String> = table_topics.iter().map(|(_, t)| t.clone()).collect();
     if !stored {
         hints.lost_position = sink.holds_messages(&topics).await?;
         if hints.lost_position {
@@ -107,15 +108,38 @@ async fn start_hints(
                 "no stored position, but the connector's topics hold messages: its position was lost");
         }
     } else if cfg.snapshot.mode == SnapshotMode::Initial {
-        for (table, topic) in cfg.tables.iter().zip(&topics) {
+        for (table, topic) in &table_topics {
             if !sink.holds_messages(std::slice::from_ref(topic)).await? {
-                tracing::info!(connector = %cfg.name, table = %table.id, topic = %topic,
+                tracing::info!(connector = %cfg.name, table = %table, topic = %topic,
                     "the table's topic holds nothing yet (a table added to the connector?): snapshotting it (snapshot.mode initial)");
-                hints.new_tables.push(table.id.clone());
+                hints.new_tables.push(table.clone());
             }
         }
     }
     Ok(hints)
+}
+
+/// Refuses to start when a table file names a column its live table lacks (a typo, or a
+/// column dropped while tidemark was stopped), naming the file and the column.
+async fn check_table_files(cfg: &ConnectorConfig) -> Result<()> {
+    let names_columns = cfg.tables.iter().any(|t| {
+        !t.config.named_columns().is_empty()
+            || t.config.filter.is_some()
+            || t.config.outbox.is_some()
+    });
+    if !names_columns {
+        return Ok(());
+    }
+    let live = crate::source::table_columns(cfg).await?;
+    let problems = crate::router::check_columns(cfg, &live);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(Error::definite(format!(
+        "connector {}: {}; fix the table file (or the table)",
+        cfg.name,
+        problems.join("; ")
+    )))
 }
 
 /// One life of a connector, from its stored position to an error or a shutdown.
@@ -130,10 +154,11 @@ pub async fn run_once(
     let mut lease = store.acquire(&cfg.name).await?;
     let start = store.load(&cfg.name).await?;
     tracing::info!(connector = %cfg.name, position = ?start.as_ref().map(|p| p.to_string()), "starting connector");
-    let mut router = Router::new(cfg.clone(), &settings.daemon);
+    let mut router = Router::new(cfg.clone(), &settings.daemon, settings.hash_salt.clone())?;
+    check_table_files(&cfg).await?;
     let hints = start_hints(&cfg, &sink, &router, start.is_some()).await?;
     for topic in router.configured_topics() {
-        sink.ensure_topic(&topic).await?;
+        sink.ensure_topic(&topic, true).await?;
     }
     let (source_tx, mut source_rx) =
         mpsc::channel::<SourceMessage>(settings.daemon.pipeline.channel_capacity);
@@ -188,7 +213,8 @@ pub async fn run_once(
                                 .is_some_and(|t| Arc::ptr_eq(t, &r.route.topic));
                             if !same_topic {
                                 if !ensured.contains(&r.route.topic) {
-                                    sink.ensure_topic(&r.route.topic).await?;
+                                    let compact = !matches!(r.body, Body::Outbox { .. });
+                                    sink.ensure_topic(&r.route.topic, compact).await?;
                                     ensured.insert(r.route.topic.clone());
                                 }
                                 last_topic = Some(r.route.topic.clone());
@@ -198,7 +224,7 @@ pub async fn run_once(
                                 acked_prefix = window.wait_for(wanted).await?.prefix;
                             }
                             let message = encoder
-                                .encode(&r, &schema, now)
+                                .encode(&r, now)
                                 .map_err(|e| e.for_table(&schema.id))?;
                             output.send(message).await.map_err(|e| {
                                 let e = e.context(format!(

@@ -287,6 +287,30 @@ fn format_interval(months: i32, days: i32, micros: i64, out: &mut String) {
     }
 }
 
+/// A value as plain text: the text itself for text-like values, the number's digits, the
+/// JSON text, base64 for binary, ISO 8601 for temporal values; `None` for NULL and for a
+/// value the log did not carry. Used where a value becomes a header, a key, a topic name or
+/// the input of a hash.
+pub fn text_form(value: &Value) -> Option<String> {
+    match value {
+        Value::Null | Value::Unavailable => None,
+        Value::Text(s) | Value::Decimal(s) | Value::Uuid(s) | Value::Enum(s) => Some(s.clone()),
+        Value::Json(j) => Some(j.get().to_string()),
+        Value::Int(i) => Some(i.to_string()),
+        Value::UInt(u) => Some(u.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        other => {
+            if let Some(t) = render_text(other) {
+                return Some(t);
+            }
+            match serde_json::to_value(other).ok()? {
+                serde_json::Value::String(s) => Some(s),
+                v => Some(v.to_string()),
+            }
+        }
+    }
+}
+
 /// The text used for a value in JSON where it is rendered as a string.
 pub fn render_text(value: &Value) -> Option<String> {
     let mut out = String::new();

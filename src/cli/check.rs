@@ -33,7 +33,10 @@ pub async fn check(config_path: &Path, offline: bool) -> i32 {
             continue;
         }
         match crate::source::check(c, settings.daemon.kafka.compact_topics).await {
-            Ok(items) => failed |= print_items(items),
+            Ok(items) => {
+                failed |= print_items(items);
+                failed |= check_table_files(c).await;
+            }
             Err(e) => {
                 println!("  FAIL  {e}");
                 failed = true;
@@ -74,6 +77,27 @@ pub async fn check(config_path: &Path, offline: bool) -> i32 {
 }
 
 /// Prints check items; true when any failed.
+/// The table files' column names against the live tables; `true` when one is missing.
+async fn check_table_files(c: &config::ConnectorConfig) -> bool {
+    match crate::source::table_columns(c).await {
+        Ok(live) => {
+            let problems = crate::router::check_columns(c, &live);
+            if problems.is_empty() {
+                println!("  ok    the table files name only existing columns");
+            }
+            for p in &problems {
+                println!("  FAIL  {p}");
+                println!("        fix: correct the table file, or add the column to the table");
+            }
+            !problems.is_empty()
+        }
+        Err(e) => {
+            println!("  FAIL  reading the tables' columns: {e}");
+            true
+        }
+    }
+}
+
 fn print_items(items: Vec<CheckItem>) -> bool {
     let mut failed = false;
     for item in items {

@@ -53,6 +53,8 @@ pub struct DaemonConfig {
     pub logging: LoggingConfig,
     #[serde(default)]
     pub pipeline: PipelineConfig,
+    #[serde(default)]
+    pub router: RouterConfig,
     /// After SIGTERM/SIGINT, how long the daemon may take to drain the sink and commit its
     /// last positions; then (or at a second signal) it exits at once with status 1, committing
     /// nothing more (what was not committed is sent again after the restart).
@@ -236,7 +238,41 @@ impl Default for DaemonConfig {
             offsets: OffsetsConfig::default(),
             logging: LoggingConfig::default(),
             pipeline: PipelineConfig::default(),
+            router: RouterConfig::default(),
             shutdown_timeout_ms: default_shutdown_timeout_ms(),
         }
     }
+}
+
+/// `router:`: the defaults of every table's routing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouterConfig {
+    /// The topic template of tables whose file sets no `topic`: `{prefix}` (kafka.topic_prefix),
+    /// `{connector}`, `{db}`, `{schema}`, `{table}`.
+    #[serde(default = "default_topic_template")]
+    pub topic: String,
+    /// The environment variable that holds the salt of `hash` masks.
+    #[serde(default)]
+    pub hash_salt_env: Option<String>,
+    /// A file whose content (trailing newline trimmed) is the salt of `hash` masks.
+    #[serde(default)]
+    pub hash_salt_file: Option<PathBuf>,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        Self {
+            topic: default_topic_template(),
+            hash_salt_env: None,
+            hash_salt_file: None,
+        }
+    }
+}
+
+/// The default topic of a table.
+pub const DEFAULT_TOPIC_TEMPLATE: &str = "{prefix}.{schema}.{table}";
+
+fn default_topic_template() -> String {
+    DEFAULT_TOPIC_TEMPLATE.into()
 }

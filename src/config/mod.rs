@@ -107,11 +107,29 @@ pub fn load(
     }
     check_connector_overrides(path, &vars, &connectors)?;
     check_conflicts(&connectors)?;
+    let hash_salt = resolve::hash_salt(path, &dir, &daemon.router, &vars)?;
+    if hash_salt.is_none() {
+        if let Some((c, t)) = connectors
+            .iter()
+            .flat_map(|c| c.tables.iter().map(move |t| (c, t)))
+            .find(|(_, t)| t.config.hashes())
+        {
+            return Err(ConfigError::invalid(
+                t.file.as_deref().unwrap_or(&c.file),
+                "columns.mask",
+                format!(
+                    "a `hash` mask needs a salt: set router.hash_salt_env or router.hash_salt_file in {}",
+                    path.display()
+                ),
+            ));
+        }
+    }
     Ok(Settings {
         file: path.to_path_buf(),
         positions_dir: dir.join(&daemon.offsets.path),
         daemon,
         position_store,
         connectors,
+        hash_salt,
     })
 }

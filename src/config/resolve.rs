@@ -4,8 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use super::connector::{self, Connection, ConnectorFile, SourceKind};
+use super::daemon::RouterConfig;
 use super::loader::{env_overrides, load_file};
 use super::resolved::{SnapshotSettings, SourceSettings, TableEntry};
+use super::table::Mask;
 use super::validate::{connector_env_prefix, valid_topic_name};
 use super::{base_dir, secret, ConfigError, ConnectorConfig, Secret, TableConfig};
 use crate::event::TableId;
@@ -227,15 +229,6 @@ fn load_table_files(
             )
         })?;
         let config: TableConfig = load_file(&file, &[])?;
-        if let Some(topic) = &config.topic {
-            if !valid_topic_name(topic) {
-                return Err(ConfigError::invalid(
-                    &file,
-                    "topic",
-                    format!("`{topic}`: topic names may hold only ASCII letters, digits, '.', '_' and '-'"),
-                ));
-            }
-        }
         if let Some(key) = &config.key {
             if key.is_empty() {
                 return Err(ConfigError::invalid(
@@ -245,6 +238,7 @@ fn load_table_files(
                 ));
             }
         }
+        check_routing(&file, &config)?;
         if config
             .snapshot_chunk_size
             .is_some_and(|n| n == 0 || n > 1_000_000)
@@ -257,6 +251,154 @@ fn load_table_files(
         }
         entry.config = config;
         entry.file = Some(file);
+    }
+    Ok(())
+}
+
+/// The salt of `hash` masks, when the daemon file says where it is.
+pub fn hash_salt(
+    file: &Path,
+    base_dir: &Path,
+    router: &RouterConfig,
+    env: &[(String, String)],
+) -> Result<Option<Secret>, ConfigError> {
+    match (&router.hash_salt_env, &router.hash_salt_file) {
+        (Some(_), Some(_)) => Err(ConfigError::invalid(
+            file,
+            "router",
+            "set only one of `hash_salt_env` and `hash_salt_file`",
+        )),
+        (Some(var), None) => match env.iter().find(|(n, _)| n == var) {
+            Some((_, v)) if !v.is_empty() => Ok(Some(Secret::new(v.clone()))),
+            _ => Err(ConfigError::invalid(
+                file,
+                "router.hash_salt_env",
+                format!("environment variable `{var}` is not set (or empty)"),
+            )),
+        },
+        (None, Some(path)) => {
+            let path = base_dir.join(path);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                ConfigError::invalid(
+                    file,
+                    "router.hash_salt_file",
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            let salt = text.trim_end_matches(['\n', '\r']);
+            if salt.is_empty() {
+                return Err(ConfigError::invalid(
+                    file,
+                    "router.hash_salt_file",
+                    format!("{} is empty", path.display()),
+                ));
+            }
+            Ok(Some(Secret::new(salt)))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// The checks of a table file's routing rules that need no server: templates and filters
+/// parse, rules do not contradict each other. (Column names are checked against the live
+/// table at start-up and by `tidemark check`.)
+fn check_routing(file: &Path, config: &TableConfig) -> Result<(), ConfigError> {
+    use crate::router::filter::Filter;
+    use crate::router::template::{Template, TABLE_PLACEHOLDERS};
+    let invalid = |key: &str, message: String| ConfigError::invalid(file, key, message);
+    if let Some(topic) = &config.topic {
+        let t = Template::parse(topic).map_err(|e| invalid("topic", e))?;
+        if let Some(c) = t.column_placeholders().next() {
+            return Err(invalid(
+                "topic",
+                format!(
+                    "`{{{c}}}` is not one of {}: a table's topic cannot name a column (an outbox's can)",
+                    TABLE_PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", ")
+                ),
+            ));
+        }
+        let sample = t
+            .render(|_| Some("x".into()))
+            .map_err(|e| invalid("topic", e))?;
+        if !valid_topic_name(&sample) {
+            return Err(invalid(
+                "topic",
+                format!(
+                    "`{topic}`: topic names may hold only ASCII letters, digits, '.', '_' and '-'"
+                ),
+            ));
+        }
+    }
+    if let Some(f) = &config.filter {
+        Filter::parse(f).map_err(|e| invalid("filter", e))?;
+    }
+    let columns = &config.columns;
+    if columns.include.is_some() && columns.exclude.is_some() {
+        return Err(invalid(
+            "columns",
+            "set `include` or `exclude`, not both".into(),
+        ));
+    }
+    if let Some(include) = &columns.include {
+        if include.is_empty() {
+            return Err(invalid(
+                "columns.include",
+                "list at least one column".into(),
+            ));
+        }
+    }
+    let kept = |name: &str| {
+        columns
+            .include
+            .as_ref()
+            .is_none_or(|i| i.iter().any(|c| c == name))
+            && !columns.exclude.iter().flatten().any(|c| c == name)
+    };
+    for (k, name) in config.key.iter().flatten().enumerate() {
+        if !kept(name) {
+            return Err(invalid(
+                &format!("key[{k}]"),
+                format!("key column `{name}` is left out by `columns`: the key is made of message columns"),
+            ));
+        }
+        if let Some(mask) = columns.mask.get(name) {
+            if *mask != Mask::Hash {
+                return Err(invalid(
+                    &format!("columns.mask.{name}"),
+                    format!("`{name}` is a key column: only `hash` keeps distinct keys distinct"),
+                ));
+            }
+        }
+    }
+    for name in columns.mask.keys() {
+        if !kept(name) {
+            return Err(invalid(
+                &format!("columns.mask.{name}"),
+                format!("`{name}` is masked but left out by `columns`"),
+            ));
+        }
+    }
+    if let Some(outbox) = &config.outbox {
+        if config.key.is_some() || *columns != Default::default() {
+            return Err(invalid(
+                "outbox",
+                "an outbox table takes its key from outbox.key and sends the payload as is: \
+                 remove `key` and `columns`"
+                    .into(),
+            ));
+        }
+        let t = Template::parse(&outbox.topic).map_err(|e| invalid("outbox.topic", e))?;
+        if t.column_placeholders().next().is_none() {
+            let sample = t
+                .render(|_| Some("x".into()))
+                .map_err(|e| invalid("outbox.topic", e))?;
+            if !valid_topic_name(&sample) {
+                return Err(invalid(
+                    "outbox.topic",
+                    format!("`{}` is not a valid topic name", outbox.topic),
+                ));
+            }
+        }
     }
     Ok(())
 }

@@ -22,6 +22,8 @@ pub struct Settings {
     /// The file store's directory, resolved against the daemon file's directory.
     pub positions_dir: PathBuf,
     pub connectors: Vec<ConnectorConfig>,
+    /// The salt of `hash` masks (`router.hash_salt_env` / `_file`), when set.
+    pub hash_salt: Option<Secret>,
 }
 
 /// One connector, resolved.

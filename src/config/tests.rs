@@ -191,3 +191,89 @@ fn kafka_sink_needs_brokers() {
     let err = load(&daemon, Vec::new()).unwrap_err().to_string();
     assert!(err.contains("kafka.brokers"), "{err}");
 }
+
+#[test]
+fn table_file_routing_rules_load_and_contradictions_are_refused() {
+    let (dir, daemon) = setup(CONNECTOR);
+    let file = write(
+        dir.path(),
+        "configs/tables/demo/public.a.yaml",
+        "topic: \"{prefix}.{db}.{table}\"\ncolumns:\n  exclude: [ssn]\n  mask:\n    email: hash\n    name: redact\n    \
+         gone: {redact: null}\n    label: {redact: \"n/a\"}\n    note: {truncate: 4}\n\
+         filter: \"status != 'draft'\"\nevent_time: updated_at\n",
+    );
+    // `hash` needs the salt.
+    let err = load(&daemon, Vec::new()).unwrap_err().to_string();
+    assert!(
+        err.contains("public.a.yaml") && err.contains("hash_salt_env"),
+        "{err}"
+    );
+    let mut text = std::fs::read_to_string(&daemon).unwrap();
+    text.push_str("router:\n  hash_salt_env: SALT\n");
+    std::fs::write(&daemon, text).unwrap();
+    let err = load(&daemon, Vec::new()).unwrap_err().to_string();
+    assert!(
+        err.contains("router.hash_salt_env") && err.contains("SALT"),
+        "{err}"
+    );
+    let s = load(&daemon, vec![("SALT".to_string(), "pepper".to_string())]).unwrap();
+    assert_eq!(s.hash_salt.as_ref().map(Secret::expose), Some("pepper"));
+    let t = &s.connectors[0].tables[0].config;
+    use super::table::Mask;
+    assert_eq!(t.columns.mask["email"], Mask::Hash);
+    assert_eq!(t.columns.mask["name"], Mask::Redact(Some("***".into())));
+    assert_eq!(t.columns.mask["gone"], Mask::Redact(None));
+    assert_eq!(t.columns.mask["label"], Mask::Redact(Some("n/a".into())));
+    assert_eq!(t.columns.mask["note"], Mask::Truncate(4));
+    assert!(t.hashes());
+
+    let refused = |yaml: &str, want: &[&str]| {
+        std::fs::write(&file, yaml).unwrap();
+        let err = load(&daemon, vec![("SALT".to_string(), "pepper".to_string())])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("public.a.yaml"), "{err}");
+        for w in want {
+            assert!(err.contains(w), "{yaml}: {err} lacks {w}");
+        }
+    };
+    refused(
+        "columns: {include: [a], exclude: [b]}\n",
+        &["columns", "not both"],
+    );
+    refused(
+        "key: [id]\ncolumns: {exclude: [id]}\n",
+        &["key[0]", "left out"],
+    );
+    refused(
+        "key: [id]\ncolumns: {mask: {id: redact}}\n",
+        &["columns.mask.id", "only `hash`"],
+    );
+    refused(
+        "columns: {exclude: [x], mask: {x: hash}}\n",
+        &["columns.mask.x", "left out"],
+    );
+    refused(
+        "columns: {mask: {x: scramble}}\n",
+        &["columns.mask.x", "unknown mask `scramble`"],
+    );
+    refused("columns: {mask: {x: {truncate: 0}}}\n", &["truncate"]);
+    refused("filter: \"status = \"\n", &["filter", "literal"]);
+    refused("topic: \"{prefix}.{nope}\"\n", &["topic", "{nope}"]);
+    refused("topic: \"a b\"\n", &["topic"]);
+    refused(
+        "key: [id]\noutbox: {topic: \"{prefix}.{t}\", key: k, payload: p}\n",
+        &["outbox", "remove `key`"],
+    );
+    refused(
+        "outbox: {topic: \"{prefix}.{t}\"}\n",
+        &["outbox", "missing field `key`"],
+    );
+    std::fs::write(
+        &daemon,
+        "kafka:\n  brokers: b:1\nrouter:\n  topic: \"{prefix}.{x}\"\n",
+    )
+    .unwrap();
+    let err = load(&daemon, Vec::new()).unwrap_err().to_string();
+    assert!(err.contains("router.topic") && err.contains("{x}"), "{err}");
+}

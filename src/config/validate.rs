@@ -117,6 +117,17 @@ pub fn validate_daemon(path: &Path, d: &DaemonConfig) -> Result<(), ConfigError>
             "channel_capacity and max_in_flight must be at least 1",
         ));
     }
+    let template = crate::router::template::Template::parse(&d.router.topic)
+        .map_err(|e| ConfigError::invalid(path, "router.topic", e))?;
+    if let Some(c) = template.column_placeholders().next() {
+        return Err(ConfigError::invalid(
+            path,
+            "router.topic",
+            format!(
+                "`{{{c}}}` is not one of {{prefix}}, {{connector}}, {{db}}, {{schema}}, {{table}}"
+            ),
+        ));
+    }
     if !valid_topic_name(&d.kafka.topic_prefix) || !valid_topic_name(&d.offsets.topic) {
         return Err(ConfigError::invalid(
             path,

@@ -1,103 +1,242 @@
-//! The event router: which topic and which message key each change goes to.
+//! The event router: which topic, which key and which columns each change goes out with.
 //!
-//! Owns: per-table routes (topic name, key columns) from the table files, and the expansion
-//! of one change into the messages a compacted topic needs: a delete is followed by a
-//! tombstone; an update that changes the key becomes a delete (and tombstone) of the old key
-//! and a create of the new one. Must not: encode (see `schema`) or produce (see `sink`).
+//! Owns: per-table routes from the table files (`configs/tables/<connector>/<schema>.<table>.yaml`):
+//! topic templates ([`template`]), key columns, column include/exclude and masks ([`mask`]),
+//! row filters ([`filter`]), the event-time column, outbox tables ([`outbox`]); compiled per
+//! table shape in [`rules`]. And the expansion of one change into the messages a compacted
+//! topic needs: a delete is followed by a tombstone; an update that changes the key becomes a
+//! delete (and tombstone) of the old key and a create of the new one.
+//! Must not: encode (see `schema`) or produce (see `sink`).
+//!
+//! # Several tables on one topic
+//!
+//! When the topics of two or more of a connector's tables are the same, each message key of
+//! that topic carries the table as its first field, `"__table": "<schema>.<table>"`, so equal
+//! primary keys of different tables stay different keys (compaction would otherwise drop one
+//! table's row for the other's). A header would not do: compaction looks at the key only.
+//!
+//! # Filters and updates that cross them
+//!
+//! A row filter keeps a topic equal to the filtered table. An insert (or snapshot row) that
+//! fails it produces nothing. An update whose new row passes is produced as it is (an update
+//! into the filter is an update: a consumer upserts it). An update whose new row fails while
+//! its old row passed (or is not known) leaves the filtered table: it is produced as a delete
+//! (`op: d`, `before` the old row, else the new one) with the header `tidemark.filter: left`,
+//! followed by a tombstone, so the compacted topic drops the row. A delete is produced unless
+//! its old row is known to fail. The filter reads the values before masks, so it may use
+//! columns the messages leave out.
 
+pub mod filter;
+pub mod mask;
+pub mod outbox;
+pub mod rules;
+pub mod template;
+
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::config::{ConnectorConfig, DaemonConfig};
+use crate::config::{ConnectorConfig, DaemonConfig, Secret};
 use crate::error::{Error, Result};
-use crate::event::{ChangeEvent, Op, Row, TableId, TableSchema};
+use crate::event::{ChangeEvent, Header, Op, Row, TableId, TableSchema};
 use crate::value::Value;
+use rules::{RuleContext, TableRules};
+use template::{TableNames, Template};
+
+/// The key field that names the table on a topic several tables share.
+pub const TABLE_KEY_FIELD: &str = "__table";
 
 /// Where and under which key one table's messages go.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Route {
     pub topic: Arc<str>,
-    /// Indices of the key columns in the table's schema; empty for a keyless table.
+    /// Indices of the key columns in `schema`; empty for a keyless table.
     pub key_columns: Arc<[usize]>,
+    /// The table as its messages carry it (after `columns` rules).
+    pub schema: Arc<TableSchema>,
+    /// `Some("<schema>.<table>")` when the topic carries several tables: the key names it.
+    pub table_in_key: Option<Arc<str>>,
+}
+
+/// What one message carries.
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// A change in the envelope of the connector's format.
+    Change(ChangeEvent),
+    /// A null value after a delete: compaction removes the key.
+    Tombstone,
+    /// An outbox event: key and value bytes as they are.
+    Outbox {
+        key: Option<Vec<u8>>,
+        value: Option<Vec<u8>>,
+    },
 }
 
 /// One message to produce.
 #[derive(Debug, Clone)]
 pub struct Routed {
-    pub route: Route,
-    /// The key's values, in key-column order; `None` for a truncate.
+    pub route: Arc<Route>,
+    /// The key's values, in key-column order; `None` for a truncate (and an outbox event).
     pub key: Option<Row>,
-    /// The change, or `None` for a tombstone.
-    pub event: Option<ChangeEvent>,
-    /// Commit time of the change (for a tombstone: of the delete it follows), ms since epoch.
+    pub body: Body,
+    /// The event time (the `event_time` column, else the commit time), ms since epoch.
     pub event_time_ms: i64,
+    /// Headers beyond tidemark's own (usually none).
+    pub headers: Vec<Header>,
+}
+
+impl Routed {
+    /// The change this message carries, if it is one.
+    pub fn change(&self) -> Option<&ChangeEvent> {
+        match &self.body {
+            Body::Change(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// One configured table's topic.
+struct TableTopic {
+    /// The topic (none for an outbox table: each row names its own).
+    topic: Option<Arc<str>>,
+    /// An outbox table's template, table placeholders filled in.
+    outbox: Option<Template>,
+    shared: bool,
 }
 
 pub struct Router {
     connector: Arc<ConnectorConfig>,
-    topic_prefix: String,
+    prefix: String,
+    default_template: Template,
     compacted: bool,
-    /// Routes by table, valid for one schema (compared by pointer).
-    routes: HashMap<TableId, (Arc<TableSchema>, Route)>,
+    salt: Option<Secret>,
+    topics: HashMap<TableId, TableTopic>,
+    /// Compiled rules by table, valid for one schema (compared by pointer).
+    rules: HashMap<TableId, (Arc<TableSchema>, TableRules)>,
+    /// Changes a row filter left out (the filtered table does not hold them).
+    filtered: u64,
 }
 
 impl Router {
-    pub fn new(connector: Arc<ConnectorConfig>, daemon: &DaemonConfig) -> Self {
-        Self {
-            connector,
-            topic_prefix: daemon.kafka.topic_prefix.clone(),
+    pub fn new(
+        connector: Arc<ConnectorConfig>,
+        daemon: &DaemonConfig,
+        salt: Option<Secret>,
+    ) -> Result<Self> {
+        let default_template = Template::parse(&daemon.router.topic)
+            .map_err(|e| Error::definite(format!("router.topic: {e}")))?;
+        let mut router = Self {
+            connector: connector.clone(),
+            prefix: daemon.kafka.topic_prefix.clone(),
+            default_template,
             compacted: daemon.kafka.compact_topics,
-            routes: HashMap::new(),
+            salt,
+            topics: HashMap::new(),
+            rules: HashMap::new(),
+            filtered: 0,
+        };
+        let mut count: HashMap<Arc<str>, usize> = HashMap::new();
+        for t in &connector.tables {
+            let topic = router.table_topic(&t.id)?;
+            if let Some(name) = &topic.topic {
+                *count.entry(name.clone()).or_default() += 1;
+            }
+            router.topics.insert(t.id.clone(), topic);
+        }
+        for topic in router.topics.values_mut() {
+            topic.shared = topic.topic.as_ref().is_some_and(|t| count[t] > 1);
+        }
+        Ok(router)
+    }
+
+    fn names<'a>(&'a self, id: &'a TableId) -> TableNames<'a> {
+        TableNames {
+            prefix: &self.prefix,
+            connector: &self.connector.name,
+            db: &self.connector.connection.database,
+            schema: &id.schema,
+            table: &id.table,
         }
     }
 
-    /// The default topic of a table.
+    /// A table's topic from its file (or the daemon's template).
+    fn table_topic(&self, id: &TableId) -> Result<TableTopic> {
+        let entry = self.connector.table(id);
+        let file = || {
+            entry
+                .and_then(|e| e.file.as_ref())
+                .map(|f| f.display().to_string())
+                .unwrap_or_else(|| "the daemon file".into())
+        };
+        let parse = |text: &str, key: &str| {
+            Template::parse(text).map_err(|e| {
+                Error::definite(format!("table {id}: {}: {key}: {e}", file())).for_table(id)
+            })
+        };
+        if let Some(outbox) = entry.and_then(|e| e.config.outbox.as_ref()) {
+            return Ok(TableTopic {
+                topic: None,
+                outbox: Some(parse(&outbox.topic, "outbox.topic")?.with_table(&self.names(id))),
+                shared: false,
+            });
+        }
+        let template = match entry.and_then(|e| e.config.topic.as_deref()) {
+            Some(t) => parse(t, "topic")?,
+            None => self.default_template.clone(),
+        };
+        let filled = template.with_table(&self.names(id));
+        let topic = filled.as_literal().ok_or_else(|| {
+            Error::definite(format!(
+                "table {id}: {}: topic: a table's topic template may use only {{prefix}}, {{connector}},                  {{db}}, {{schema}} and {{table}} (column values name topics only in an outbox table)",
+                file()
+            ))
+            .for_table(id)
+        })?;
+        Ok(TableTopic {
+            topic: Some(Arc::from(topic)),
+            outbox: None,
+            shared: false,
+        })
+    }
+
+    /// The default topic of a table under the default template.
     pub fn default_topic(prefix: &str, id: &TableId) -> String {
         format!("{prefix}.{}.{}", id.schema, id.table)
     }
 
-    fn route_for(&mut self, schema: &Arc<TableSchema>) -> Result<Route> {
-        if let Some((s, r)) = self.routes.get(&schema.id) {
-            if Arc::ptr_eq(s, schema) {
-                return Ok(r.clone());
+    /// Changes left out by row filters so far.
+    pub fn filtered(&self) -> u64 {
+        self.filtered
+    }
+
+    fn rules_for(&mut self, schema: &Arc<TableSchema>) -> Result<&mut TableRules> {
+        let fresh = !matches!(self.rules.get(&schema.id), Some((s, _)) if Arc::ptr_eq(s, schema));
+        if fresh {
+            if !self.topics.contains_key(&schema.id) {
+                let topic = self.table_topic(&schema.id)?;
+                self.topics.insert(schema.id.clone(), topic);
             }
+            let topic = &self.topics[&schema.id];
+            let ctx = RuleContext {
+                connector: &self.connector.name,
+                topic: topic.topic.clone(),
+                shared_topic: topic.shared,
+                compacted: self.compacted,
+                salt: self.salt.as_ref(),
+                outbox_topic: topic.outbox.clone(),
+            };
+            let rules = TableRules::compile(schema, self.connector.table(&schema.id), &ctx)
+                .map_err(|e| Error::definite(e).for_table(&schema.id))?;
+            self.rules
+                .insert(schema.id.clone(), (schema.clone(), rules));
         }
-        let entry = self.connector.table(&schema.id);
-        let topic = entry
-            .and_then(|e| e.config.topic.clone())
-            .unwrap_or_else(|| Self::default_topic(&self.topic_prefix, &schema.id));
-        let key_columns: Vec<usize> = match entry.and_then(|e| e.config.key.as_ref()) {
-            Some(names) => names
-                .iter()
-                .map(|n| {
-                    schema.column_index(n).ok_or_else(|| {
-                        Error::definite(format!(
-                            "table {}: key column `{n}` (from {}) is not a column of the table",
-                            schema.id,
-                            entry
-                                .and_then(|e| e.file.as_ref())
-                                .map(|f| f.display().to_string())
-                                .unwrap_or_default()
-                        ))
-                    })
-                })
-                .collect::<Result<_>>()?,
-            None => schema.primary_key.clone(),
-        };
-        if key_columns.is_empty() && self.compacted {
-            return Err(Error::definite(format!(
-                "table {} has no primary key and no `key` in configs/tables/{}/{}.yaml; a compacted \
-                 topic needs a key: set `key: [columns]` there, or kafka.compact_topics: false",
-                schema.id, self.connector.name, schema.id
-            )));
+        match self.rules.get_mut(&schema.id) {
+            Some((_, rules)) => Ok(rules),
+            None => Err(Error::definite(format!(
+                "table {}: no routing rules",
+                schema.id
+            ))),
         }
-        let route = Route {
-            topic: Arc::from(topic.as_str()),
-            key_columns: key_columns.into(),
-        };
-        self.routes
-            .insert(schema.id.clone(), (schema.clone(), route.clone()));
-        Ok(route)
     }
 
     /// The messages for one change, in the order they must be produced.
@@ -108,114 +247,274 @@ impl Router {
     }
 
     /// Appends the messages for one change to `out`, in the order they must be produced
-    /// (the pipeline reuses one vector for every change).
-    pub fn route_into(&mut self, event: ChangeEvent, out: &mut Vec<Routed>) -> Result<()> {
-        let route = self.route_for(&event.table)?;
-        let event_time_ms = event.source.ts_ms;
-        let key_of = |row: &Row| -> Option<Row> {
-            if route.key_columns.is_empty() {
-                return None;
-            }
-            Some(
-                route
-                    .key_columns
-                    .iter()
-                    .map(|i| row.get(*i).cloned().unwrap_or(Value::Null))
-                    .collect(),
-            )
+    /// (the pipeline reuses one vector for every change). A change a filter leaves out
+    /// appends nothing.
+    pub fn route_into(&mut self, mut event: ChangeEvent, out: &mut Vec<Routed>) -> Result<()> {
+        let table = event.table.clone();
+        let rules = self.rules_for(&table)?;
+        let commit_ms = event.source.ts_ms;
+
+        // The filter decides on the rows as the log has them (before masks).
+        let crossing = match rules.filter() {
+            Some(f) => filter_decision(f, &event),
+            None => Crossing::Keep,
         };
-        match event.op {
-            Op::Create | Op::Read => {
-                let key = event.after.as_ref().and_then(key_of);
-                out.push(Routed {
-                    route,
-                    key,
-                    event: Some(event),
-                    event_time_ms,
-                })
+        // The event time of the change as the log has it (a row leaving the filter: its new row).
+        let event_time_ms =
+            rules.event_time_ms(event.after.as_ref().or(event.before.as_ref()), commit_ms);
+        let left_filter = match crossing {
+            Crossing::Drop => {
+                self.filtered += 1;
+                return Ok(());
             }
-            Op::Delete => {
-                let key = event.before.as_ref().and_then(key_of);
-                out.extend([
-                    Routed {
-                        route: route.clone(),
-                        key: key.clone(),
-                        event: Some(event),
-                        event_time_ms,
-                    },
-                    Routed {
-                        route,
-                        key,
-                        event: None,
-                        event_time_ms,
-                    },
-                ])
-            }
-            Op::Update => {
-                let new_key = event.after.as_ref().and_then(key_of);
-                let old_key = event.before.as_ref().and_then(key_of).filter(|k| {
-                    !k.iter()
-                        .any(|v| matches!(v, Value::Null | Value::Unavailable))
-                });
-                match old_key {
-                    Some(old) if Some(&old) != new_key.as_ref() => {
-                        let mut delete = event.clone();
-                        delete.op = Op::Delete;
-                        delete.after = None;
-                        let mut create = event;
-                        create.op = Op::Create;
-                        create.before = None;
-                        out.extend([
-                            Routed {
-                                route: route.clone(),
-                                key: Some(old.clone()),
-                                event: Some(delete),
-                                event_time_ms,
-                            },
-                            Routed {
-                                route: route.clone(),
-                                key: Some(old),
-                                event: None,
-                                event_time_ms,
-                            },
-                            Routed {
-                                route,
-                                key: new_key,
-                                event: Some(create),
-                                event_time_ms,
-                            },
-                        ])
-                    }
-                    _ => out.push(Routed {
-                        route,
-                        key: new_key,
-                        event: Some(event),
-                        event_time_ms,
-                    }),
+            Crossing::Keep => false,
+            Crossing::Left => {
+                event.op = Op::Delete;
+                let after = event.after.take();
+                if event.before.is_none() || event.before_key_only {
+                    event.before = after;
+                    event.before_key_only = false;
                 }
+                true
             }
-            Op::Truncate => out.push(Routed {
-                route,
-                key: None,
-                event: Some(event),
-                event_time_ms,
-            }),
+        };
+
+        if let Some(outbox) = rules.outbox.as_mut() {
+            return route_outbox(outbox, &rules.route, event, event_time_ms, out);
         }
+        let route = rules.route.clone();
+        if !rules.keeps_rows() {
+            event.before = event.before.take().map(|r| rules.shape(r));
+            event.after = event.after.take().map(|r| rules.shape(r));
+            event.table = route.schema.clone();
+        }
+        let headers = if left_filter {
+            vec![Header {
+                name: Cow::Borrowed("tidemark.filter"),
+                value: Some(b"left".to_vec()),
+            }]
+        } else {
+            Vec::new()
+        };
+        expand(route, event, event_time_ms, headers, out);
         Ok(())
     }
 
-    /// The topics of every configured table (for creating them up front).
-    pub fn configured_topics(&self) -> Vec<String> {
+    /// The topics of the configured tables (outbox tables name theirs per row), one per
+    /// table in the connector's order, for creating them up front and for the start hints.
+    pub fn table_topics(&self) -> Vec<(TableId, String)> {
         self.connector
             .tables
             .iter()
-            .map(|t| {
-                t.config
-                    .topic
-                    .clone()
-                    .unwrap_or_else(|| Self::default_topic(&self.topic_prefix, &t.id))
+            .filter_map(|t| {
+                let topic = self.topics.get(&t.id)?.topic.as_ref()?;
+                Some((t.id.clone(), topic.to_string()))
             })
             .collect()
+    }
+
+    /// Every configured table's topic, each once.
+    pub fn configured_topics(&self) -> Vec<String> {
+        let mut topics: Vec<String> = Vec::new();
+        for (_, t) in self.table_topics() {
+            if !topics.contains(&t) {
+                topics.push(t);
+            }
+        }
+        topics
+    }
+}
+
+/// What a row filter makes of one change (see the module doc's table).
+enum Crossing {
+    Keep,
+    Drop,
+    /// An update that takes the row out of the filtered table: sent as a delete.
+    Left,
+}
+
+fn filter_decision(f: &filter::CompiledFilter, event: &ChangeEvent) -> Crossing {
+    let key_only = event.before_key_only;
+    let pk = &event.table.primary_key;
+    let before_could_pass = match &event.before {
+        Some(b) => f.could_pass(b, |i| !key_only || pk.contains(&i)),
+        None => true,
+    };
+    let after_could_pass = event
+        .after
+        .as_ref()
+        .is_none_or(|a| f.could_pass(a, |_| true));
+    let keep = |pass: bool| if pass { Crossing::Keep } else { Crossing::Drop };
+    match event.op {
+        Op::Create | Op::Read => keep(after_could_pass),
+        Op::Delete => keep(before_could_pass),
+        Op::Update if after_could_pass => Crossing::Keep,
+        Op::Update if before_could_pass => Crossing::Left,
+        Op::Update => Crossing::Drop,
+        Op::Truncate => Crossing::Keep,
+    }
+}
+
+/// Every column a table file names that its live table lacks, as messages naming the file,
+/// the key in it and the column (`live`: each existing table's columns). Tables that do not
+/// exist are left to the source's own checks.
+pub fn check_columns(cfg: &ConnectorConfig, live: &[(TableId, Vec<String>)]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (id, columns) in live {
+        let Some(entry) = cfg.table(id) else { continue };
+        let file = entry
+            .file
+            .as_ref()
+            .map(|f| f.display().to_string())
+            .unwrap_or_else(|| cfg.file.display().to_string());
+        let mut named: Vec<(String, String, bool)> = entry
+            .config
+            .named_columns()
+            .into_iter()
+            .map(|(key, c)| (key, c.to_string(), false))
+            .collect();
+        if let Some(f) = entry
+            .config
+            .filter
+            .as_deref()
+            .and_then(|f| filter::Filter::parse(f).ok())
+        {
+            named.extend(
+                f.columns()
+                    .into_iter()
+                    .map(|c| ("filter".into(), c.to_string(), true)),
+            );
+        }
+        if let Some(o) = &entry.config.outbox {
+            if let Ok(t) = Template::parse(&o.topic) {
+                named.extend(
+                    t.column_placeholders()
+                        .map(|c| ("outbox.topic".into(), c.to_string(), false)),
+                );
+            }
+        }
+        for (key, column, any_case) in named {
+            let found = columns
+                .iter()
+                .any(|c| *c == column || (any_case && c.eq_ignore_ascii_case(&column)));
+            if !found {
+                problems.push(format!(
+                    "{file}: {key}: table {id} has no column `{column}` (its columns: {})",
+                    columns.join(", ")
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// The messages of one outbox row (none for anything but an insert or a snapshot row).
+fn route_outbox(
+    outbox: &mut outbox::CompiledOutbox,
+    route: &Arc<Route>,
+    event: ChangeEvent,
+    event_time_ms: i64,
+    out: &mut Vec<Routed>,
+) -> Result<()> {
+    let row = match (event.op, &event.after) {
+        (Op::Create | Op::Read, Some(row)) => row,
+        (Op::Update, _) => {
+            tracing::warn!(table = %event.table.id, "an outbox row was updated: outbox rows are written \
+                once, so the update produces nothing (is this table really an outbox?)");
+            return Ok(());
+        }
+        _ => return Ok(()),
+    };
+    let record = outbox.record(row).map_err(|e| {
+        Error::definite(format!(
+            "outbox table {} at {}: {e}",
+            event.table.id, event.source.location
+        ))
+        .for_table(&event.table.id)
+    })?;
+    out.push(Routed {
+        route: Arc::new(Route {
+            topic: record.topic,
+            key_columns: route.key_columns.clone(),
+            schema: route.schema.clone(),
+            table_in_key: None,
+        }),
+        key: None,
+        body: Body::Outbox {
+            key: record.key,
+            value: record.value,
+        },
+        event_time_ms,
+        headers: record.headers,
+    });
+    Ok(())
+}
+
+/// The messages of one change on a compacted-topic route: the change, a tombstone after a
+/// delete, and a delete, tombstone and create for an update that changes the key.
+fn expand(
+    route: Arc<Route>,
+    event: ChangeEvent,
+    event_time_ms: i64,
+    headers: Vec<Header>,
+    out: &mut Vec<Routed>,
+) {
+    let key_of = |row: &Row| -> Option<Row> {
+        if route.key_columns.is_empty() {
+            return None;
+        }
+        Some(
+            route
+                .key_columns
+                .iter()
+                .map(|i| row.get(*i).cloned().unwrap_or(Value::Null))
+                .collect(),
+        )
+    };
+    let message = |route: &Arc<Route>, key: Option<Row>, body: Body, headers: Vec<Header>| Routed {
+        route: route.clone(),
+        key,
+        body,
+        event_time_ms,
+        headers,
+    };
+    match event.op {
+        Op::Create | Op::Read => {
+            let key = event.after.as_ref().and_then(key_of);
+            out.push(message(&route, key, Body::Change(event), headers))
+        }
+        Op::Delete => {
+            let key = event.before.as_ref().and_then(key_of);
+            out.push(message(&route, key.clone(), Body::Change(event), headers));
+            out.push(message(&route, key, Body::Tombstone, Vec::new()));
+        }
+        Op::Update => {
+            let new_key = event.after.as_ref().and_then(key_of);
+            let old_key = event.before.as_ref().and_then(key_of).filter(|k| {
+                !k.iter()
+                    .any(|v| matches!(v, Value::Null | Value::Unavailable))
+            });
+            match old_key {
+                Some(old) if Some(&old) != new_key.as_ref() => {
+                    let mut delete = event.clone();
+                    delete.op = Op::Delete;
+                    delete.after = None;
+                    let mut create = event;
+                    create.op = Op::Create;
+                    create.before = None;
+                    out.push(message(
+                        &route,
+                        Some(old.clone()),
+                        Body::Change(delete),
+                        headers.clone(),
+                    ));
+                    out.push(message(&route, Some(old), Body::Tombstone, Vec::new()));
+                    out.push(message(&route, new_key, Body::Change(create), headers));
+                }
+                _ => out.push(message(&route, new_key, Body::Change(event), headers)),
+            }
+        }
+        Op::Truncate => out.push(message(&route, None, Body::Change(event), headers)),
     }
 }
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::event::Message;
 use crate::event::{ChangeEvent, SourceLocation, TableSchema};
-use crate::router::Routed;
+use crate::router::{Body, Routed};
 use crate::value::Value;
 
 /// One table shape's names as JSON, escaped once.
@@ -203,17 +203,24 @@ fn push_envelope(
     Ok(())
 }
 
-/// Writes the key object of the key columns `columns` with `values` (`{}` when `None`).
+/// Writes the key object of the key columns `columns` with `values` (`{}` when `None`),
+/// the table first when the topic carries several (`"__table": "<schema>.<table>"`).
 fn push_key(
     out: &mut Vec<u8>,
     names: &TableNames,
+    table: Option<&str>,
     columns: &[usize],
     values: Option<&[Value]>,
 ) -> serde_json::Result<()> {
     out.push(b'{');
+    if let Some(table) = table {
+        push_str(out, crate::router::TABLE_KEY_FIELD);
+        out.push(b':');
+        push_str(out, table);
+    }
     if let Some(values) = values {
         for (k, (i, v)) in columns.iter().zip(values).enumerate() {
-            if k > 0 {
+            if k > 0 || table.is_some() {
                 out.push(b',');
             }
             match names.columns.get(*i) {
@@ -237,21 +244,9 @@ pub struct JsonEncoder {
 
 impl JsonEncoder {
     /// Encodes one routed message; the result borrows this encoder until the next call.
-    pub fn encode<'a>(
-        &'a mut self,
-        routed: &'a Routed,
-        schema: &Arc<TableSchema>,
-        now_ms: i64,
-    ) -> Result<Message<'a>> {
-        let names = self.names.get(schema);
-        encode_into(
-            routed,
-            schema,
-            &names,
-            now_ms,
-            &mut self.key,
-            &mut self.value,
-        )
+    pub fn encode<'a>(&'a mut self, routed: &'a Routed, now_ms: i64) -> Result<Message<'a>> {
+        let names = self.names.get(&routed.route.schema);
+        encode_into(routed, &names, now_ms, &mut self.key, &mut self.value)
     }
 }
 
@@ -259,7 +254,6 @@ impl JsonEncoder {
 /// borrowing them. `now_ms` is the envelope's processing time.
 pub fn encode_into<'a>(
     routed: &'a Routed,
-    schema: &TableSchema,
     names: &TableNames,
     now_ms: i64,
     key: &'a mut Vec<u8>,
@@ -267,27 +261,53 @@ pub fn encode_into<'a>(
 ) -> Result<Message<'a>> {
     key.clear();
     value.clear();
-    let has_key = !(routed.route.key_columns.is_empty() && routed.key.is_some());
-    if has_key {
-        push_key(key, names, &routed.route.key_columns, routed.key.as_deref()).map_err(|e| {
-            Error::definite(format!("encoding the key of {}", schema.id)).with_source(e)
-        })?;
-    }
-    let (has_value, event_time_ms, op) = match &routed.event {
-        Some(event) => {
-            push_envelope(value, event, names, now_ms).map_err(|e| {
-                Error::definite(format!("encoding a change of {}", schema.id)).with_source(e)
-            })?;
-            (true, event.source.ts_ms, Some(event.op.code()))
+    let table = &routed.route.schema.id;
+    let (has_key, has_value, op) = match &routed.body {
+        Body::Outbox { key: k, value: v } => {
+            if let Some(k) = k {
+                key.extend_from_slice(k);
+            }
+            if let Some(v) = v {
+                value.extend_from_slice(v);
+            }
+            (
+                k.is_some(),
+                v.is_some(),
+                Some(crate::event::Op::Create.code()),
+            )
         }
-        None => (false, routed.event_time_ms, None),
+        body => {
+            let has_key = !(routed.route.key_columns.is_empty() && routed.key.is_some());
+            if has_key {
+                push_key(
+                    key,
+                    names,
+                    routed.route.table_in_key.as_deref(),
+                    &routed.route.key_columns,
+                    routed.key.as_deref(),
+                )
+                .map_err(|e| {
+                    Error::definite(format!("encoding the key of {table}")).with_source(e)
+                })?;
+            }
+            match body {
+                Body::Change(event) => {
+                    push_envelope(value, event, names, now_ms).map_err(|e| {
+                        Error::definite(format!("encoding a change of {table}")).with_source(e)
+                    })?;
+                    (has_key, true, Some(event.op.code()))
+                }
+                _ => (has_key, false, None),
+            }
+        }
     };
     Ok(Message {
         topic: &routed.route.topic,
         key: has_key.then_some(key.as_slice()),
         value: has_value.then_some(value.as_slice()),
-        event_time_ms,
+        event_time_ms: routed.event_time_ms,
         op,
+        headers: &routed.headers,
     })
 }
 
@@ -322,14 +342,18 @@ mod tests {
     }
 
     fn routed(event: Option<ChangeEvent>, key: Option<Vec<Value>>) -> Routed {
+        let table = event.as_ref().map_or_else(schema, |e| e.table.clone());
         Routed {
-            route: Route {
+            route: Arc::new(Route {
                 topic: Arc::from("tp"),
                 key_columns: Arc::from(vec![0usize]),
-            },
+                schema: table,
+                table_in_key: None,
+            }),
             key,
-            event,
+            body: event.map_or(Body::Tombstone, Body::Change),
             event_time_ms: 1234,
+            headers: Vec::new(),
         }
     }
 
@@ -339,6 +363,7 @@ mod tests {
             op,
             before: None,
             after: Some(vec![Value::Int(7), Value::Decimal("1.50".into())]),
+            before_key_only: false,
             source: SourceInfo {
                 connector: "postgresql",
                 name: "demo".into(),
@@ -363,7 +388,7 @@ mod tests {
     fn envelope_shape() {
         let r = routed(Some(change(Op::Create)), Some(vec![Value::Int(7)]));
         let mut enc = JsonEncoder::default();
-        let rec = enc.encode(&r, &schema(), 99).unwrap();
+        let rec = enc.encode(&r, 99).unwrap();
         assert_eq!(rec.key, Some(&b"{\"id\":7}"[..]));
         let v: serde_json::Value = serde_json::from_slice(rec.value.unwrap()).unwrap();
         assert_eq!(v["before"], serde_json::Value::Null);
@@ -383,7 +408,7 @@ mod tests {
     fn tombstone_has_key_and_no_value() {
         let r = routed(None, Some(vec![Value::Int(7)]));
         let mut enc = JsonEncoder::default();
-        let rec = enc.encode(&r, &schema(), 99).unwrap();
+        let rec = enc.encode(&r, 99).unwrap();
         assert_eq!(rec.key, Some(&b"{\"id\":7}"[..]));
         assert!(rec.value.is_none());
         assert_eq!(rec.event_time_ms, 1234);
@@ -396,7 +421,7 @@ mod tests {
         e.after = None;
         let r = routed(Some(e), None);
         let mut enc = JsonEncoder::default();
-        let rec = enc.encode(&r, &schema(), 99).unwrap();
+        let rec = enc.encode(&r, 99).unwrap();
         assert_eq!(rec.key, Some(&b"{}"[..]));
         let v: serde_json::Value = serde_json::from_slice(rec.value.unwrap()).unwrap();
         assert_eq!(v["op"], "t");
@@ -422,7 +447,7 @@ mod tests {
         e.source.connector = "mysql";
         let r = routed(Some(e), Some(vec![Value::Int(7)]));
         let mut enc = JsonEncoder::default();
-        let rec = enc.encode(&r, &t, 99).unwrap();
+        let rec = enc.encode(&r, 99).unwrap();
         assert_eq!(
             std::str::from_utf8(rec.key.unwrap()).unwrap(),
             r#"{"id":7}"#
@@ -438,6 +463,34 @@ mod tests {
             env!("CARGO_PKG_VERSION")
         );
         assert_eq!(std::str::from_utf8(rec.value.unwrap()).unwrap(), want);
+    }
+
+    #[test]
+    fn a_shared_topic_key_names_the_table_and_outbox_bytes_pass_as_they_are() {
+        let mut r = routed(Some(change(Op::Create)), Some(vec![Value::Int(7)]));
+        Arc::make_mut(&mut r.route).table_in_key = Some(Arc::from("public.t"));
+        let mut enc = JsonEncoder::default();
+        let rec = enc.encode(&r, 99).unwrap();
+        assert_eq!(
+            std::str::from_utf8(rec.key.unwrap()).unwrap(),
+            r#"{"__table":"public.t","id":7}"#
+        );
+        let tomb = routed(None, None);
+        assert_eq!(enc.encode(&tomb, 99).unwrap().key, Some(&b"{}"[..]));
+        let mut outbox = routed(None, None);
+        outbox.body = Body::Outbox {
+            key: Some(b"order-1".to_vec()),
+            value: Some(br#"{"a": 1}"#.to_vec()),
+        };
+        outbox.headers = vec![crate::event::Header {
+            name: "id".into(),
+            value: Some(b"e1".to_vec()),
+        }];
+        let rec = enc.encode(&outbox, 99).unwrap();
+        assert_eq!(rec.key, Some(&b"order-1"[..]));
+        assert_eq!(rec.value, Some(&br#"{"a": 1}"#[..]));
+        assert_eq!(rec.op, Some("c"));
+        assert_eq!(rec.headers.len(), 1);
     }
 
     #[test]

@@ -7,10 +7,8 @@
 
 pub mod json;
 
-use std::sync::Arc;
-
 use crate::error::Result;
-use crate::event::{Message, TableSchema};
+use crate::event::Message;
 use crate::router::Routed;
 
 /// A connector's encoder, in the format its messages are written in; each keeps reusable
@@ -28,14 +26,9 @@ impl Default for Encoder {
 
 impl Encoder {
     /// Encodes one routed message; the result borrows this encoder until the next call.
-    pub fn encode<'a>(
-        &'a mut self,
-        routed: &'a Routed,
-        schema: &Arc<TableSchema>,
-        now_ms: i64,
-    ) -> Result<Message<'a>> {
+    pub fn encode<'a>(&'a mut self, routed: &'a Routed, now_ms: i64) -> Result<Message<'a>> {
         match self {
-            Encoder::Json(e) => e.encode(routed, schema, now_ms),
+            Encoder::Json(e) => e.encode(routed, now_ms),
         }
     }
 }

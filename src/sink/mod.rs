@@ -31,10 +31,12 @@ pub enum Sink {
 }
 
 impl Sink {
-    /// Makes sure `topic` exists (creating it as configured).
-    pub async fn ensure_topic(&self, topic: &str) -> Result<()> {
+    /// Makes sure `topic` exists (creating it as configured). `compact`: the topic holds a
+    /// table's rows (compacted under `kafka.compact_topics`); `false`: an event stream (an
+    /// outbox topic), never compacted.
+    pub async fn ensure_topic(&self, topic: &str, compact: bool) -> Result<()> {
         match self {
-            Sink::Kafka(k) => k.ensure_topic(topic).await,
+            Sink::Kafka(k) => k.ensure_topic(topic, compact).await,
             Sink::Stdout(_) => Ok(()),
         }
     }

@@ -66,6 +66,13 @@ impl StdoutSink {
             .extend_from_slice(itoa::Buffer::new().format(m.event_time_ms).as_bytes());
         b.text.extend_from_slice(b"\",\"tidemark.op\":");
         serde_json::to_writer(&mut b.text, &m.op).map_err(text_err)?;
+        for h in m.headers {
+            b.text.push(b',');
+            serde_json::to_writer(&mut b.text, &*h.name).map_err(text_err)?;
+            b.text.push(b':');
+            let value = h.value.as_deref().map(String::from_utf8_lossy);
+            serde_json::to_writer(&mut b.text, &value).map_err(text_err)?;
+        }
         b.text.extend_from_slice(b"}}\n");
         match b.waiting.last_mut() {
             Some((w, _, last)) if Arc::ptr_eq(w, window) && *last + 1 == seq => *last = seq,

@@ -5,7 +5,7 @@
 //!
 //! # The facade
 //!
-//! The CLI and the pipeline call only [`run`], [`check()`] and [`write_signal`]; each dispatches
+//! The CLI and the pipeline call only [`run`], [`check()`], [`table_columns`] and [`write_signal`]; each dispatches
 //! on the connector's [`SourceSettings`] to the source's folder. A new source is one folder
 //! (`config.rs` for its block of the connector file, `error.rs` for its driver's errors,
 //! `setup.rs` for `check`, `stream.rs` for `run`, and its snapshot backend) and one arm in
@@ -58,6 +58,17 @@ pub async fn check(cfg: &ConnectorConfig, compacted_topics: bool) -> Result<Vec<
     match &cfg.source {
         SourceSettings::Postgres(pg) => postgres::setup::check(cfg, pg, compacted_topics).await,
         SourceSettings::Mysql(my) => mysql::setup::check(cfg, my).await,
+    }
+}
+
+/// The live columns of each configured table that exists (for checking the table files'
+/// rules against them at start-up and in `tidemark check`).
+pub async fn table_columns(
+    cfg: &ConnectorConfig,
+) -> Result<Vec<(crate::event::TableId, Vec<String>)>> {
+    match &cfg.source {
+        SourceSettings::Postgres(_) => postgres::setup::table_columns(cfg).await,
+        SourceSettings::Mysql(_) => mysql::setup::table_columns(cfg).await,
     }
 }
 

@@ -13,6 +13,7 @@ mod fencing;
 mod harness;
 mod lost_position;
 mod restart;
+mod routing;
 mod shutdown;
 #[path = "../shared/shutdown_check.rs"]
 mod shutdown_check;

@@ -396,7 +396,14 @@ pub fn consume_until_at(
         }
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
-                let parse = |b: Option<&[u8]>| b.map(|b| serde_json::from_slice(b).expect("JSON"));
+                // JSON where it is JSON; other bytes (an outbox key) as a JSON string.
+                let parse = |b: Option<&[u8]>| {
+                    b.map(|b| {
+                        serde_json::from_slice(b).unwrap_or_else(|_| {
+                            Json::String(String::from_utf8_lossy(b).into_owned())
+                        })
+                    })
+                };
                 let headers = m
                     .headers()
                     .map(|h| {

@@ -11,6 +11,7 @@ mod ddl;
 mod e2e;
 mod lost_position;
 mod restart;
+mod routing;
 mod shutdown;
 #[path = "../shared/shutdown_check.rs"]
 mod shutdown_check;

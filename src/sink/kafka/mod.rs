@@ -124,7 +124,7 @@ impl KafkaSink {
         })
     }
 
-    pub async fn ensure_topic(&self, topic: &str) -> Result<()> {
+    pub async fn ensure_topic(&self, topic: &str, compact: bool) -> Result<()> {
         if !self.settings.create_topics || self.known_topics.lock().await.contains(topic) {
             return Ok(());
         }
@@ -133,7 +133,7 @@ impl KafkaSink {
             topic,
             self.settings.topic_partitions,
             self.settings.topic_replication_factor,
-            self.settings.compact_topics,
+            self.settings.compact_topics && compact,
         )
         .await?;
         self.known_topics.lock().await.insert(topic.to_string());
@@ -151,6 +151,12 @@ impl KafkaSink {
             headers = headers.insert(Header {
                 key: "tidemark.op",
                 value: Some(op.as_bytes()),
+            });
+        }
+        for h in m.headers {
+            headers = headers.insert(Header {
+                key: &h.name,
+                value: h.value.as_deref(),
             });
         }
         let delivery = Box::new(Delivery {
@@ -292,6 +298,7 @@ mod tests {
                 key: Some(key.as_bytes()),
                 value: Some(value.as_bytes()),
                 event_time_ms: 0,
+                headers: &[],
                 op: Some("c"),
             })
             .await

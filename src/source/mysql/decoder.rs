@@ -509,6 +509,7 @@ impl Decoder {
             op: Op::Truncate,
             before: None,
             after: None,
+            before_key_only: false,
             source: SourceInfo {
                 connector: "mysql",
                 name: self.name.clone(),
@@ -673,6 +674,7 @@ impl Decoder {
                 op,
                 before: change.before,
                 after: change.after,
+                before_key_only: false,
                 source: SourceInfo {
                     connector: "mysql",
                     name: self.name.clone(),
@@ -726,6 +728,7 @@ impl Decoder {
                         op: Op::Read,
                         before: None,
                         after: Some(row),
+                        before_key_only: false,
                         source: SourceInfo {
                             connector: "mysql",
                             name: self.name.clone(),

@@ -12,6 +12,7 @@ use super::error::classify_mysql;
 use super::position::MysqlPosition;
 use crate::config::{ConnectorConfig, GtidUse, MysqlSettings, SslMode};
 use crate::error::{Error, Result};
+use crate::event::TableId;
 use crate::source::check::{item, CheckItem, CheckStatus};
 
 /// Which server family: they differ in GTIDs, binlog details and privilege names.
@@ -188,6 +189,27 @@ pub async fn inspect(conn: &mut Conn, cfg: &ConnectorConfig) -> Result<Inspectio
         tables,
         signal_table: signal_table.is_some(),
     })
+}
+
+/// The live columns of each configured table that exists, in column order.
+pub async fn table_columns(cfg: &ConnectorConfig) -> Result<Vec<(TableId, Vec<String>)>> {
+    let mut conn = connect(cfg).await?;
+    let mut out = Vec::new();
+    for t in &cfg.tables {
+        let columns: Vec<String> = conn
+            .exec(
+                "SELECT COLUMN_NAME FROM information_schema.COLUMNS \
+                 WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+                (t.id.schema.clone(), t.id.table.clone()),
+            )
+            .await
+            .map_err(|e| q(e, "reading the configured tables' columns"))?;
+        if !columns.is_empty() {
+            out.push((t.id.clone(), columns));
+        }
+    }
+    let _ = conn.disconnect().await;
+    Ok(out)
 }
 
 /// `CURRENT_USER()`'s `user@host` as `'user'@'host'` (the user's name alone, at `'%'`, if the

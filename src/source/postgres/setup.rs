@@ -205,6 +205,20 @@ pub async fn inspect(client: &Client, cfg: &ConnectorConfig) -> Result<Inspectio
     })
 }
 
+/// The live columns of each configured table that exists, in column order.
+pub async fn table_columns(cfg: &ConnectorConfig) -> Result<Vec<(TableId, Vec<String>)>> {
+    let client = connect(cfg).await?;
+    let ctx = "reading the configured tables' columns";
+    let mut out = Vec::new();
+    for t in &cfg.tables {
+        let info = inspect_table(&client, &t.id, ctx).await?;
+        if info.exists {
+            out.push((t.id.clone(), info.columns));
+        }
+    }
+    Ok(out)
+}
+
 async fn inspect_table(client: &Client, id: &TableId, ctx: &str) -> Result<TableInfo> {
     let row = client
         .query_opt(

@@ -295,6 +295,7 @@ impl Decoder {
                     op: Op::Read,
                     before: None,
                     after: Some(row),
+                    before_key_only: false,
                     source: SourceInfo {
                         connector: "postgresql",
                         name: self.name.clone(),
@@ -520,14 +521,11 @@ impl Decoder {
                     &at,
                 )?;
                 self.snapshot_saw(&schema.id, [before.as_ref(), Some(&after)]);
-                Ok(vec![self.change(
-                    relation,
-                    schema,
-                    Op::Update,
-                    before,
-                    Some(after),
-                    lsn,
-                )?])
+                let change = self.change(relation, schema, Op::Update, before, Some(after), lsn)?;
+                Ok(vec![key_only_before(
+                    change,
+                    matches!(old, Some(OldTuple::Key(_))),
+                )])
             }
             PgOutputMessage::Delete { relation, old } => {
                 let Some(schema) = self.captured_schema(relation, lsn)? else {
@@ -536,14 +534,11 @@ impl Decoder {
                 let at = format_lsn(lsn);
                 let before = decode_row(&schema, old.values(), None, &at)?;
                 self.snapshot_saw(&schema.id, [Some(&before), None]);
-                Ok(vec![self.change(
-                    relation,
-                    schema,
-                    Op::Delete,
-                    Some(before),
-                    None,
-                    lsn,
-                )?])
+                let change = self.change(relation, schema, Op::Delete, Some(before), None, lsn)?;
+                Ok(vec![key_only_before(
+                    change,
+                    matches!(old, OldTuple::Key(_)),
+                )])
             }
             PgOutputMessage::Truncate { relations, .. } => {
                 let mut out = Vec::new();
@@ -601,6 +596,7 @@ impl Decoder {
             op,
             before,
             after,
+            before_key_only: false,
             source: SourceInfo {
                 connector: "postgresql",
                 name: self.name.clone(),
@@ -620,4 +616,12 @@ impl Decoder {
             }),
         }))
     }
+}
+
+/// Marks a change's `before` as key-only when the old tuple was a key tuple (`K`).
+fn key_only_before(mut message: SourceMessage, key_only: bool) -> SourceMessage {
+    if let SourceMessage::Change(e) = &mut message {
+        e.before_key_only = key_only;
+    }
+    message
 }
