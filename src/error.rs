@@ -28,6 +28,30 @@ pub enum Severity {
     Definite,
 }
 
+/// What was wrong with one event, when an error is about one event's content rather than a
+/// server, the configuration or tidemark: the table's `on_error` policy then decides whether
+/// the connector halts, sends the event to the dead-letter topic, or skips it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventFault {
+    /// The router could not route the row (an outbox row whose topic column is NULL, ...).
+    Routing,
+    /// The schema stage could not encode the change.
+    Encoding,
+    /// The record is larger than the topic or the producer accepts.
+    TooLarge,
+}
+
+impl EventFault {
+    /// The name in logs and dead-letter headers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventFault::Routing => "routing",
+            EventFault::Encoding => "encoding",
+            EventFault::TooLarge => "too_large",
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Error {
     pub severity: Severity,
@@ -36,6 +60,8 @@ pub struct Error {
     /// The one table the error concerns, when it concerns one (a row that cannot be decoded,
     /// routed, encoded or produced): a per-table policy can stop that table alone.
     pub table: Option<TableId>,
+    /// Set when the error is about one event's content (see [`EventFault`]).
+    pub fault: Option<EventFault>,
     /// What failed, in terms of the user's configuration (connector, table, column, position).
     pub message: String,
     pub source: Option<BoxError>,
@@ -47,6 +73,7 @@ impl Error {
             severity,
             unclassified: false,
             table: None,
+            fault: None,
             message: message.into(),
             source: None,
         }
@@ -75,6 +102,13 @@ impl Error {
     /// Marks the error as concerning `table` alone.
     pub fn for_table(mut self, table: &TableId) -> Self {
         self.table = Some(table.clone());
+        self
+    }
+
+    /// Marks the error as one event's fault (and so definite).
+    pub fn with_fault(mut self, fault: EventFault) -> Self {
+        self.severity = Severity::Definite;
+        self.fault = Some(fault);
         self
     }
 

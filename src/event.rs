@@ -273,6 +273,23 @@ pub struct Message<'a> {
     pub headers: &'a [Header],
 }
 
+impl Message<'_> {
+    /// The record's size as the producer counts it against `message.max.bytes`, rounded up:
+    /// key, value and headers, plus the record overhead (tidemark's two headers included).
+    pub fn wire_size(&self) -> usize {
+        const RECORD_OVERHEAD: usize = 128;
+        const HEADER_OVERHEAD: usize = 10;
+        self.key.map_or(0, <[u8]>::len)
+            + self.value.map_or(0, <[u8]>::len)
+            + self
+                .headers
+                .iter()
+                .map(|h| h.name.len() + h.value.as_ref().map_or(0, Vec::len) + HEADER_OVERHEAD)
+                .sum::<usize>()
+            + RECORD_OVERHEAD
+    }
+}
+
 /// One Kafka record header beyond tidemark's own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {

@@ -55,6 +55,8 @@ pub struct DaemonConfig {
     pub pipeline: PipelineConfig,
     #[serde(default)]
     pub router: RouterConfig,
+    #[serde(default)]
+    pub dead_letter: DeadLetterConfig,
     /// After SIGTERM/SIGINT, how long the daemon may take to drain the sink and commit its
     /// last positions; then (or at a second signal) it exits at once with status 1, committing
     /// nothing more (what was not committed is sent again after the restart).
@@ -239,6 +241,7 @@ impl Default for DaemonConfig {
             logging: LoggingConfig::default(),
             pipeline: PipelineConfig::default(),
             router: RouterConfig::default(),
+            dead_letter: DeadLetterConfig::default(),
             shutdown_timeout_ms: default_shutdown_timeout_ms(),
         }
     }
@@ -275,4 +278,25 @@ pub const DEFAULT_TOPIC_TEMPLATE: &str = "{prefix}.{schema}.{table}";
 
 fn default_topic_template() -> String {
     DEFAULT_TOPIC_TEMPLATE.into()
+}
+
+/// `dead_letter:`: where events under `on_error: dead_letter` go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetterConfig {
+    /// The dead-letter topic: a name or a template of `{prefix}` and `{connector}`.
+    #[serde(default = "default_dead_letter_topic")]
+    pub topic: String,
+}
+
+impl Default for DeadLetterConfig {
+    fn default() -> Self {
+        Self {
+            topic: default_dead_letter_topic(),
+        }
+    }
+}
+
+fn default_dead_letter_topic() -> String {
+    "{prefix}.dlq".into()
 }

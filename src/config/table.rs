@@ -32,6 +32,9 @@ pub struct TableConfig {
     /// The table is a transactional outbox: each inserted row is one event.
     #[serde(default)]
     pub outbox: Option<OutboxConfig>,
+    /// What happens to an event that cannot be routed, encoded or produced.
+    #[serde(default)]
+    pub on_error: OnError,
     /// This table's snapshot chunk size, instead of the connector's `snapshot.chunk_size`.
     #[serde(default)]
     pub snapshot_chunk_size: Option<usize>,
@@ -80,6 +83,21 @@ impl TableConfig {
     pub fn hashes(&self) -> bool {
         self.columns.mask.values().any(|m| *m == Mask::Hash)
     }
+}
+
+/// A table's policy for an event at fault (see `crate::error::EventFault`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// The connector stops with an error naming the table, the position and the fix; its
+    /// position is not committed past the event.
+    #[default]
+    Halt,
+    /// The event goes to the dead-letter topic with the error in its headers; the connector
+    /// goes on.
+    DeadLetter,
+    /// The event is counted and logged at WARN, and left out.
+    Skip,
 }
 
 /// `columns:`: at most one of `include` and `exclude`, and masks by column name.

@@ -128,6 +128,19 @@ pub fn validate_daemon(path: &Path, d: &DaemonConfig) -> Result<(), ConfigError>
             ),
         ));
     }
+    let dlq = crate::router::template::Template::parse(&d.dead_letter.topic)
+        .map_err(|e| ConfigError::invalid(path, "dead_letter.topic", e))?;
+    let sample = dlq.render(|p| matches!(p, "prefix" | "connector").then(|| "x".into()));
+    if !sample.is_ok_and(|t| valid_topic_name(&t)) {
+        return Err(ConfigError::invalid(
+            path,
+            "dead_letter.topic",
+            format!(
+                "`{}`: a topic name, or a template of {{prefix}} and {{connector}}",
+                d.dead_letter.topic
+            ),
+        ));
+    }
     if !valid_topic_name(&d.kafka.topic_prefix) || !valid_topic_name(&d.offsets.topic) {
         return Err(ConfigError::invalid(
             path,

@@ -69,7 +69,12 @@ pub enum Body {
     Outbox {
         key: Option<Vec<u8>>,
         value: Option<Vec<u8>>,
+        /// The row's place in the log (for errors and dead letters).
+        location: crate::event::SourceLocation,
     },
+    /// A change the router could not route ([`crate::error::EventFault::Routing`]): the
+    /// pipeline applies the table's `on_error` policy to it.
+    Rejected { event: ChangeEvent, reason: String },
 }
 
 /// One message to produce.
@@ -425,13 +430,25 @@ fn route_outbox(
         }
         _ => return Ok(()),
     };
-    let record = outbox.record(row).map_err(|e| {
-        Error::definite(format!(
-            "outbox table {} at {}: {e}",
-            event.table.id, event.source.location
-        ))
-        .for_table(&event.table.id)
-    })?;
+    let record = match outbox.record(row) {
+        Ok(r) => r,
+        Err(reason) => {
+            out.push(Routed {
+                route: route.clone(),
+                key: None,
+                body: Body::Rejected {
+                    reason: format!(
+                        "outbox table {} at {}: {reason}",
+                        event.table.id, event.source.location
+                    ),
+                    event,
+                },
+                event_time_ms,
+                headers: Vec::new(),
+            });
+            return Ok(());
+        }
+    };
     out.push(Routed {
         route: Arc::new(Route {
             topic: record.topic,
@@ -443,6 +460,7 @@ fn route_outbox(
         body: Body::Outbox {
             key: record.key,
             value: record.value,
+            location: event.source.location,
         },
         event_time_ms,
         headers: record.headers,

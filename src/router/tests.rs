@@ -417,7 +417,7 @@ fn outbox_rows_route_by_column_and_deletes_produce_nothing() {
     let out = r.route(e).unwrap();
     assert_eq!(out.len(), 1);
     assert_eq!(&*out[0].route.topic, "tidemark.order");
-    let Body::Outbox { key, value } = &out[0].body else {
+    let Body::Outbox { key, value, .. } = &out[0].body else {
         panic!("{:?}", out[0].body)
     };
     assert_eq!(key.as_deref(), Some(&b"o-1"[..]));
@@ -446,16 +446,21 @@ fn outbox_rows_route_by_column_and_deletes_produce_nothing() {
     }
     let mut bad = row("no/slash");
     bad[1] = Value::Text("bad topic".into());
-    let err = r
-        .route(event(outbox_schema(), Op::Create, None, Some(bad)))
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("not a valid topic name"), "{err}");
+    let rejected = |out: Vec<Routed>| match out.into_iter().next().map(|r| r.body) {
+        Some(Body::Rejected { reason, .. }) => reason,
+        other => panic!("{other:?}"),
+    };
+    let reason = rejected(
+        r.route(event(outbox_schema(), Op::Create, None, Some(bad)))
+            .unwrap(),
+    );
+    assert!(reason.contains("not a valid topic name"), "{reason}");
     let mut null = row("x");
     null[1] = Value::Null;
-    let err = r
-        .route(event(outbox_schema(), Op::Create, None, Some(null)))
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("`aggregate_type` is NULL"), "{err}");
+    let reason = rejected(
+        r.route(event(outbox_schema(), Op::Create, None, Some(null)))
+            .unwrap(),
+    );
+    assert!(reason.contains("`aggregate_type` is NULL"), "{reason}");
+    assert!(reason.contains("WAL position 0/1"), "{reason}");
 }

@@ -263,7 +263,9 @@ pub fn encode_into<'a>(
     value.clear();
     let table = &routed.route.schema.id;
     let (has_key, has_value, op) = match &routed.body {
-        Body::Outbox { key: k, value: v } => {
+        Body::Outbox {
+            key: k, value: v, ..
+        } => {
             if let Some(k) = k {
                 key.extend_from_slice(k);
             }
@@ -275,6 +277,11 @@ pub fn encode_into<'a>(
                 v.is_some(),
                 Some(crate::event::Op::Create.code()),
             )
+        }
+        Body::Rejected { reason, .. } => {
+            return Err(Error::definite(format!(
+                "a rejected change of {table} reached the encoder: {reason}"
+            )))
         }
         body => {
             let has_key = !(routed.route.key_columns.is_empty() && routed.key.is_some());
@@ -481,6 +488,11 @@ mod tests {
         outbox.body = Body::Outbox {
             key: Some(b"order-1".to_vec()),
             value: Some(br#"{"a": 1}"#.to_vec()),
+            location: SourceLocation::Postgres {
+                lsn: 1,
+                commit_lsn: 1,
+                tx_id: 1,
+            },
         };
         outbox.headers = vec![crate::event::Header {
             name: "id".into(),

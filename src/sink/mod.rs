@@ -41,6 +41,14 @@ impl Sink {
         }
     }
 
+    /// The largest record `topic` takes (none for a sink without a limit).
+    pub fn max_message_bytes(&self, topic: &str) -> Option<usize> {
+        match self {
+            Sink::Kafka(k) => Some(k.max_message_bytes(topic)),
+            Sink::Stdout(_) => None,
+        }
+    }
+
     /// Whether the sink keeps what it is sent, so that [`Sink::holds_messages`] can tell.
     pub fn keeps_messages(&self) -> bool {
         matches!(self, Sink::Kafka(_))

@@ -363,8 +363,8 @@ pub struct Msg {
     pub headers: Vec<(String, String)>,
 }
 
-/// Reads partition 0 of `topic` from the beginning until `done(messages)` holds (then for
-/// `settle` more, to catch extras), or `timeout`.
+/// Reads partition 0 of `topic` from the beginning until `done(messages)` holds and then no
+/// message came for `settle` (to catch extras), or `timeout` (plus `settle`) passed.
 pub fn consume_until(
     topic: &str,
     timeout: Duration,
@@ -388,7 +388,7 @@ pub fn consume_until_at(
     let mut done_at: Option<Instant> = None;
     loop {
         if let Some(t) = done_at {
-            if t.elapsed() >= settle {
+            if t.elapsed() >= settle || start.elapsed() > timeout + settle {
                 return out;
             }
         } else if start.elapsed() > timeout {
@@ -424,6 +424,10 @@ pub fn consume_until_at(
                     value: parse(m.payload()),
                     headers,
                 });
+                // Still flowing: the settle time counts from the last message.
+                if done_at.is_some() {
+                    done_at = Some(Instant::now());
+                }
             }
             Some(Err(e)) => {
                 // The topic may not exist yet.

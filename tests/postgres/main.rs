@@ -8,6 +8,7 @@
 mod bad_input;
 mod common;
 mod ddl;
+mod dead_letter;
 mod e2e;
 mod lost_position;
 mod restart;

@@ -66,6 +66,10 @@ pub struct KafkaSink {
     admin: AdminClient<DefaultClientContext>,
     settings: KafkaConfig,
     known_topics: Mutex<HashSet<String>>,
+    /// The producer's `message.max.bytes`.
+    producer_limit: usize,
+    /// Each ensured topic's `max.message.bytes`, where the broker said.
+    topic_limits: std::sync::Mutex<std::collections::HashMap<String, usize>>,
 }
 
 /// The producer properties tidemark sets; `kafka.producer` entries override them.
@@ -121,23 +125,66 @@ impl KafkaSink {
             admin,
             settings: settings.clone(),
             known_topics: Mutex::new(HashSet::new()),
+            producer_limit: settings
+                .producer
+                .get("message.max.bytes")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1_000_000),
+            topic_limits: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
     pub async fn ensure_topic(&self, topic: &str, compact: bool) -> Result<()> {
-        if !self.settings.create_topics || self.known_topics.lock().await.contains(topic) {
+        if self.known_topics.lock().await.contains(topic) {
             return Ok(());
         }
-        create_topic(
-            &self.admin,
-            topic,
-            self.settings.topic_partitions,
-            self.settings.topic_replication_factor,
-            self.settings.compact_topics && compact,
-        )
-        .await?;
+        if self.settings.create_topics {
+            create_topic(
+                &self.admin,
+                topic,
+                self.settings.topic_partitions,
+                self.settings.topic_replication_factor,
+                self.settings.compact_topics && compact,
+            )
+            .await?;
+        }
+        if let Some(limit) = self.topic_max_message_bytes(topic).await {
+            if let Ok(mut limits) = self.topic_limits.lock() {
+                limits.insert(topic.to_string(), limit);
+            }
+        }
         self.known_topics.lock().await.insert(topic.to_string());
         Ok(())
+    }
+
+    /// The topic's `max.message.bytes`, when the broker tells (best effort: a broker without
+    /// DescribeConfigs leaves the producer's own limit).
+    async fn topic_max_message_bytes(&self, topic: &str) -> Option<usize> {
+        use rdkafka::admin::{AdminOptions, ResourceSpecifier};
+        let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(10)));
+        let results = self
+            .admin
+            .describe_configs([&ResourceSpecifier::Topic(topic)], &opts)
+            .await
+            .ok()?;
+        let resource = results.into_iter().next()?.ok()?;
+        let limit = resource
+            .get("max.message.bytes")
+            .and_then(|e| e.value.as_deref())
+            .and_then(|v| v.parse().ok());
+        tracing::debug!(topic, max_message_bytes = ?limit, "topic size limit");
+        limit
+    }
+
+    /// The largest record `topic` takes: the smaller of the producer's `message.max.bytes`
+    /// and the topic's `max.message.bytes` (when known).
+    pub fn max_message_bytes(&self, topic: &str) -> usize {
+        let topic_limit = self
+            .topic_limits
+            .lock()
+            .ok()
+            .and_then(|l| l.get(topic).copied());
+        topic_limit.map_or(self.producer_limit, |t| t.min(self.producer_limit))
     }
 
     /// Hands `m` to the producer as message `seq` of `window`.
@@ -183,16 +230,18 @@ impl KafkaSink {
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
                 Err((e, _)) => {
-                    let what = match e.rdkafka_error_code() {
-                        Some(RDKafkaErrorCode::MessageSizeTooLarge) => too_large(
-                            "the producer refused",
-                            m.topic,
-                            m.key,
-                            m.key.map_or(0, <[u8]>::len) + m.value.map_or(0, <[u8]>::len),
-                        ),
-                        _ => format!("producing to topic {}", m.topic),
-                    };
-                    return Err(kafka_error(what, e));
+                    return Err(match e.rdkafka_error_code() {
+                        Some(RDKafkaErrorCode::MessageSizeTooLarge) => {
+                            let what = too_large(
+                                "the producer refused",
+                                m.topic,
+                                m.key,
+                                m.key.map_or(0, <[u8]>::len) + m.value.map_or(0, <[u8]>::len),
+                            );
+                            kafka_error(what, e).with_fault(crate::error::EventFault::TooLarge)
+                        }
+                        _ => kafka_error(format!("producing to topic {}", m.topic), e),
+                    });
                 }
             }
         }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::{ConnectorConfig, Settings, SnapshotMode};
-use crate::error::{Error, Result};
+use crate::error::{Error, EventFault, Result};
 use crate::event::SourceMessage;
 use crate::offsets::tracker::{self, Checkpoint};
 use crate::offsets::{now_ms, PositionStore};
@@ -24,6 +24,9 @@ use crate::router::{Body, Router};
 use crate::schema::Encoder;
 use crate::sink::{Output, Sink};
 use crate::source::{SourceContext, StartHints};
+use faults::{Faults, Verdict};
+
+pub mod faults;
 
 /// Source messages taken from the channel at once: one wake-up of the pipeline per batch.
 const BATCH: usize = 1024;
@@ -119,6 +122,29 @@ async fn start_hints(
     Ok(hints)
 }
 
+/// Carries out a policy's verdict on an event at fault: the dead-letter record is produced
+/// (its topic made sure of once), a skip produces nothing.
+async fn set_aside(
+    verdict: Verdict<'_>,
+    sink: &Sink,
+    output: &mut Output,
+    dead_letter_ready: &mut bool,
+) -> Result<()> {
+    match verdict {
+        Verdict::Skip => Ok(()),
+        Verdict::DeadLetter(m) => {
+            if !*dead_letter_ready {
+                sink.ensure_topic(m.topic, false).await?;
+                *dead_letter_ready = true;
+            }
+            output
+                .send(m)
+                .await
+                .map_err(|e| e.context("producing to the dead-letter topic"))
+        }
+    }
+}
+
 /// Refuses to start when a table file names a column its live table lacks (a typo, or a
 /// column dropped while tidemark was stopped), naming the file and the column.
 async fn check_table_files(cfg: &ConnectorConfig) -> Result<()> {
@@ -195,6 +221,8 @@ pub async fn run_once(
         let mut batch = Vec::with_capacity(BATCH);
         let mut routed = Vec::new();
         let mut encoder = Encoder::default();
+        let mut faults = Faults::new(cfg.clone(), &settings.daemon)?;
+        let mut dead_letter_ready = false;
         // The acknowledged prefix as last read: re-read only when the in-flight limit is hit.
         let mut acked_prefix = 0u64;
         while source_rx.recv_many(&mut batch, BATCH).await > 0 {
@@ -208,6 +236,18 @@ pub async fn run_once(
                             .route_into(event, &mut routed)
                             .map_err(|e| e.for_table(&schema.id))?;
                         for r in routed.drain(..) {
+                            if output.sent() - acked_prefix >= max_in_flight {
+                                let wanted = output.sent() + 1 - max_in_flight;
+                                acked_prefix = window.wait_for(wanted).await?.prefix;
+                            }
+                            if let Body::Rejected { reason, .. } = &r.body {
+                                let reason = reason.clone();
+                                let verdict =
+                                    faults.handle(&r, EventFault::Routing, &reason, now)?;
+                                set_aside(verdict, &sink, &mut output, &mut dead_letter_ready)
+                                    .await?;
+                                continue;
+                            }
                             let same_topic = last_topic
                                 .as_ref()
                                 .is_some_and(|t| Arc::ptr_eq(t, &r.route.topic));
@@ -219,26 +259,52 @@ pub async fn run_once(
                                 }
                                 last_topic = Some(r.route.topic.clone());
                             }
-                            if output.sent() - acked_prefix >= max_in_flight {
-                                let wanted = output.sent() + 1 - max_in_flight;
-                                acked_prefix = window.wait_for(wanted).await?.prefix;
+                            let fault = match encoder.encode(&r, now) {
+                                Err(e) => Some((EventFault::Encoding, e.to_string())),
+                                Ok(message) => match sink.max_message_bytes(message.topic) {
+                                    Some(limit) if message.wire_size() > limit => Some((
+                                        EventFault::TooLarge,
+                                        format!(
+                                            "the record for key {} on topic {} is about {} bytes, over the {limit} \
+                                             bytes the topic takes (the smaller of the producer's message.max.bytes, \
+                                             under kafka.producer in tidemark.yaml, and the topic's max.message.bytes \
+                                             on the broker; raise both to produce it)",
+                                            message.key.map_or_else(
+                                                || "null".into(),
+                                                |k| String::from_utf8_lossy(&k[..k.len().min(200)])
+                                            ),
+                                            message.topic,
+                                            message.wire_size()
+                                        ),
+                                    )),
+                                    _ => match output.send(message).await {
+                                        Ok(()) => None,
+                                        Err(e) => match e.fault {
+                                            Some(fault) => Some((fault, e.to_string())),
+                                            // A broker outage concerns no table; a refusal does.
+                                            None if e.is_transient() => {
+                                                return Err(e.context(format!(
+                                                    "connector {}: table {}",
+                                                    cfg.name, schema.id
+                                                )))
+                                            }
+                                            None => {
+                                                return Err(e
+                                                    .context(format!(
+                                                        "connector {}: table {}",
+                                                        cfg.name, schema.id
+                                                    ))
+                                                    .for_table(&schema.id))
+                                            }
+                                        },
+                                    },
+                                },
+                            };
+                            if let Some((fault, why)) = fault {
+                                let verdict = faults.handle(&r, fault, &why, now)?;
+                                set_aside(verdict, &sink, &mut output, &mut dead_letter_ready)
+                                    .await?;
                             }
-                            let message = encoder
-                                .encode(&r, now)
-                                .map_err(|e| e.for_table(&schema.id))?;
-                            output.send(message).await.map_err(|e| {
-                                let e = e.context(format!(
-                                    "connector {}: table {}",
-                                    cfg.name, schema.id
-                                ));
-                                // A refused message (too large, ...) concerns its table; a
-                                // broker outage does not.
-                                if e.is_transient() {
-                                    e
-                                } else {
-                                    e.for_table(&schema.id)
-                                }
-                            })?;
                         }
                     }
                     SourceMessage::SchemaChange { table, previous } => {
