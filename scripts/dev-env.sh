@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Local servers for tidemark's integration tests and the quickstart.
 #
-#   scripts/dev-env.sh up     [pg|mysql|kafka ...]  install what is missing, start, wait, write the env file
-#   scripts/dev-env.sh down   [pg|mysql|kafka ...]  stop what `up` started (by pid)
+#   scripts/dev-env.sh up     [pg|mysql|kafka|registry ...]  install what is missing, start, wait, write the env file
+#   scripts/dev-env.sh down   [pg|mysql|kafka|registry ...]  stop what `up` started (by pid)
 #   scripts/dev-env.sh status                       print each server up/down (exit 3 if any is down)
 #
 # Each server runs on loopback from its own data directory under target/dev-env/; the machine's
@@ -12,11 +12,14 @@
 #   tansu       127.0.0.1:${TIDEMARK_DEV_KAFKA_PORT:-59092}  Kafka protocol broker (crates.io `tansu`),
 #               storage ${TIDEMARK_DEV_KAFKA_STORAGE:-memory://tansu/}; "sqlite" = sqlite://tansu.db, a file in
 #               target/dev-env/kafka that survives a restart (sqlite paths are relative to that directory)
+#   registry    127.0.0.1:${TIDEMARK_DEV_REGISTRY_PORT:-58081}  tools/test-registry: an in-memory Confluent-
+#               compatible schema registry FOR TESTS (built from this repository with cargo)
 # tansu is built once with cargo into ${TIDEMARK_TOOLS_DIR:-~/.cache/tidemark/tools} (about 13 min on 2 cores).
 #
 # After `up`:  source target/dev-env/env   (TIDEMARK_TEST_PG_URL, TIDEMARK_TEST_MYSQL_URL,
 #                                           TIDEMARK_TEST_MYSQL_CDC_URL: the account with README's grants,
-#                                           TIDEMARK_TEST_KAFKA_BROKERS, TIDEMARK_DEV_PG_BIN)
+#                                           TIDEMARK_TEST_KAFKA_BROKERS, TIDEMARK_TEST_SCHEMA_REGISTRY_URL,
+#                                           TIDEMARK_DEV_PG_BIN)
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -27,6 +30,7 @@ ENV_FILE=$DEV/env
 PG_PORT=${TIDEMARK_DEV_PG_PORT:-55432}
 MYSQL_PORT=${TIDEMARK_DEV_MYSQL_PORT:-53306}
 KAFKA_PORT=${TIDEMARK_DEV_KAFKA_PORT:-59092}
+REGISTRY_PORT=${TIDEMARK_DEV_REGISTRY_PORT:-58081}
 KAFKA_STORAGE=${TIDEMARK_DEV_KAFKA_STORAGE:-memory://tansu/}
 TOOLS_DIR=${TIDEMARK_TOOLS_DIR:-$HOME/.cache/tidemark/tools}
 TANSU_VERSION=${TIDEMARK_TANSU_VERSION:-0.6.0}
@@ -37,6 +41,9 @@ BUILD_TIMEOUT=1800
 PG_DIR=$DEV/pg # may become a directory outside the repo, see pg_dirs
 MY_DIR=$DEV/mysql
 KAFKA_DIR=$DEV/kafka
+REGISTRY_DIR=$DEV/registry
+# /proc/PID/comm keeps 15 characters of the binary's name.
+REGISTRY_COMM=tidemark-test-r
 
 export DEBIAN_FRONTEND=noninteractive
 
@@ -578,6 +585,55 @@ kafka_status() {
 
 # ---------------------------------------------------------------------------------------------
 
+registry_ok() {
+    command -v python3 >/dev/null || {
+        tcp_open "$REGISTRY_PORT"
+        return
+    }
+    python3 -c "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:$REGISTRY_PORT/subjects', timeout=2).status == 200 else 1)" \
+        >/dev/null 2>&1
+}
+
+registry_up() {
+    mkdir -p "$REGISTRY_DIR"
+    local state=running
+    if ! pid_alive "$DEV/registry.pid" "$REGISTRY_COMM"; then
+        state=started
+        if tcp_open "$REGISTRY_PORT"; then
+            die "port $REGISTRY_PORT is already in use by another process (set TIDEMARK_DEV_REGISTRY_PORT)"
+        fi
+        log "registry: building tools/test-registry (cargo build -p tidemark-test-registry)"
+        (cd "$ROOT" && cargo build --quiet -p tidemark-test-registry) >"$REGISTRY_DIR/build.log" 2>&1 ||
+            die "building the test registry failed" "$REGISTRY_DIR/build.log"
+        # Run a copy: a later `cargo build` may replace the file under target/.
+        cp "$ROOT/target/debug/tidemark-test-registry" "$REGISTRY_DIR/tidemark-test-registry"
+        spawn "$DEV/registry.pid" "$REGISTRY_DIR/registry.log" "$REGISTRY_DIR" \
+            "$REGISTRY_DIR/tidemark-test-registry" --listen "127.0.0.1:$REGISTRY_PORT"
+    fi
+    local i
+    for ((i = 0; i < READY_TIMEOUT * 2; i++)); do
+        pid_exists "$DEV/registry.pid" || die "the test registry exited during startup" "$REGISTRY_DIR/registry.log"
+        registry_ok && break
+        sleep 0.5
+    done
+    registry_ok || die "the test registry does not answer on 127.0.0.1:$REGISTRY_PORT" "$REGISTRY_DIR/registry.log"
+    log "registry: $state on http://127.0.0.1:$REGISTRY_PORT (pid $(cat "$DEV/registry.pid"), in memory, for tests only)"
+}
+
+registry_down() { stop_pid "$DEV/registry.pid" "$REGISTRY_COMM" registry 10; }
+
+registry_status() {
+    if pid_alive "$DEV/registry.pid" "$REGISTRY_COMM" && registry_ok; then
+        printf '  %-9s up    127.0.0.1:%-6s pid %s (test schema registry)\n' registry "$REGISTRY_PORT" \
+            "$(cat "$DEV/registry.pid")"
+        return 0
+    fi
+    printf '  %-9s down  127.0.0.1:%s\n' registry "$REGISTRY_PORT"
+    return 1
+}
+
+# ---------------------------------------------------------------------------------------------
+
 write_env() {
     [[ -n $PG_BIN ]] || find_pg_bin || true
     local tmp=$ENV_FILE.tmp
@@ -587,6 +643,7 @@ write_env() {
         printf 'export TIDEMARK_TEST_MYSQL_URL=%q\n' "mysql://tidemark:tidemark@127.0.0.1:$MYSQL_PORT/tidemark_test"
         printf 'export TIDEMARK_TEST_MYSQL_CDC_URL=%q\n' "mysql://tidemark_cdc:tidemark_cdc@127.0.0.1:$MYSQL_PORT/tidemark_test"
         printf 'export TIDEMARK_TEST_KAFKA_BROKERS=%q\n' "127.0.0.1:$KAFKA_PORT"
+        printf 'export TIDEMARK_TEST_SCHEMA_REGISTRY_URL=%q\n' "http://127.0.0.1:$REGISTRY_PORT"
         printf 'export TIDEMARK_DEV_PG_BIN=%q\n' "$PG_BIN"
         printf 'export TIDEMARK_DEV_TANSU=%q\n' "$TANSU"
     } >"$tmp"
@@ -598,13 +655,14 @@ COMPONENTS=()
 components() {
     local c
     COMPONENTS=()
-    (($# == 0)) && set -- pg mysql kafka
+    (($# == 0)) && set -- pg mysql kafka registry
     for c in "$@"; do
         case $c in
         pg | postgres | postgresql) COMPONENTS+=(pg) ;;
         mysql | mariadb) COMPONENTS+=(mysql) ;;
         kafka | tansu) COMPONENTS+=(kafka) ;;
-        *) die "unknown server '$c' (expected pg, mysql or kafka)" ;;
+        registry | schema-registry) COMPONENTS+=(registry) ;;
+        *) die "unknown server '$c' (expected pg, mysql, kafka or registry)" ;;
         esac
     done
 }
@@ -627,6 +685,7 @@ main() {
             pg) pg_up ;;
             mysql) my_up ;;
             kafka) kafka_up ;;
+            registry) registry_up ;;
             esac
         done
         write_env
@@ -640,6 +699,7 @@ main() {
             pg) pg_down ;;
             mysql) my_down ;;
             kafka) kafka_down ;;
+            registry) registry_down ;;
             esac
         done
         ;;
@@ -650,6 +710,7 @@ main() {
         pg_status || rc=3
         my_status || rc=3
         kafka_status || rc=3
+        registry_status || rc=3
         return "$rc"
         ;;
     -h | --help | help) usage 0 ;;

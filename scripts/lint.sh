@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The house rules, checked by CI on every run (scripts/test.sh calls this first):
 #   1. cargo fmt --check                                  formatting
-#   2. cargo clippy --all-targets -- -D warnings          lints, with Cargo.toml's [lints]
+#   2. cargo clippy --workspace --all-targets -D warnings lints, with Cargo.toml's [lints]
 #                                                         (unsafe_code forbidden, unwrap_used denied
 #                                                         outside tests)
 #   3. RUSTDOCFLAGS="-D warnings" cargo doc --no-deps     the module docs build without a warning
@@ -23,8 +23,8 @@ fail() {
 step "cargo fmt --check"
 cargo fmt --all --check || fail "formatting (run \`cargo fmt\`)"
 
-step "cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets --locked -- -D warnings || fail "clippy"
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings || fail "clippy"
 
 step "cargo doc --no-deps (RUSTDOCFLAGS=-D warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked --lib || fail "documentation warnings"
