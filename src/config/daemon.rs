@@ -34,6 +34,18 @@ pub enum LogFormat {
     Json,
 }
 
+/// How messages are written (per daemon; a table file may override it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    /// The Debezium JSON envelope, without a schema.
+    #[default]
+    Json,
+    /// The envelope in Kafka Connect's `{"schema", "payload"}` wrapper (JsonConverter with
+    /// `schemas.enable=true`).
+    JsonSchema,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DaemonConfig {
@@ -45,6 +57,9 @@ pub struct DaemonConfig {
     pub tables_dir: PathBuf,
     #[serde(default)]
     pub sink: SinkKind,
+    /// The message format of every table whose file sets none.
+    #[serde(default)]
+    pub format: Format,
     #[serde(default)]
     pub kafka: KafkaConfig,
     #[serde(default)]
@@ -236,6 +251,7 @@ impl Default for DaemonConfig {
             connectors_dir: default_connectors_dir(),
             tables_dir: default_tables_dir(),
             sink: SinkKind::default(),
+            format: Format::default(),
             kafka: KafkaConfig::default(),
             offsets: OffsetsConfig::default(),
             logging: LoggingConfig::default(),

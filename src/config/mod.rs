@@ -29,7 +29,7 @@ mod tests;
 use std::path::{Path, PathBuf};
 
 pub use connector::{Connection, GtidUse, OnLostPosition, SnapshotMode, SourceKind, SslMode};
-pub use daemon::{DaemonConfig, LogFormat, PositionStoreKind, SinkKind};
+pub use daemon::{DaemonConfig, Format, LogFormat, PositionStoreKind, SinkKind};
 pub use error::ConfigError;
 #[cfg(test)]
 pub use resolved::test_mysql_connector;

@@ -18,6 +18,9 @@ pub struct TableConfig {
     /// Message key columns, instead of the primary key (required for a table without one).
     #[serde(default)]
     pub key: Option<Vec<String>>,
+    /// This table's message format, instead of the daemon's `format`.
+    #[serde(default)]
+    pub format: Option<super::daemon::Format>,
     /// Which columns the messages carry, and masks on them.
     #[serde(default)]
     pub columns: ColumnsConfig,

@@ -190,6 +190,7 @@ impl Faults {
                     key_columns: schema.primary_key.clone().into(),
                     schema,
                     table_in_key: None,
+                    format: crate::config::Format::Json,
                 };
                 (route, key, Body::Change(event.clone()))
             }
@@ -262,6 +263,7 @@ mod tests {
                 key_columns: Arc::from(vec![0usize]),
                 schema: schema.clone(),
                 table_in_key: None,
+                format: crate::config::Format::Json,
             }),
             key: Some(vec![Value::Int(9)]),
             body: Body::Change(ChangeEvent {

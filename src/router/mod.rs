@@ -36,7 +36,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::config::{ConnectorConfig, DaemonConfig, Secret};
+use crate::config::{ConnectorConfig, DaemonConfig, Format, Secret};
 use crate::error::{Error, Result};
 use crate::event::{ChangeEvent, Header, Op, Row, TableId, TableSchema};
 use crate::value::Value;
@@ -56,6 +56,8 @@ pub struct Route {
     pub schema: Arc<TableSchema>,
     /// `Some("<schema>.<table>")` when the topic carries several tables: the key names it.
     pub table_in_key: Option<Arc<str>>,
+    /// The format the table's messages are written in.
+    pub format: Format,
 }
 
 /// What one message carries.
@@ -113,6 +115,7 @@ pub struct Router {
     connector: Arc<ConnectorConfig>,
     prefix: String,
     default_template: Template,
+    format: Format,
     compacted: bool,
     salt: Option<Secret>,
     topics: HashMap<TableId, TableTopic>,
@@ -134,6 +137,7 @@ impl Router {
             connector: connector.clone(),
             prefix: daemon.kafka.topic_prefix.clone(),
             default_template,
+            format: daemon.format,
             compacted: daemon.kafka.compact_topics,
             salt,
             topics: HashMap::new(),
@@ -227,6 +231,7 @@ impl Router {
                 topic: topic.topic.clone(),
                 shared_topic: topic.shared,
                 compacted: self.compacted,
+                format: self.format,
                 salt: self.salt.as_ref(),
                 outbox_topic: topic.outbox.clone(),
             };
@@ -455,6 +460,7 @@ fn route_outbox(
             key_columns: route.key_columns.clone(),
             schema: route.schema.clone(),
             table_in_key: None,
+            format: route.format,
         }),
         key: None,
         body: Body::Outbox {

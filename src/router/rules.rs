@@ -24,6 +24,8 @@ pub struct RuleContext<'a> {
     /// The topic carries other tables too: the key names the table.
     pub shared_topic: bool,
     pub compacted: bool,
+    /// The daemon's format (a table file may override it).
+    pub format: crate::config::Format,
     pub salt: Option<&'a Secret>,
     /// The outbox topic template with the table placeholders filled in.
     pub outbox_topic: Option<super::template::Template>,
@@ -69,6 +71,7 @@ impl TableRules {
     ) -> Result<Self, String> {
         let err = |key: &str, message: String| rule_error(entry, input, key, &message);
         let config = entry.map(|e| &e.config);
+        let format = config.and_then(|c| c.format).unwrap_or(ctx.format);
         let column = |key: &str, name: &str| {
             input.column_index(name).ok_or_else(|| {
                 err(
@@ -131,6 +134,7 @@ impl TableRules {
                     key_columns: Arc::from(Vec::new()),
                     schema: input.clone(),
                     table_in_key: None,
+                    format,
                 }),
                 projection: None,
                 masks: Vec::new(),
@@ -263,6 +267,7 @@ impl TableRules {
                 table_in_key: ctx
                     .shared_topic
                     .then(|| Arc::from(input.id.to_string().as_str())),
+                format,
             }),
             projection,
             masks,

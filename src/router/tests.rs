@@ -464,3 +464,28 @@ fn outbox_rows_route_by_column_and_deletes_produce_nothing() {
     assert!(reason.contains("`aggregate_type` is NULL"), "{reason}");
     assert!(reason.contains("WAL position 0/1"), "{reason}");
 }
+
+#[test]
+fn a_table_file_overrides_the_daemons_format() {
+    let c = connector_with(vec![
+        (
+            TableId::new("public", "t"),
+            TableConfig {
+                format: Some(Format::JsonSchema),
+                ..Default::default()
+            },
+        ),
+        (TableId::new("public", "u"), TableConfig::default()),
+    ]);
+    let mut r = router(c);
+    let out = r
+        .route(event(schema(vec![0]), Op::Create, None, Some(row(1, "a"))))
+        .unwrap();
+    assert_eq!(out[0].route.format, Format::JsonSchema);
+    let mut u = (*schema(vec![0])).clone();
+    u.id = TableId::new("public", "u");
+    let out = r
+        .route(event(Arc::new(u), Op::Create, None, Some(row(1, "a"))))
+        .unwrap();
+    assert_eq!(out[0].route.format, Format::Json);
+}

@@ -86,18 +86,63 @@ fn push_int(out: &mut Vec<u8>, v: impl itoa::Integer) {
     out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
-fn push_value(out: &mut Vec<u8>, v: &Value) -> serde_json::Result<()> {
+/// How column values are written where the formats differ.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Style {
+    /// JSON columns as a string holding the JSON text (Kafka Connect's `io.debezium.data.Json`),
+    /// instead of the JSON itself.
+    pub json_as_text: bool,
+    /// Unsigned 64-bit integers as Kafka Connect's `Decimal` (base64 of the big-endian two's
+    /// complement, scale 0), which holds every value exactly where Connect's `int64` cannot.
+    pub uint64_as_decimal: bool,
+}
+
+/// The big-endian two's complement bytes of `u`, as few as hold it (a leading zero byte when
+/// the top bit is set, so the value stays positive).
+pub fn decimal_bytes(u: u64) -> Vec<u8> {
+    let bytes = u.to_be_bytes();
+    let first = bytes
+        .iter()
+        .position(|b| *b != 0)
+        .unwrap_or(bytes.len() - 1);
+    let mut out = Vec::with_capacity(9);
+    if bytes[first] & 0x80 != 0 {
+        out.push(0);
+    }
+    out.extend_from_slice(&bytes[first..]);
+    out
+}
+
+fn push_value(out: &mut Vec<u8>, v: &Value, style: Style) -> serde_json::Result<()> {
+    match v {
+        Value::Json(j) if style.json_as_text => {
+            push_str(out, j.get());
+            return Ok(());
+        }
+        Value::UInt(u) if style.uint64_as_decimal => {
+            use base64::Engine as _;
+            let text = base64::engine::general_purpose::STANDARD.encode(decimal_bytes(*u));
+            push_str(out, &text);
+            return Ok(());
+        }
+        _ => {}
+    }
     serde_json::to_writer(&mut *out, v)
 }
 
-fn push_row(out: &mut Vec<u8>, names: &TableNames, row: &[Value]) -> serde_json::Result<()> {
+fn push_row(
+    out: &mut Vec<u8>,
+    names: &TableNames,
+    row: &[Value],
+    style: Style,
+) -> serde_json::Result<()> {
     out.push(b'{');
     for (i, (name, v)) in names.columns.iter().zip(row).enumerate() {
         if i > 0 {
             out.push(b',');
         }
         out.extend_from_slice(name);
-        push_value(out, v)?;
+        push_value(out, v, style)?;
     }
     out.push(b'}');
     Ok(())
@@ -169,15 +214,16 @@ fn push_envelope(
     e: &ChangeEvent,
     names: &TableNames,
     now_ms: i64,
+    style: Style,
 ) -> serde_json::Result<()> {
     out.extend_from_slice(b"{\"before\":");
     match &e.before {
-        Some(row) => push_row(out, names, row)?,
+        Some(row) => push_row(out, names, row, style)?,
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(b",\"after\":");
     match &e.after {
-        Some(row) => push_row(out, names, row)?,
+        Some(row) => push_row(out, names, row, style)?,
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(b",\"source\":");
@@ -211,6 +257,7 @@ fn push_key(
     table: Option<&str>,
     columns: &[usize],
     values: Option<&[Value]>,
+    style: Style,
 ) -> serde_json::Result<()> {
     out.push(b'{');
     if let Some(table) = table {
@@ -227,7 +274,7 @@ fn push_key(
                 Some(name) => out.extend_from_slice(name),
                 None => out.extend_from_slice(b"\"?\":"),
             }
-            push_value(out, v)?;
+            push_value(out, v, style)?;
         }
     }
     out.push(b'}');
@@ -240,13 +287,29 @@ pub struct JsonEncoder {
     key: Vec<u8>,
     value: Vec<u8>,
     names: NameCache,
+    style: Style,
 }
 
 impl JsonEncoder {
     /// Encodes one routed message; the result borrows this encoder until the next call.
     pub fn encode<'a>(&'a mut self, routed: &'a Routed, now_ms: i64) -> Result<Message<'a>> {
         let names = self.names.get(&routed.route.schema);
-        encode_into(routed, &names, now_ms, &mut self.key, &mut self.value)
+        encode_into(
+            routed,
+            &names,
+            now_ms,
+            self.style,
+            &mut self.key,
+            &mut self.value,
+        )
+    }
+
+    /// An encoder that writes values in `style`.
+    pub fn with_style(style: Style) -> Self {
+        Self {
+            style,
+            ..Self::default()
+        }
     }
 }
 
@@ -256,6 +319,7 @@ pub fn encode_into<'a>(
     routed: &'a Routed,
     names: &TableNames,
     now_ms: i64,
+    style: Style,
     key: &'a mut Vec<u8>,
     value: &'a mut Vec<u8>,
 ) -> Result<Message<'a>> {
@@ -292,6 +356,7 @@ pub fn encode_into<'a>(
                     routed.route.table_in_key.as_deref(),
                     &routed.route.key_columns,
                     routed.key.as_deref(),
+                    style,
                 )
                 .map_err(|e| {
                     Error::definite(format!("encoding the key of {table}")).with_source(e)
@@ -299,7 +364,7 @@ pub fn encode_into<'a>(
             }
             match body {
                 Body::Change(event) => {
-                    push_envelope(value, event, names, now_ms).map_err(|e| {
+                    push_envelope(value, event, names, now_ms, style).map_err(|e| {
                         Error::definite(format!("encoding a change of {table}")).with_source(e)
                     })?;
                     (has_key, true, Some(event.op.code()))
@@ -356,6 +421,7 @@ mod tests {
                 key_columns: Arc::from(vec![0usize]),
                 schema: table,
                 table_in_key: None,
+                format: crate::config::Format::Json,
             }),
             key,
             body: event.map_or(Body::Tombstone, Body::Change),
@@ -503,6 +569,18 @@ mod tests {
         assert_eq!(rec.value, Some(&br#"{"a": 1}"#[..]));
         assert_eq!(rec.op, Some("c"));
         assert_eq!(rec.headers.len(), 1);
+    }
+
+    #[test]
+    fn unsigned_64_bit_decimal_bytes() {
+        assert_eq!(decimal_bytes(0), [0]);
+        assert_eq!(decimal_bytes(127), [127]);
+        assert_eq!(decimal_bytes(128), [0, 128]);
+        assert_eq!(decimal_bytes(256), [1, 0]);
+        assert_eq!(
+            decimal_bytes(u64::MAX),
+            [0, 255, 255, 255, 255, 255, 255, 255, 255]
+        );
     }
 
     #[test]

@@ -7,6 +7,8 @@
 
 #[path = "../postgres/common.rs"]
 mod common;
+#[path = "../shared/connect_check.rs"]
+mod connect_check;
 mod ddl;
 mod e2e;
 mod fencing;

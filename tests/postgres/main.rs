@@ -7,6 +7,8 @@
 
 mod bad_input;
 mod common;
+#[path = "../shared/connect_check.rs"]
+mod connect_check;
 mod ddl;
 mod dead_letter;
 mod e2e;

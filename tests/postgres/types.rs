@@ -119,6 +119,29 @@ async fn every_type_round_trips_exactly() {
     assert_snapshot_equals_stream(&read, after);
     snap_daemon.terminate(Duration::from_secs(60));
     snap.cleanup(&client).await;
+
+    // format: json-schema: every key and value conforms to the Connect schema beside it, and
+    // carries the same values (JSON columns as their text).
+    let wrapped = TestConfig::new(&[&format!("public.{t}")], "");
+    let daemon_file = wrapped.config_file();
+    let mut text = std::fs::read_to_string(&daemon_file).unwrap();
+    text.push_str("format: json-schema\n");
+    std::fs::write(&daemon_file, text).unwrap();
+    let mut wrapped_daemon = wrapped.start();
+    let read = consume_n(
+        &wrapped.topic(&format!("public.{t}")),
+        3,
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        read.len(),
+        3,
+        "{read:#?}\nlog:\n{}",
+        wrapped_daemon.log_text()
+    );
+    crate::connect_check::assert_rows_conform(&read, after, &["j", "jb"]);
+    wrapped_daemon.terminate(Duration::from_secs(60));
+    wrapped.cleanup(&client).await;
     client
         .batch_execute(&format!(
             "DROP TABLE {t}; DROP DOMAIN {dom}; DROP TYPE {mood};"
