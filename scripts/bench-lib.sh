@@ -26,10 +26,12 @@ bench_run_dir() {
 }
 
 # write_daemon_config LOG_LEVEL: $OUT/configs/tidemark.yaml: the dev broker, topics prefixed
-# with $RUN, positions in files under $OUT/positions committed every 100 ms.
+# with $RUN, positions in files under $OUT/positions committed every 100 ms, messages in
+# BENCH_FORMAT (json | json-schema; default json).
 write_daemon_config() {
   cat > "$OUT/configs/tidemark.yaml" <<YAML
 connectors_dir: ../connectors
+format: ${BENCH_FORMAT:-json}
 kafka:
   brokers: $TIDEMARK_TEST_KAFKA_BROKERS
   topic_prefix: $RUN

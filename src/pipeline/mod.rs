@@ -212,6 +212,7 @@ pub async fn run_once(
     }));
 
     let max_in_flight = settings.daemon.pipeline.max_in_flight.max(1) as u64;
+    let mut faults = Faults::new(cfg.clone(), &settings.daemon)?;
     let forward = async {
         // Topics this connector already made sure of: the sink is asked once per topic, not
         // once per event.
@@ -221,7 +222,6 @@ pub async fn run_once(
         let mut batch = Vec::with_capacity(BATCH);
         let mut routed = Vec::new();
         let mut encoder = Encoder::default();
-        let mut faults = Faults::new(cfg.clone(), &settings.daemon)?;
         let mut dead_letter_ready = false;
         // The acknowledged prefix as last read: re-read only when the in-flight limit is hit.
         let mut acked_prefix = 0u64;
@@ -350,6 +350,13 @@ pub async fn run_once(
         r = forward => r,
         why = lease_lost => Err(Error::definite(why)),
     };
+    // What this life of the connector left out of its topics, on purpose.
+    if router.filtered() + faults.dead_lettered + faults.skipped > 0 {
+        tracing::info!(connector = %cfg.name, filtered = router.filtered(),
+            dead_lettered = faults.dead_lettered, skipped = faults.skipped,
+            "events not on their topics since the connector started: left out by row filters, \
+             sent to the dead-letter topic, skipped by on_error: skip");
+    }
     // Whatever happened, let the tracker finish: it commits the last fully acknowledged
     // checkpoint, which limits duplicates after a restart.
     drop(source_rx);
