@@ -5,6 +5,7 @@
 //! ([`json_schema`], with the Connect schemas of [`connect`]). Each route says its table's format.
 //! Must not: choose topics or keys (see `router`) or produce (see `sink`).
 
+pub mod avro_schema;
 pub mod connect;
 pub mod json;
 pub mod json_schema;
