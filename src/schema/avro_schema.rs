@@ -1,7 +1,7 @@
 //! Avro schemas derived from a table shape: the key record and the Debezium-style envelope
 //! (`before`/`after` as `["null", Row]`, `source`, `op`, `ts_ms`, `transaction`), for the
-//! `avro` format (not yet selectable: the encoder and the registry client come next; this
-//! module is the derivation they will use, tested on its own).
+//! `avro` format (not yet selectable: the registry client and the wiring come next; this
+//! module and [`super::avro_value`] are what they will use, tested on their own).
 //!
 //! Column types (the `tidemark` value profile; each choice keeps every value exact):
 //!

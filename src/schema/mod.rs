@@ -6,6 +6,7 @@
 //! Must not: choose topics or keys (see `router`) or produce (see `sink`).
 
 pub mod avro_schema;
+pub mod avro_value;
 pub mod connect;
 pub mod json;
 pub mod json_schema;
