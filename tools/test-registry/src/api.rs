@@ -238,6 +238,13 @@ mod tests {
         let (s, b) = call(
             &mut r,
             "POST",
+            "/compatibility/subjects/new-value/versions/latest",
+            json!({"schema": v1}),
+        );
+        assert_eq!((s, b["error_code"].clone()), (404, json!(40401)));
+        let (s, b) = call(
+            &mut r,
+            "POST",
             "/subjects/x/versions",
             json!({"schema": "{"}),
         );

@@ -284,10 +284,12 @@ impl Registry {
     ) -> Result<Vec<String>, ApiError> {
         let (_, new) = parse(text)?;
         let level = self.level(Some(subject));
+        // Confluent: against a version (`latest` included) of a subject that does not exist,
+        // 404 40401; against "every version" of it, compatible.
         let Some(ids) = self.subjects.get(subject) else {
             return match against {
-                Some(VersionRef::Number(_)) => Err(ApiError::subject_not_found(subject)),
-                _ => Ok(Vec::new()),
+                Some(_) => Err(ApiError::subject_not_found(subject)),
+                None => Ok(Vec::new()),
             };
         };
         let olds: Vec<u32> = match against {
