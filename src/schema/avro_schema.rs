@@ -63,6 +63,24 @@ fn namespace(topic: &str) -> String {
         .join(".")
 }
 
+/// Whether a column's values are an Avro `string` (their text): the types Avro has no exact
+/// type for, and enums and sets (the labels ride in `connect.parameters`).
+pub fn carried_as_text(t: &ColumnType) -> bool {
+    matches!(
+        t,
+        ColumnType::Decimal {
+            precision: None,
+            ..
+        } | ColumnType::Text
+            | ColumnType::Interval
+            | ColumnType::TimeTz
+            | ColumnType::Json
+            | ColumnType::Enum { .. }
+            | ColumnType::Set { .. }
+            | ColumnType::Other(_)
+    )
+}
+
 fn type_schema(t: &ColumnType) -> Json {
     let logical = |ty: &str, lt: &str| json!({ "type": ty, "logicalType": lt });
     match t {
@@ -80,6 +98,10 @@ fn type_schema(t: &ColumnType) -> Json {
         } => json!({
             "type": "bytes", "logicalType": "decimal", "precision": p, "scale": scale.unwrap_or(0)
         }),
+        ColumnType::Enum { labels, .. } | ColumnType::Set { labels } => json!({
+            "type": "string",
+            "connect.parameters": { "allowed": labels.join(",") }
+        }),
         ColumnType::Decimal {
             precision: None, ..
         }
@@ -94,10 +116,6 @@ fn type_schema(t: &ColumnType) -> Json {
         ColumnType::Timestamp => logical("long", "local-timestamp-micros"),
         ColumnType::TimestampTz => logical("long", "timestamp-micros"),
         ColumnType::Uuid => logical("string", "uuid"),
-        ColumnType::Enum { labels, .. } | ColumnType::Set { labels } => json!({
-            "type": "string",
-            "connect.parameters": { "allowed": labels.join(",") }
-        }),
         ColumnType::Geometry { .. } => json!({
             "type": "record", "name": "Geometry", "namespace": "io.debezium.data.geometry",
             "fields": [
@@ -344,6 +362,17 @@ mod tests {
         assert_eq!(ty("weird_name__"), "string");
         assert_eq!(ty("_9lives"), "int");
         assert_eq!(ty("g2"), "io.debezium.data.geometry.Geometry");
+    }
+
+    #[test]
+    fn carried_as_text_agrees_with_the_schemas() {
+        let route = every_type();
+        for t in route.schema.columns.iter().map(|c| &c.column_type) {
+            let ty = type_schema(t);
+            let is_string =
+                ty == "string" || (ty["type"] == "string" && ty.get("logicalType").is_none());
+            assert_eq!(carried_as_text(t), is_string, "{t:?}: {ty}");
+        }
     }
 
     #[test]

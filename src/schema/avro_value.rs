@@ -155,22 +155,12 @@ fn plain(column: &ColumnDef, t: &ColumnType, v: &Value) -> Result<Avro, String> 
                 ),
             ),
         ]),
-        (
-            ColumnType::Decimal {
-                precision: None, ..
-            }
-            | ColumnType::Text
-            | ColumnType::Interval
-            | ColumnType::TimeTz
-            | ColumnType::Json
-            | ColumnType::Enum { .. }
-            | ColumnType::Set { .. }
-            | ColumnType::Other(_),
-            v,
-        ) if !matches!(
-            v,
-            Value::Bytes(_) | Value::Array(_) | Value::Geometry { .. }
-        ) =>
+        (t, v)
+            if super::avro_schema::carried_as_text(t)
+                && !matches!(
+                    v,
+                    Value::Bytes(_) | Value::Array(_) | Value::Geometry { .. }
+                ) =>
         {
             Avro::String(text(v))
         }

@@ -9,13 +9,6 @@ use serde_json::json;
 use crate::common::*;
 use crate::harness::*;
 
-fn header<'a>(m: &'a Msg, name: &str) -> Option<&'a str> {
-    m.headers
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn masks_filters_event_time_and_an_outbox_on_binlog_rows() {
     let mut c = my().await;
@@ -35,10 +28,7 @@ async fn masks_filters_event_time_and_an_outbox_on_binlog_rows() {
     .unwrap();
     let d = db();
     let cfg = mysql_config(&[&format!("{d}.{t}"), &format!("{d}.{o}")], "");
-    let daemon_file = cfg.config_file();
-    let mut text = std::fs::read_to_string(&daemon_file).unwrap();
-    text.push_str("router:\n  hash_salt_file: salt.txt\n");
-    std::fs::write(&daemon_file, text).unwrap();
+    cfg.append_to_daemon_file("router:\n  hash_salt_file: salt.txt\n");
     write(cfg.dir.path(), "configs/salt.txt", "pepper");
     let tables = format!("configs/tables/{}", cfg.name);
     write(
@@ -105,11 +95,8 @@ async fn masks_filters_event_time_and_an_outbox_on_binlog_rows() {
         h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()),
         "{h}"
     );
-    assert_eq!(
-        header(&m[0], "tidemark.event_time_ms"),
-        Some("1646370367890")
-    );
-    assert_eq!(header(&m[2], "tidemark.filter"), Some("left"));
+    assert_eq!(m[0].header("tidemark.event_time_ms"), Some("1646370367890"));
+    assert_eq!(m[2].header("tidemark.filter"), Some("left"));
     assert_eq!(
         m[2].value.as_ref().unwrap()["before"]["email"],
         first["email"]
@@ -125,7 +112,7 @@ async fn masks_filters_event_time_and_an_outbox_on_binlog_rows() {
     assert_eq!(cart[0].key, Some(json!("c-1")));
     assert_eq!(cart[0].value, Some(json!({"sku": "A"})));
     assert_eq!(cart[1].value, Some(json!({"sku": "A", "q": 2})));
-    assert_eq!(header(&cart[1], "type"), Some("paid"));
+    assert_eq!(cart[1].header("type"), Some("paid"));
     let user = consume_until(
         &format!("{}.ob.user", cfg.prefix),
         Duration::from_secs(60),
@@ -134,7 +121,7 @@ async fn masks_filters_event_time_and_an_outbox_on_binlog_rows() {
     );
     assert_eq!(user.len(), 1, "{}", show(&user));
     assert_eq!(user[0].key, Some(json!("u-9")));
-    assert!(header(&user[0], "id").is_some());
+    assert!(user[0].header("id").is_some());
     daemon.stop_cleanly();
     c.query_drop(format!("DROP TABLE {t}, {o}")).await.unwrap();
 }

@@ -139,10 +139,7 @@ async fn every_type_round_trips() {
     // format: json-schema: every key and value conforms to the Connect schema beside it, and
     // carries the same values (MariaDB's JSON is already its text in both formats).
     let wrapped = mysql_config(&[&format!("{d}.{t}")], "snapshot:\n  mode: initial\n");
-    let daemon_file = wrapped.config_file();
-    let mut text = std::fs::read_to_string(&daemon_file).unwrap();
-    text.push_str("format: json-schema\n");
-    std::fs::write(&daemon_file, text).unwrap();
+    wrapped.append_to_daemon_file("format: json-schema\n");
     let mut wrapped_daemon = wrapped.start();
     let read = consume_n(
         &wrapped.topic(&format!("{d}.{t}")),

@@ -157,6 +157,14 @@ impl TestConfig {
         self.path("configs/tidemark.yaml")
     }
 
+    /// Appends top-level keys (`format: json-schema\n`, a `router:` block) to the daemon file.
+    pub fn append_to_daemon_file(&self, yaml: &str) {
+        let file = self.config_file();
+        let mut text = std::fs::read_to_string(&file).expect("daemon file");
+        text.push_str(yaml);
+        std::fs::write(&file, text).expect("daemon file");
+    }
+
     pub fn topic(&self, table: &str) -> String {
         format!("{}.{table}", self.prefix)
     }
@@ -361,6 +369,16 @@ pub struct Msg {
     pub key: Option<Json>,
     pub value: Option<Json>,
     pub headers: Vec<(String, String)>,
+}
+
+impl Msg {
+    /// The value of header `name`, if the message has it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// Reads partition 0 of `topic` from the beginning until `done(messages)` holds and then no

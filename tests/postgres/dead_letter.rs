@@ -8,13 +8,6 @@ use serde_json::json;
 
 use crate::common::*;
 
-fn header<'a>(m: &'a Msg, name: &str) -> Option<&'a str> {
-    m.headers
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn dead_letter_and_skip_set_events_aside_and_the_rest_goes_on() {
     let client = pg().await;
@@ -115,26 +108,32 @@ async fn dead_letter_and_skip_set_events_aside_and_the_rest_goes_on() {
     let large = &dlq[0];
     assert_eq!(large.key, Some(json!({"id": 2})), "{}", show(&dlq));
     assert_eq!(large.value, None);
-    assert_eq!(header(large, "tidemark.dlq.error_kind"), Some("too_large"));
+    assert_eq!(large.header("tidemark.dlq.error_kind"), Some("too_large"));
     assert_eq!(
-        header(large, "tidemark.dlq.table"),
+        large.header("tidemark.dlq.table"),
         Some(format!("public.{a}").as_str())
     );
     assert_eq!(
-        header(large, "tidemark.dlq.topic"),
+        large.header("tidemark.dlq.topic"),
         Some(cfg.topic(&format!("public.{a}")).as_str())
     );
     assert_eq!(
-        header(large, "tidemark.dlq.connector"),
+        large.header("tidemark.dlq.connector"),
         Some(cfg.name.as_str())
     );
-    assert!(header(large, "tidemark.dlq.position").is_some_and(|p| p.starts_with("WAL position ")));
-    assert!(header(large, "tidemark.dlq.error").is_some_and(|e| e.contains("message.max.bytes")));
+    assert!(large
+        .header("tidemark.dlq.position")
+        .is_some_and(|p| p.starts_with("WAL position ")));
+    assert!(large
+        .header("tidemark.dlq.error")
+        .is_some_and(|e| e.contains("message.max.bytes")));
     // The outbox row without a topic: the change's envelope, and why.
     let unrouted = &dlq[1];
-    assert_eq!(header(unrouted, "tidemark.dlq.error_kind"), Some("routing"));
-    assert_eq!(header(unrouted, "tidemark.dlq.topic"), None);
-    assert!(header(unrouted, "tidemark.dlq.error").is_some_and(|e| e.contains("`kind` is NULL")));
+    assert_eq!(unrouted.header("tidemark.dlq.error_kind"), Some("routing"));
+    assert_eq!(unrouted.header("tidemark.dlq.topic"), None);
+    assert!(unrouted
+        .header("tidemark.dlq.error")
+        .is_some_and(|e| e.contains("`kind` is NULL")));
     let v = unrouted.value.as_ref().unwrap();
     assert_eq!(v["after"]["agg"], "o-2", "{v}");
     assert_eq!(v["op"], "c");

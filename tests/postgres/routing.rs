@@ -9,23 +9,13 @@ use serde_json::{json, Value as Json};
 
 use crate::common::*;
 
-fn header<'a>(m: &'a Msg, name: &str) -> Option<&'a str> {
-    m.headers
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
 fn is_hash(v: &Json) -> bool {
     v.as_str()
         .is_some_and(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn add_salt(cfg: &TestConfig) {
-    let daemon = cfg.config_file();
-    let mut text = std::fs::read_to_string(&daemon).unwrap();
-    text.push_str("router:\n  hash_salt_file: salt.txt\n");
-    std::fs::write(&daemon, text).unwrap();
+    cfg.append_to_daemon_file("router:\n  hash_salt_file: salt.txt\n");
     write(cfg.dir.path(), "configs/salt.txt", "s3cret-salt\n");
 }
 
@@ -100,7 +90,7 @@ async fn table_files_route_mask_filter_and_time_snapshot_and_stream_rows() {
                "updated_at": "2020-01-02T03:04:05.678000Z"}),
     );
     assert_eq!(
-        header(&sa[0], "tidemark.event_time_ms"),
+        sa[0].header("tidemark.event_time_ms"),
         Some("1577934245678")
     );
     let sb = of(&snap, &b);
@@ -168,15 +158,13 @@ async fn table_files_route_mask_filter_and_time_snapshot_and_stream_rows() {
     assert_eq!(into["after"]["status"], "paid");
     // The update out of it: a delete of the old row, marked, at the new event time.
     let left = &ma[2];
-    assert_eq!(header(left, "tidemark.filter"), Some("left"));
+    assert_eq!(left.header("tidemark.filter"), Some("left"));
     assert_eq!(left.value.as_ref().unwrap()["before"]["status"], "paid");
     assert_eq!(left.value.as_ref().unwrap()["before"]["email"], ann_hash);
-    assert_eq!(
-        header(left, "tidemark.event_time_ms"),
-        Some("1620284889000")
-    );
+    assert_eq!(left.header("tidemark.event_time_ms"), Some("1620284889000"));
     // A row without an event time gets the commit time.
-    let commit: i64 = header(&ma[0], "tidemark.event_time_ms")
+    let commit: i64 = ma[0]
+        .header("tidemark.event_time_ms")
         .unwrap()
         .parse()
         .unwrap();
@@ -242,11 +230,11 @@ async fn outbox_rows_land_on_their_aggregate_topics_in_commit_order() {
             assert_eq!(m.key, Some(json!(format!("{kind}-{}", i % 4))), "{show}");
             assert_eq!(m.value, Some(json!({"seq": i, "kind": kind})), "{show}");
             assert_eq!(
-                header(m, "id"),
+                m.header("id"),
                 Some(format!("00000000-0000-0000-0000-{i:012}").as_str())
             );
-            assert_eq!(header(m, "type"), Some(format!("{kind}.changed").as_str()));
-            assert_eq!(header(m, "tenant"), Some("acme"));
+            assert_eq!(m.header("type"), Some(format!("{kind}.changed").as_str()));
+            assert_eq!(m.header("tenant"), Some("acme"));
         }
     }
     daemon.stop_cleanly();

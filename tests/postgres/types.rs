@@ -123,10 +123,7 @@ async fn every_type_round_trips_exactly() {
     // format: json-schema: every key and value conforms to the Connect schema beside it, and
     // carries the same values (JSON columns as their text).
     let wrapped = TestConfig::new(&[&format!("public.{t}")], "");
-    let daemon_file = wrapped.config_file();
-    let mut text = std::fs::read_to_string(&daemon_file).unwrap();
-    text.push_str("format: json-schema\n");
-    std::fs::write(&daemon_file, text).unwrap();
+    wrapped.append_to_daemon_file("format: json-schema\n");
     let mut wrapped_daemon = wrapped.start();
     let read = consume_n(
         &wrapped.topic(&format!("public.{t}")),
