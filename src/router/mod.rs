@@ -21,8 +21,9 @@
 //! fails it produces nothing. An update whose new row passes is produced as it is (an update
 //! into the filter is an update: a consumer upserts it). An update whose new row fails while
 //! its old row passed (or is not known) leaves the filtered table: it is produced as a delete
-//! (`op: d`, `before` the old row, else the new one) with the header `tidemark.filter: left`,
-//! followed by a tombstone, so the compacted topic drops the row. A delete is produced unless
+//! (`op: d`, `before` the old row, even a key-only one, else the new row) with the header
+//! `tidemark.filter: left`, followed by a tombstone under the old key, so the compacted topic
+//! drops the row. A delete is produced unless
 //! its old row is known to fail. The filter reads the values before masks, so it may use
 //! columns the messages leave out.
 
@@ -279,11 +280,12 @@ impl Router {
             }
             Crossing::Keep => false,
             Crossing::Left => {
+                // The delete of the row as it was: the old row (a key-only old row still holds
+                // the old key, which may differ from the new row's), else the new row.
                 event.op = Op::Delete;
                 let after = event.after.take();
-                if event.before.is_none() || event.before_key_only {
+                if event.before.is_none() {
                     event.before = after;
-                    event.before_key_only = false;
                 }
                 true
             }

@@ -363,6 +363,26 @@ fn filters_drop_rows_and_turn_leaving_updates_into_deletes() {
         ops(&r.route(key_only).unwrap()),
         vec![Some(Op::Delete), None]
     );
+    // A key change that leaves the filter, with a key-only old row (PostgreSQL sends the old
+    // key when the key changes): the delete is of the OLD key, not the new one.
+    let mut moved = draft(
+        Op::Update,
+        Some(vec![
+            Value::Int(1),
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+        ]),
+        Some(wide_row(9, "draft")),
+    );
+    moved.before_key_only = true;
+    let out = r.route(moved).unwrap();
+    assert_eq!(ops(&out), vec![Some(Op::Delete), None]);
+    assert_eq!(out[0].key, Some(vec![Value::Int(1)]));
+    assert_eq!(out[1].key, Some(vec![Value::Int(1)]));
     // No old row and a new row that fails: it may have been in, so it leaves.
     let out = r
         .route(draft(Op::Update, None, Some(wide_row(1, "draft"))))
