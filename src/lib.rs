@@ -21,6 +21,9 @@ pub mod source;
 pub mod tls;
 pub mod value;
 
+#[cfg(test)]
+pub mod test_fixtures;
+
 /// For the unit tests: the allocator counts the bytes live, so a test can show that memory
 /// stays bounded (nextest runs each test in its own process). The counting is the `cap`
 /// crate's, which keeps tidemark itself free of `unsafe`.

@@ -230,7 +230,8 @@ fn location(routed: &Routed) -> Option<&SourceLocation> {
 mod tests {
     use super::*;
     use crate::config::{TableConfig, TableEntry};
-    use crate::event::{ColumnDef, Op, SourceInfo, TableId, TableSchema};
+    use crate::event::{Op, TableId};
+    use crate::test_fixtures::{change, column, route, table};
     use crate::value::{ColumnType, Value};
 
     fn faults(on_error: OnError) -> Faults {
@@ -248,46 +249,37 @@ mod tests {
     }
 
     fn routed() -> Routed {
-        let schema = Arc::new(TableSchema {
-            id: TableId::new("shop", "t"),
-            columns: vec![ColumnDef {
-                name: "id".into(),
-                column_type: ColumnType::Int32,
-                nullable: false,
-            }],
-            primary_key: vec![0],
-        });
+        let schema = table(
+            "shop",
+            "t",
+            vec![column("id", ColumnType::Int32, false)],
+            vec![0],
+        );
+        let mut event = change(
+            schema.clone(),
+            Op::Create,
+            None,
+            Some(vec![Value::Int(9)]),
+            7,
+        );
+        event.source.connector = "mysql";
+        event.source.db = "shop".into();
+        event.source.location = SourceLocation::Mysql {
+            file: "bin.000002".into(),
+            pos: 400,
+            row: 1,
+            gtid: None,
+            server_id: 1,
+        };
         Routed {
-            route: Arc::new(Route {
-                topic: Arc::from("tidemark.shop.t"),
-                key_columns: Arc::from(vec![0usize]),
-                schema: schema.clone(),
-                table_in_key: None,
-                format: crate::config::Format::Json,
-            }),
+            route: Arc::new(route(
+                "tidemark.shop.t",
+                schema,
+                vec![0],
+                crate::config::Format::Json,
+            )),
             key: Some(vec![Value::Int(9)]),
-            body: Body::Change(ChangeEvent {
-                table: schema,
-                op: Op::Create,
-                before: None,
-                after: Some(vec![Value::Int(9)]),
-                before_key_only: false,
-                source: SourceInfo {
-                    connector: "mysql",
-                    name: "demo".into(),
-                    db: "shop".into(),
-                    ts_ms: 7,
-                    snapshot: false,
-                    location: SourceLocation::Mysql {
-                        file: "bin.000002".into(),
-                        pos: 400,
-                        row: 1,
-                        gtid: None,
-                        server_id: 1,
-                    },
-                },
-                transaction: None,
-            }),
+            body: Body::Change(event),
             event_time_ms: 7,
             headers: Vec::new(),
         }

@@ -1,7 +1,7 @@
 use super::*;
 use crate::config::table::{ColumnsConfig, Mask, OutboxConfig};
 use crate::config::{TableConfig, TableEntry};
-use crate::event::{ColumnDef, SourceInfo, SourceLocation};
+use crate::event::ColumnDef;
 use crate::value::{ColumnType, JsonText};
 
 fn connector_with(tables: Vec<(TableId, TableConfig)>) -> Arc<ConnectorConfig> {
@@ -34,11 +34,7 @@ fn router(c: Arc<ConnectorConfig>) -> Router {
 }
 
 fn col(name: &str, t: ColumnType) -> ColumnDef {
-    ColumnDef {
-        name: name.into(),
-        column_type: t,
-        nullable: true,
-    }
+    crate::test_fixtures::column(name, t, true)
 }
 
 fn schema(pk: Vec<usize>) -> Arc<TableSchema> {
@@ -50,26 +46,7 @@ fn schema(pk: Vec<usize>) -> Arc<TableSchema> {
 }
 
 fn event(table: Arc<TableSchema>, op: Op, before: Option<Row>, after: Option<Row>) -> ChangeEvent {
-    ChangeEvent {
-        table,
-        op,
-        before,
-        after,
-        before_key_only: false,
-        source: SourceInfo {
-            connector: "postgresql",
-            name: "demo".into(),
-            db: "d".into(),
-            ts_ms: 5_000,
-            snapshot: false,
-            location: SourceLocation::Postgres {
-                lsn: 1,
-                commit_lsn: 1,
-                tx_id: 1,
-            },
-        },
-        transaction: None,
-    }
+    crate::test_fixtures::change(table, op, before, after, 5_000)
 }
 
 fn row(id: i64, v: &str) -> Row {

@@ -221,7 +221,6 @@ pub fn field(column: &ColumnDef, v: &Value) -> Result<Avro, String> {
 mod tests {
     use super::*;
     use crate::event::{TableId, TableSchema};
-    use crate::router::Route;
     use crate::schema::avro_schema;
     use crate::value::JsonText;
     use apache_avro::reader::datum::GenericDatumReader;
@@ -357,13 +356,12 @@ mod tests {
                 .collect(),
             primary_key: vec![0],
         });
-        let route = Route {
-            topic: Arc::from("tm.public.t"),
-            key_columns: Arc::from(vec![0usize]),
-            schema: table.clone(),
-            table_in_key: None,
-            format: crate::config::Format::Json,
-        };
+        let route = crate::test_fixtures::route(
+            "tm.public.t",
+            table.clone(),
+            vec![0],
+            crate::config::Format::Json,
+        );
         let envelope =
             Schema::parse(&avro_schema::value_schema(&route, "postgresql").unwrap()).unwrap();
         let Schema::Record(record) = &envelope else {

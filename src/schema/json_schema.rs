@@ -53,6 +53,8 @@ impl Wrappers {
 /// The json-schema encoder: the JSON encoder's bytes, wrapped.
 pub struct JsonSchemaEncoder {
     inner: JsonEncoder,
+    /// The previous message's route and wrappers (most messages follow one of their table).
+    last: Option<(Arc<Route>, Arc<Wrappers>)>,
     wrappers: HashMap<TableId, (Arc<Route>, Arc<Wrappers>)>,
     key: Vec<u8>,
     value: Vec<u8>,
@@ -65,6 +67,7 @@ impl Default for JsonSchemaEncoder {
                 json_as_text: true,
                 uint64_as_decimal: true,
             }),
+            last: None,
             wrappers: HashMap::new(),
             key: Vec::new(),
             value: Vec::new(),
@@ -75,8 +78,14 @@ impl Default for JsonSchemaEncoder {
 impl JsonSchemaEncoder {
     fn wrappers_for(&mut self, routed: &Routed) -> Result<Arc<Wrappers>> {
         let route = &routed.route;
+        if let Some((r, w)) = &self.last {
+            if Arc::ptr_eq(r, route) {
+                return Ok(w.clone());
+            }
+        }
         if let Some((r, w)) = self.wrappers.get(&route.schema.id) {
             if Arc::ptr_eq(r, route) {
+                self.last = Some((r.clone(), w.clone()));
                 return Ok(w.clone());
             }
         }
@@ -85,6 +94,7 @@ impl JsonSchemaEncoder {
         let w = Arc::new(Wrappers::new(route, connector)?);
         self.wrappers
             .insert(route.schema.id.clone(), (route.clone(), w.clone()));
+        self.last = Some((route.clone(), w.clone()));
         Ok(w)
     }
 
@@ -128,58 +138,37 @@ impl JsonSchemaEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{ChangeEvent, ColumnDef, Op, SourceInfo, SourceLocation, TableSchema};
+    use crate::config::Format;
+    use crate::event::Op;
+    use crate::test_fixtures::{change, column, route, table};
     use crate::value::{ColumnType, JsonText, Value};
 
     fn routed(op: Op, key: Option<Vec<Value>>) -> Routed {
-        let schema = Arc::new(TableSchema {
-            id: TableId::new("public", "t"),
-            columns: vec![
-                ColumnDef {
-                    name: "id".into(),
-                    column_type: ColumnType::Int64,
-                    nullable: false,
-                },
-                ColumnDef {
-                    name: "doc".into(),
-                    column_type: ColumnType::Json,
-                    nullable: true,
-                },
+        let schema = table(
+            "public",
+            "t",
+            vec![
+                column("id", ColumnType::Int64, false),
+                column("doc", ColumnType::Json, true),
             ],
-            primary_key: vec![0],
-        });
+            vec![0],
+        );
+        let doc = JsonText::parse(r#"{"a": [1, 2]}"#.into()).unwrap();
         Routed {
-            route: Arc::new(Route {
-                topic: Arc::from("tm.public.t"),
-                key_columns: Arc::from(vec![0usize]),
-                schema: schema.clone(),
-                table_in_key: None,
-                format: crate::config::Format::JsonSchema,
-            }),
+            route: Arc::new(route(
+                "tm.public.t",
+                schema.clone(),
+                vec![0],
+                Format::JsonSchema,
+            )),
             key,
-            body: Body::Change(ChangeEvent {
-                table: schema,
+            body: Body::Change(change(
+                schema,
                 op,
-                before: None,
-                after: Some(vec![
-                    Value::Int(1),
-                    Value::Json(JsonText::parse(r#"{"a": [1, 2]}"#.into()).unwrap()),
-                ]),
-                before_key_only: false,
-                source: SourceInfo {
-                    connector: "postgresql",
-                    name: "demo".into(),
-                    db: "d".into(),
-                    ts_ms: 5,
-                    snapshot: false,
-                    location: SourceLocation::Postgres {
-                        lsn: 1,
-                        commit_lsn: 1,
-                        tx_id: 1,
-                    },
-                },
-                transaction: None,
-            }),
+                None,
+                Some(vec![Value::Int(1), Value::Json(doc)]),
+                5,
+            )),
             event_time_ms: 5,
             headers: Vec::new(),
         }
