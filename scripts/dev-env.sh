@@ -19,7 +19,8 @@
 # After `up`:  source target/dev-env/env   (TIDEMARK_TEST_PG_URL, TIDEMARK_TEST_MYSQL_URL,
 #                                           TIDEMARK_TEST_MYSQL_CDC_URL: the account with README's grants,
 #                                           TIDEMARK_TEST_KAFKA_BROKERS, TIDEMARK_TEST_SCHEMA_REGISTRY_URL,
-#                                           TIDEMARK_DEV_PG_BIN)
+#                                           TIDEMARK_DEV_PG_BIN, TIDEMARK_TEST_PYTHON: a python with
+#                                           fastavro, installed with the registry)
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -620,6 +621,22 @@ registry_up() {
     log "registry: $state on http://127.0.0.1:$REGISTRY_PORT (pid $(cat "$DEV/registry.pid"), in memory, for tests only)"
 }
 
+# fastavro, the independent Avro decoder of the tests (tests/shared/avro_decode.py), in a venv of
+# its own under the tools directory (PyPI wheel, seconds).
+PY_DIR=$TOOLS_DIR/py
+FASTAVRO_VERSION=${TIDEMARK_FASTAVRO_VERSION:-1.13.1}
+ensure_fastavro() {
+    if "$PY_DIR/bin/python" -c "import fastavro" 2>/dev/null; then
+        return 0
+    fi
+    command -v python3 >/dev/null || die "python3 not found (the Avro tests decode with fastavro)"
+    log "registry: installing fastavro $FASTAVRO_VERSION into $PY_DIR (the tests' independent Avro decoder)"
+    mkdir -p "$TOOLS_DIR"
+    python3 -m venv "$PY_DIR" >"$TOOLS_DIR/py-install.log" 2>&1 &&
+        "$PY_DIR/bin/pip" install --quiet "fastavro==$FASTAVRO_VERSION" >>"$TOOLS_DIR/py-install.log" 2>&1 ||
+        die "installing fastavro failed" "$TOOLS_DIR/py-install.log"
+}
+
 registry_down() { stop_pid "$DEV/registry.pid" "$REGISTRY_COMM" registry 10; }
 
 registry_status() {
@@ -646,6 +663,7 @@ write_env() {
         printf 'export TIDEMARK_TEST_SCHEMA_REGISTRY_URL=%q\n' "http://127.0.0.1:$REGISTRY_PORT"
         printf 'export TIDEMARK_DEV_PG_BIN=%q\n' "$PG_BIN"
         printf 'export TIDEMARK_DEV_TANSU=%q\n' "$TANSU"
+        printf 'export TIDEMARK_TEST_PYTHON=%q\n' "$PY_DIR/bin/python"
     } >"$tmp"
     mv "$tmp" "$ENV_FILE"
 }
@@ -685,7 +703,10 @@ main() {
             pg) pg_up ;;
             mysql) my_up ;;
             kafka) kafka_up ;;
-            registry) registry_up ;;
+            registry)
+                registry_up
+                ensure_fastavro
+                ;;
             esac
         done
         write_env

@@ -39,6 +39,11 @@ pub enum EventFault {
     Encoding,
     /// The record is larger than the topic or the producer accepts.
     TooLarge,
+    /// A value does not fit its schema (the table's derived Avro schema or its contract): a
+    /// NULL in a required field, a decimal over its precision, a column the contract lacks.
+    Validation,
+    /// The table's new schema breaks the subject's compatibility rule in the schema registry.
+    Incompatible,
 }
 
 impl EventFault {
@@ -48,6 +53,8 @@ impl EventFault {
             EventFault::Routing => "routing",
             EventFault::Encoding => "encoding",
             EventFault::TooLarge => "too_large",
+            EventFault::Validation => "validation",
+            EventFault::Incompatible => "incompatible_schema",
         }
     }
 }

@@ -44,6 +44,8 @@ pub enum Format {
     /// The envelope in Kafka Connect's `{"schema", "payload"}` wrapper (JsonConverter with
     /// `schemas.enable=true`).
     JsonSchema,
+    /// Avro in the Confluent wire format, schemas registered in `schema_registry`.
+    Avro,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -72,6 +74,9 @@ pub struct DaemonConfig {
     pub router: RouterConfig,
     #[serde(default)]
     pub dead_letter: DeadLetterConfig,
+    /// The schema registry of the `avro` format (required when a table is in that format).
+    #[serde(default)]
+    pub schema_registry: Option<super::registry::SchemaRegistryConfig>,
     /// After SIGTERM/SIGINT, how long the daemon may take to drain the sink and commit its
     /// last positions; then (or at a second signal) it exits at once with status 1, committing
     /// nothing more (what was not committed is sent again after the restart).
@@ -258,6 +263,7 @@ impl Default for DaemonConfig {
             pipeline: PipelineConfig::default(),
             router: RouterConfig::default(),
             dead_letter: DeadLetterConfig::default(),
+            schema_registry: None,
             shutdown_timeout_ms: default_shutdown_timeout_ms(),
         }
     }

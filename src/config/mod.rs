@@ -14,9 +14,11 @@
 //! across files ([`validate`]).
 
 pub mod connector;
+pub mod contract;
 pub mod daemon;
 pub mod error;
 pub mod loader;
+pub mod registry;
 pub mod resolve;
 pub mod resolved;
 pub mod secret;
@@ -29,8 +31,10 @@ mod tests;
 use std::path::{Path, PathBuf};
 
 pub use connector::{Connection, GtidUse, OnLostPosition, SnapshotMode, SourceKind, SslMode};
+pub use contract::Contract;
 pub use daemon::{DaemonConfig, Format, LogFormat, PositionStoreKind, SinkKind};
 pub use error::ConfigError;
+pub use registry::{CompatibilityLevel, RegistryAuth, RegistrySettings, SubjectStrategy};
 #[cfg(test)]
 pub use resolved::test_mysql_connector;
 pub use resolved::{
@@ -124,8 +128,57 @@ pub fn load(
             ));
         }
     }
+    let schema_registry = daemon
+        .schema_registry
+        .as_ref()
+        .map(|r| r.resolve(path, &dir, &vars))
+        .transpose()?;
+    if schema_registry.is_none() {
+        if daemon.format == Format::Avro {
+            return Err(ConfigError::invalid(
+                path,
+                "format",
+                "the avro format needs a schema registry: set schema_registry.url",
+            ));
+        }
+        if let Some((c, t)) = connectors
+            .iter()
+            .flat_map(|c| c.tables.iter().map(move |t| (c, t)))
+            .find(|(_, t)| t.config.format == Some(Format::Avro))
+        {
+            return Err(ConfigError::invalid(
+                t.file.as_deref().unwrap_or(&c.file),
+                "format",
+                format!(
+                    "the avro format needs a schema registry: set schema_registry.url in {}",
+                    path.display()
+                ),
+            ));
+        }
+    }
+    for c in &connectors {
+        for t in &c.tables {
+            let file = t.file.as_deref().unwrap_or(&c.file);
+            let format = t.config.format.unwrap_or(daemon.format);
+            if t.contract.is_some() && format != Format::Avro {
+                return Err(ConfigError::invalid(
+                    file,
+                    "contract",
+                    "a contract is an Avro schema: it applies to the avro format (set `format: avro` here or in tidemark.yaml)",
+                ));
+            }
+            if t.config.outbox.is_some() && format == Format::Avro && t.contract.is_none() {
+                return Err(ConfigError::invalid(
+                    file,
+                    "contract",
+                    "an outbox table in the avro format needs `contract:`, the Avro schema of its payloads",
+                ));
+            }
+        }
+    }
     Ok(Settings {
         file: path.to_path_buf(),
+        schema_registry,
         positions_dir: dir.join(&daemon.offsets.path),
         daemon,
         position_store,

@@ -171,6 +171,7 @@ pub fn load_connector(
             id,
             config: TableConfig::default(),
             file: None,
+            contract: None,
         });
     }
     load_table_files(&name, file, &tables_dir.join(&name), &mut tables)?;
@@ -239,6 +240,11 @@ fn load_table_files(
             }
         }
         check_routing(&file, &config)?;
+        entry.contract = config
+            .contract
+            .as_deref()
+            .map(|c| super::Contract::load(&file, c).map(std::sync::Arc::new))
+            .transpose()?;
         if config
             .snapshot_chunk_size
             .is_some_and(|n| n == 0 || n > 1_000_000)

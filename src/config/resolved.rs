@@ -24,6 +24,8 @@ pub struct Settings {
     pub connectors: Vec<ConnectorConfig>,
     /// The salt of `hash` masks (`router.hash_salt_env` / `_file`), when set.
     pub hash_salt: Option<Secret>,
+    /// `schema_registry:`, resolved (required by the avro format).
+    pub schema_registry: Option<super::RegistrySettings>,
 }
 
 /// One connector, resolved.
@@ -108,6 +110,8 @@ pub struct TableEntry {
     pub config: TableConfig,
     /// The table file, when there is one.
     pub file: Option<PathBuf>,
+    /// The table's contract (`contract:`), read.
+    pub contract: Option<std::sync::Arc<super::Contract>>,
 }
 
 impl ConnectorConfig {
@@ -144,6 +148,7 @@ pub fn test_mysql_connector() -> ConnectorConfig {
             id: TableId::new("db", "tbl"),
             config: TableConfig::default(),
             file: None,
+            contract: None,
         }],
     }
 }

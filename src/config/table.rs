@@ -35,6 +35,10 @@ pub struct TableConfig {
     /// The table is a transactional outbox: each inserted row is one event.
     #[serde(default)]
     pub outbox: Option<OutboxConfig>,
+    /// The table's Avro contract: an `.avsc` record schema (relative to this file) its rows
+    /// must conform to; the registered schema is built from it (the avro format only).
+    #[serde(default)]
+    pub contract: Option<std::path::PathBuf>,
     /// What happens to an event that cannot be routed, encoded or produced.
     #[serde(default)]
     pub on_error: OnError,

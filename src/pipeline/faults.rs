@@ -244,6 +244,7 @@ mod tests {
                 ..Default::default()
             },
             file: Some("tables/demo/shop.t.yaml".into()),
+            contract: None,
         }];
         Faults::new(Arc::new(c), &DaemonConfig::default()).unwrap()
     }

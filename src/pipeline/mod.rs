@@ -21,6 +21,7 @@ use crate::event::SourceMessage;
 use crate::offsets::tracker::{self, Checkpoint};
 use crate::offsets::{now_ms, PositionStore};
 use crate::router::{Body, Router};
+use crate::schema::registry::RegistryClient;
 use crate::schema::Encoder;
 use crate::sink::{Output, Sink};
 use crate::source::{SourceContext, StartHints};
@@ -212,6 +213,11 @@ pub async fn run_once(
     }));
 
     let max_in_flight = settings.daemon.pipeline.max_in_flight.max(1) as u64;
+    let registry = settings
+        .schema_registry
+        .as_ref()
+        .map(|r| Ok::<_, Error>((RegistryClient::new(r)?, r.clone())))
+        .transpose()?;
     let mut faults = Faults::new(cfg.clone(), &settings.daemon)?;
     let forward = async {
         // Topics this connector already made sure of: the sink is asked once per topic, not
@@ -221,7 +227,7 @@ pub async fn run_once(
         let mut last_topic: Option<Arc<str>> = None;
         let mut batch = Vec::with_capacity(BATCH);
         let mut routed = Vec::new();
-        let mut encoder = Encoder::default();
+        let mut encoder = Encoder::new(registry, &cfg);
         let mut dead_letter_ready = false;
         // The acknowledged prefix as last read: re-read only when the in-flight limit is hit.
         let mut acked_prefix = 0u64;
@@ -259,8 +265,14 @@ pub async fn run_once(
                                 }
                                 last_topic = Some(r.route.topic.clone());
                             }
+                            if let Some((fault, why)) = encoder.prepare(&r).await? {
+                                let verdict = faults.handle(&r, fault, &why, now)?;
+                                set_aside(verdict, &sink, &mut output, &mut dead_letter_ready)
+                                    .await?;
+                                continue;
+                            }
                             let fault = match encoder.encode(&r, now) {
-                                Err(e) => Some((EventFault::Encoding, e.to_string())),
+                                Err(e) => Some((e.fault.unwrap_or(EventFault::Encoding), e.to_string())),
                                 Ok(message) => match sink.max_message_bytes(message.topic) {
                                     Some(limit) if message.wire_size() > limit => Some((
                                         EventFault::TooLarge,

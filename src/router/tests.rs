@@ -13,6 +13,7 @@ fn connector_with(tables: Vec<(TableId, TableConfig)>) -> Arc<ConnectorConfig> {
             id,
             config,
             file: Some(format!("tables/demo/{}.yaml", "x").into()),
+            contract: None,
         })
         .collect();
     Arc::new(c)

@@ -54,9 +54,15 @@ pub fn avro_name(name: &str) -> String {
     out
 }
 
-/// A dotted namespace from a topic name (each part an Avro name).
-fn namespace(topic: &str) -> String {
-    topic
+/// The namespace of a route's records: its topic's parts as Avro names, and on a topic that
+/// several tables share, the table's too (so that each table's records have names of their
+/// own, which the record subject strategies need).
+pub fn namespace(route: &Route) -> String {
+    let dotted = match &route.table_in_key {
+        Some(table) => format!("{}.{table}", route.topic),
+        None => route.topic.to_string(),
+    };
+    dotted
         .split('.')
         .map(avro_name)
         .collect::<Vec<_>>()
@@ -173,7 +179,7 @@ pub fn key_schema(route: &Route) -> Result<Json, String> {
     }
     f.extend(fields(&route.schema, &route.key_columns, false)?);
     Ok(json!({
-        "type": "record", "name": "Key", "namespace": namespace(&route.topic), "fields": f
+        "type": "record", "name": "Key", "namespace": namespace(route), "fields": f
     }))
 }
 
@@ -181,9 +187,19 @@ pub fn key_schema(route: &Route) -> Result<Json, String> {
 pub fn value_schema(route: &Route, connector: &str) -> Result<Json, String> {
     let all: Vec<usize> = (0..route.schema.columns.len()).collect();
     let row = json!({
-        "type": "record", "name": "Value", "namespace": namespace(&route.topic),
+        "type": "record", "name": "Value", "namespace": namespace(route),
         "fields": fields(&route.schema, &all, false)?
     });
+    Ok(envelope_schema(route, connector, row))
+}
+
+/// The envelope record around the row record `row` (derived, or a table's contract).
+pub fn envelope_schema(route: &Route, connector: &str, row: Json) -> Json {
+    // `after` refers to the row record by its full name.
+    let row_name = match row["namespace"].as_str() {
+        Some(ns) if !ns.is_empty() => format!("{ns}.{}", row["name"].as_str().unwrap_or_default()),
+        _ => row["name"].as_str().unwrap_or_default().to_string(),
+    };
     let string = |n: &str| json!({ "name": n, "type": "string" });
     let long = |n: &str| json!({ "name": n, "type": "long" });
     let mut source = vec![
@@ -209,11 +225,11 @@ pub fn value_schema(route: &Route, connector: &str) -> Result<Json, String> {
         source.extend([long("txId"), long("lsn"), long("commit_lsn")]);
         "io.debezium.connector.postgresql.Source"
     };
-    Ok(json!({
-        "type": "record", "name": "Envelope", "namespace": namespace(&route.topic),
+    json!({
+        "type": "record", "name": "Envelope", "namespace": namespace(route),
         "fields": [
             { "name": "before", "type": ["null", row], "default": null },
-            { "name": "after", "type": ["null", "Value"], "default": null },
+            { "name": "after", "type": ["null", row_name], "default": null },
             { "name": "source", "type": { "type": "record", "name": source_name, "fields": source } },
             { "name": "op", "type": "string" },
             { "name": "ts_ms", "type": ["null", "long"], "default": null },
@@ -226,7 +242,7 @@ pub fn value_schema(route: &Route, connector: &str) -> Result<Json, String> {
                 ]
             }], "default": null }
         ]
-    }))
+    })
 }
 
 #[cfg(test)]
@@ -340,7 +356,7 @@ mod tests {
         Schema::parse(&key).unwrap_or_else(|e| panic!("{e}\n{key:#}"));
         assert_eq!(key["fields"][0]["name"], "__table");
         assert_eq!(key["fields"][1], json!({"name": "id", "type": "long"}));
-        assert_eq!(value["namespace"], "tm.public.every_type");
+        assert_eq!(value["namespace"], "tm.public.every_type.public.every_type");
         let row = &value["fields"][0]["type"][1]["fields"];
         let ty = |name: &str| {
             row.as_array()

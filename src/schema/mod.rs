@@ -2,14 +2,20 @@
 //!
 //! Owns: the message formats, one module per format and one field of [`Encoder`] each: the
 //! Debezium JSON envelope ([`json`]) and the same inside Kafka Connect's schema/payload wrapper
-//! ([`json_schema`], with the Connect schemas of [`connect`]). Each route says its table's format.
+//! ([`json_schema`], with the Connect schemas of [`connect`]), and Avro in Confluent's wire format
+//! ([`avro`]: schemas from [`avro_schema`], values from [`avro_value`] written by
+//! [`avro_binary`], registered through [`registry`]). Each route says its table's format.
 //! Must not: choose topics or keys (see `router`) or produce (see `sink`).
 
+pub mod avro;
+pub mod avro_binary;
 pub mod avro_schema;
 pub mod avro_value;
 pub mod connect;
+pub mod contract;
 pub mod json;
 pub mod json_schema;
+pub mod registry;
 
 use crate::config::Format;
 use crate::error::Result;
@@ -24,14 +30,50 @@ pub struct Encoder {
     json: json::JsonEncoder,
     /// `format: json-schema`: the envelope in Kafka Connect's schema/payload wrapper.
     json_schema: json_schema::JsonSchemaEncoder,
+    /// `format: avro`: Confluent's wire format, schemas in the schema registry.
+    avro: avro::AvroEncoder,
 }
 
 impl Encoder {
+    /// The encoders of `connector`'s messages, with the schema registry of the avro format
+    /// when one is configured.
+    pub fn new(
+        registry: Option<(registry::RegistryClient, crate::config::RegistrySettings)>,
+        connector: &crate::config::ConnectorConfig,
+    ) -> Self {
+        let kind = match connector.kind() {
+            crate::config::SourceKind::Postgres => "postgresql",
+            crate::config::SourceKind::Mysql => "mysql",
+        };
+        let contracts = connector
+            .tables
+            .iter()
+            .filter_map(|t| t.contract.clone().map(|c| (t.id.clone(), c)))
+            .collect();
+        Self {
+            avro: avro::AvroEncoder::new(registry, kind, contracts),
+            ..Self::default()
+        }
+    }
+
+    /// Makes sure the schema of `routed`'s route is registered (the avro format; the other
+    /// formats need nothing). Returns this event's fault when the registry refused it.
+    pub async fn prepare(
+        &mut self,
+        routed: &Routed,
+    ) -> Result<Option<(crate::error::EventFault, String)>> {
+        match routed.route.format {
+            Format::Avro => self.avro.prepare(routed).await,
+            Format::Json | Format::JsonSchema => Ok(None),
+        }
+    }
+
     /// Encodes one routed message; the result borrows this encoder until the next call.
     pub fn encode<'a>(&'a mut self, routed: &'a Routed, now_ms: i64) -> Result<Message<'a>> {
         match routed.route.format {
             Format::Json => self.json.encode(routed, now_ms),
             Format::JsonSchema => self.json_schema.encode(routed, now_ms),
+            Format::Avro => self.avro.encode(routed, now_ms),
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::model::*;
 fn services_exist() {
     let c = compose();
     let names = service_names(&c);
-    for wanted in ["postgres", "mysql", "kafka", "tidemark"] {
+    for wanted in ["postgres", "mysql", "kafka", "schema-registry", "tidemark"] {
         assert!(
             names.iter().any(|n| n == wanted),
             "{COMPOSE}: service `{wanted}` is missing; services are {names:?}"
@@ -35,11 +35,21 @@ fn tidemark_waits_for_every_server_it_uses() {
                 .filter_map(|b| b.trim().rsplit_once(':').map(|(h, _)| h.to_string())),
         );
     }
-    for wanted in ["postgres", "mysql", "kafka"] {
+    if let Some(url) = env.get("TIDEMARK__SCHEMA_REGISTRY__URL") {
+        let host = url
+            .trim_start_matches("http://")
+            .trim_start_matches("https://")
+            .split([':', '/'])
+            .next()
+            .unwrap_or_default();
+        used.push(host.to_string());
+    }
+    for wanted in ["postgres", "mysql", "kafka", "schema-registry"] {
         assert!(
             used.iter().any(|u| u == wanted),
             "{COMPOSE}: service tidemark is not pointed at service {wanted} (no \
-             TIDEMARK__CONNECTORS__<NAME>__CONNECTION__HOST or TIDEMARK__KAFKA__BROKERS names it)"
+             TIDEMARK__CONNECTORS__<NAME>__CONNECTION__HOST, TIDEMARK__KAFKA__BROKERS or \
+             TIDEMARK__SCHEMA_REGISTRY__URL names it)"
         );
     }
     let deps = service(&c, "tidemark").get("depends_on");

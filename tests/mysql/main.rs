@@ -5,6 +5,8 @@
 // helpers).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../shared/avro_check.rs"]
+mod avro_check;
 #[path = "../postgres/common.rs"]
 mod common;
 #[path = "../shared/connect_check.rs"]

@@ -5,6 +5,9 @@
 // helpers).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod avro;
+#[path = "../shared/avro_check.rs"]
+mod avro_check;
 mod bad_input;
 mod common;
 #[path = "../shared/connect_check.rs"]

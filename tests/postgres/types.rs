@@ -139,6 +139,53 @@ async fn every_type_round_trips_exactly() {
     crate::connect_check::assert_rows_conform(&read, after, &["j", "jb"]);
     wrapped_daemon.terminate(Duration::from_secs(60));
     wrapped.cleanup(&client).await;
+
+    // format: avro: each record decodes, with the schema the registry holds under its id, to
+    // the exact values: the JSON format's, but dates, times and timestamps as their Avro
+    // numbers (days, microseconds; the infinities as the extremes), JSON columns as their
+    // text and a float4 as the float it is. An independent decoder (fastavro) agrees.
+    let avro = TestConfig::new(&[&format!("public.{t}")], "");
+    avro.append_to_daemon_file(&crate::avro_check::avro_daemon_yaml(""));
+    let mut avro_daemon = avro.start();
+    let read = crate::avro_check::consume_avro(
+        &avro.topic(&format!("public.{t}")),
+        3,
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(read.len(), 3, "{read:#?}\nlog:\n{}", avro_daemon.log_text());
+    let numbers = [
+        json!({
+            "d": -165, "tm": 86_399_999_999i64, "ts": -2_208_988_799_999_999i64,
+            "tstz": 5_694_575_696_789_012i64, "f4": f64::from(3.4028235e38f32),
+            "j": "{\"a\": [1, 2.50, null]}", "jb": "{\"a\": \"x\", \"z\": 1}"
+        }),
+        json!({
+            "d": i32::MAX, "tm": 0, "ts": i64::MIN, "tstz": -63_517_780_800_000_000i64,
+            "j": "null", "jb": "[]"
+        }),
+        json!({}),
+    ];
+    for (i, special) in numbers.iter().enumerate() {
+        let got = read[i].value.as_ref().unwrap()["after"].clone();
+        let want = after(i);
+        for (k, v) in want.as_object().unwrap() {
+            let v = special.get(k).unwrap_or(v);
+            assert_eq!(
+                &got[k], v,
+                "avro row {i} column {k}: got {} want {v}",
+                got[k]
+            );
+        }
+        assert_eq!(
+            got.as_object().unwrap().len(),
+            want.as_object().unwrap().len()
+        );
+        assert_eq!(read[i].key, Some(json!({"id": i + 1})));
+    }
+    crate::avro_check::assert_fastavro_agrees(&read);
+    avro_daemon.terminate(Duration::from_secs(60));
+    avro.cleanup(&client).await;
     client
         .batch_execute(&format!(
             "DROP TABLE {t}; DROP DOMAIN {dom}; DROP TYPE {mood};"

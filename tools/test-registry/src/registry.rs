@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use apache_avro::schema_compatibility::SchemaCompatibility;
+use apache_avro::schema_compatibility::{Compatibility, SchemaCompatibility};
 use apache_avro::Schema;
 
 /// An error in Confluent's shape: HTTP status, `error_code`, `message`.
@@ -106,20 +106,37 @@ impl Level {
             Level::Forward | Level::ForwardTransitive | Level::Full | Level::FullTransitive
         );
         if backward {
-            if let Err(e) = SchemaCompatibility::can_read(old, new) {
+            if let Some(why) = cannot_read(old, new) {
                 out.push(format!(
-                    "the new schema cannot read data written with the old one: {e}"
+                    "the new schema cannot read data written with the old one: {why}"
                 ));
             }
         }
         if forward {
-            if let Err(e) = SchemaCompatibility::can_read(new, old) {
+            if let Some(why) = cannot_read(new, old) {
                 out.push(format!(
-                    "the old schema cannot read data written with the new one: {e}"
+                    "the old schema cannot read data written with the new one: {why}"
                 ));
             }
         }
         out
+    }
+}
+
+/// Why a reader of `reader` cannot read every datum of `writer`, if it cannot. apache-avro
+/// rates a pair `Partial` when only some data resolve (a union branch or an enum symbol of the
+/// writer that the reader lacks: `["null", Row]` whose `Row` changed a field's type is one);
+/// Confluent's checker, like Avro's Java one, requires every datum to resolve, so `Partial` is
+/// incompatible here too.
+fn cannot_read(writer: &Schema, reader: &Schema) -> Option<String> {
+    match SchemaCompatibility::can_read(writer, reader) {
+        Ok(Compatibility::Full) => None,
+        Ok(Compatibility::Partial) => Some(
+            "some data of the writer's schema cannot be resolved: a branch of a union (a nullable \
+             record whose fields changed type, say) or an enum symbol has no match in the reader's schema"
+                .into(),
+        ),
+        Err(e) => Some(e.to_string()),
     }
 }
 
@@ -429,5 +446,22 @@ mod tests {
         assert_eq!(r.level(Some("zz")), Level::Backward);
         assert_eq!(Level::parse("full_transitive"), Ok(Level::FullTransitive));
         assert_eq!(Level::parse("SIDEWAYS").unwrap_err().code, 42203);
+    }
+
+    #[test]
+    fn a_changed_field_inside_a_nullable_record_is_incompatible() {
+        let envelope = |qty: &str| {
+            format!(
+                r#"{{"type":"record","name":"E","fields":[{{"name":"after","type":["null",
+                {{"type":"record","name":"V","fields":[{{"name":"qty","type":"{qty}"}}]}}],"default":null}}]}}"#
+            )
+        };
+        let mut r = Registry::default();
+        r.register("e", &envelope("int")).unwrap();
+        // apache-avro rates this pair Partial (the null branch still resolves): incompatible.
+        let problems = r.check("e", None, &envelope("string")).unwrap();
+        assert!(problems.iter().any(|p| p.contains("union")), "{problems:?}");
+        // A promotion (int to long) inside the nullable record is fine.
+        assert!(r.check("e", None, &envelope("long")).unwrap().is_empty());
     }
 }
