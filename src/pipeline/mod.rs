@@ -146,6 +146,17 @@ async fn set_aside(
     }
 }
 
+/// Whether `routed` is a truncate in the avro format on a compacted topic: its key would be
+/// null (Debezium's, too: an Avro key record has no value meaning "every row"), and a compacted
+/// topic refuses records without a key, so it cannot be produced there.
+fn compacted_avro_truncate(routed: &crate::router::Routed, compact_topics: bool) -> bool {
+    compact_topics
+        && routed.route.format == crate::config::Format::Avro
+        && routed
+            .change()
+            .is_some_and(|e| e.op == crate::event::Op::Truncate)
+}
+
 /// Refuses to start when a table file names a column its live table lacks (a typo, or a
 /// column dropped while tidemark was stopped), naming the file and the column.
 async fn check_table_files(cfg: &ConnectorConfig) -> Result<()> {
@@ -219,6 +230,7 @@ pub async fn run_once(
         .map(|r| Ok::<_, Error>((RegistryClient::new(r)?, r.clone())))
         .transpose()?;
     let mut faults = Faults::new(cfg.clone(), &settings.daemon)?;
+    let mut truncates_unproduced = 0u64;
     let forward = async {
         // Topics this connector already made sure of: the sink is asked once per topic, not
         // once per event.
@@ -264,6 +276,18 @@ pub async fn run_once(
                                     ensured.insert(r.route.topic.clone());
                                 }
                                 last_topic = Some(r.route.topic.clone());
+                            }
+                            if compacted_avro_truncate(&r, settings.daemon.kafka.compact_topics) {
+                                truncates_unproduced += 1;
+                                tracing::warn!(connector = %cfg.name, table = %schema.id,
+                                    position = r.change().map(|e| e.source.location.to_string()),
+                                    truncates_unproduced,
+                                    "TRUNCATE not produced: in the avro format its key is null (the key \
+                                     schema has no value for \"every row\"), and a compacted topic takes no \
+                                     record without a key; consumers of a compacted topic see the rows go \
+                                     only by their own deletes (use format json, whose truncate key is {{}}, \
+                                     or kafka.compact_topics: false, to get truncate events)");
+                                continue;
                             }
                             if let Some((fault, why)) = encoder.prepare(&r).await? {
                                 let verdict = faults.handle(&r, fault, &why, now)?;
@@ -363,11 +387,12 @@ pub async fn run_once(
         why = lease_lost => Err(Error::definite(why)),
     };
     // What this life of the connector left out of its topics, on purpose.
-    if router.filtered() + faults.dead_lettered + faults.skipped > 0 {
+    if router.filtered() + faults.dead_lettered + faults.skipped + truncates_unproduced > 0 {
         tracing::info!(connector = %cfg.name, filtered = router.filtered(),
-            dead_lettered = faults.dead_lettered, skipped = faults.skipped,
+            dead_lettered = faults.dead_lettered, skipped = faults.skipped, truncates_unproduced,
             "events not on their topics since the connector started: left out by row filters, \
-             sent to the dead-letter topic, skipped by on_error: skip");
+             sent to the dead-letter topic, skipped by on_error: skip, truncates of avro tables \
+             on compacted topics");
     }
     // Whatever happened, let the tracker finish: it commits the last fully acknowledged
     // checkpoint, which limits duplicates after a restart.

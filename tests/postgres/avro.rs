@@ -366,3 +366,35 @@ async fn an_avro_outbox_writes_payloads_by_their_contract() {
     daemon.terminate(Duration::from_secs(60));
     cfg.cleanup_and(&client, &format!("DROP TABLE {o}")).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_truncate_is_not_produced_to_a_compacted_avro_topic() {
+    let client = pg().await;
+    let t = unique("avro_truncate");
+    client
+        .batch_execute(&format!("CREATE TABLE {t} (id int PRIMARY KEY)"))
+        .await
+        .unwrap();
+    let cfg = TestConfig::new(&[&format!("public.{t}")], "snapshot:\n  mode: never\n");
+    cfg.append_to_daemon_file(&avro_daemon_yaml(""));
+    let topic = cfg.topic(&format!("public.{t}"));
+    let mut daemon = cfg.start();
+    wait_streaming(&client, &cfg.slot, &mut daemon).await;
+    client
+        .batch_execute(&format!(
+            "INSERT INTO {t} VALUES (1); TRUNCATE {t}; INSERT INTO {t} VALUES (2);"
+        ))
+        .await
+        .unwrap();
+    // The inserts arrive; the truncate (whose key would be null, which a compacted topic
+    // refuses) is logged, not produced.
+    let read = consume_avro(&topic, 3, Duration::from_secs(20)).await;
+    assert_eq!(read.len(), 2, "{}", daemon.log_text());
+    assert!(read.iter().all(|m| m.key.is_some()));
+    assert_eq!(read[1].key, Some(json!({"id": 2})));
+    let log = daemon.log_text();
+    assert!(log.contains("TRUNCATE not produced"), "{log}");
+    daemon.assert_running();
+    daemon.terminate(Duration::from_secs(60));
+    cfg.cleanup_and(&client, &format!("DROP TABLE {t}")).await;
+}
