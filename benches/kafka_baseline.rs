@@ -3,7 +3,8 @@
 //! `produce --brokers B --topic T --messages N --sample FILE`: the raw produce rate of rdkafka
 //! with tidemark's producer settings (idempotent, acks=all, lz4, linger 5 ms): N messages whose
 //! values cycle through the sample (one message value per line: real tidemark envelopes, so
-//! size and compressibility match), with distinct keys; prints `produce_rate_msgs_per_s=<f>`.
+//! size and compressibility match; `b64:<base64>` for a binary value), with distinct keys;
+//! prints `produce_rate_msgs_per_s=<f>`.
 //!
 //! `wal-read --host H --port P --user U --password W --database D --slot S --publication P
 //! --end-lsn L`: the raw replication read rate: pgwire-replication alone, pgoutput proto 1, no
@@ -68,7 +69,20 @@ async fn produce(brokers: &str, topic: &str, n: usize, sample: &str) {
         )
         .await;
     let text = std::fs::read_to_string(sample).expect("sample file");
-    let payloads: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+    // A line is a value as it is, or `b64:<base64>` of a binary value (the avro format).
+    let payloads: Vec<Vec<u8>> = text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| match l.strip_prefix("b64:") {
+            Some(b) => {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD
+                    .decode(b)
+                    .expect("base64 sample line")
+            }
+            None => l.as_bytes().to_vec(),
+        })
+        .collect();
     assert!(!payloads.is_empty(), "empty sample {sample}");
     let start = Instant::now();
     let mut pending = std::collections::VecDeque::new();
@@ -78,7 +92,7 @@ async fn produce(brokers: &str, topic: &str, n: usize, sample: &str) {
             match producer.send_result(
                 FutureRecord::to(topic)
                     .key(&key)
-                    .payload(payloads[i % payloads.len()]),
+                    .payload(&payloads[i % payloads.len()]),
             ) {
                 Ok(f) => {
                     pending.push_back(f);

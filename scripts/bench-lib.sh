@@ -27,11 +27,12 @@ bench_run_dir() {
 
 # write_daemon_config LOG_LEVEL: $OUT/configs/tidemark.yaml: the dev broker, topics prefixed
 # with $RUN, positions in files under $OUT/positions committed every 100 ms, messages in
-# BENCH_FORMAT (json | json-schema; default json).
+# BENCH_FORMAT (json | json-schema | avro, against the dev-env test registry; default json).
 write_daemon_config() {
   cat > "$OUT/configs/tidemark.yaml" <<YAML
 connectors_dir: ../connectors
 format: ${BENCH_FORMAT:-json}
+schema_registry: {url: $TIDEMARK_TEST_SCHEMA_REGISTRY_URL}
 kafka:
   brokers: $TIDEMARK_TEST_KAFKA_BROKERS
   topic_prefix: $RUN
@@ -76,14 +77,21 @@ count_topic() {
 }
 
 # sample_values TOPIC FILE: up to 20,000 of TOPIC's message values, shuffled, one per line, into
-# FILE; prints their mean size in bytes.
+# FILE (binary values, BENCH_FORMAT=avro, as `b64:<base64>`, which the baseline decodes); prints
+# their mean size in bytes.
 sample_values() {
+  local raw=()
+  [ "${BENCH_FORMAT:-json}" = avro ] && raw=(--base64)
   target/release/tidemark tail "$1" --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" --from-beginning \
-    --max-messages 20000 --idle-timeout-ms 3000 | python3 -c 'import sys,json,random
-vals=[json.dumps(json.loads(l)["value"],separators=(",",":")) for l in sys.stdin]
+    --max-messages 20000 --idle-timeout-ms 3000 "${raw[@]}" | python3 -c 'import sys,json,random
+binary = len(sys.argv) > 1
+vals=[("b64:" + json.loads(l)["value"]) if binary else json.dumps(json.loads(l)["value"],separators=(",",":")) for l in sys.stdin if json.loads(l)["value"] is not None]
 random.seed(1); random.shuffle(vals)
-print("\n".join(vals))' > "$2"
-  python3 -c "v=open('$2').read().split(chr(10)); print(sum(map(len,v))//len(v))"
+print("\n".join(vals))' "${raw[@]}" > "$2"
+  python3 -c "import base64
+v=[l for l in open('$2').read().split(chr(10)) if l]
+n=[len(base64.b64decode(l[4:])) if l.startswith('b64:') else len(l) for l in v]
+print(sum(n)//len(n))"
 }
 
 # raw_produce COUNT SAMPLE TOPIC: the produce rate (msgs/s) of COUNT messages with SAMPLE's values;

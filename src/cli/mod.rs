@@ -54,6 +54,9 @@ pub enum Command {
         /// Exit when no message arrived for this long.
         #[arg(long, default_value_t = 5000)]
         idle_timeout_ms: u64,
+        /// Print keys and values as base64 of their bytes (binary formats such as avro).
+        #[arg(long)]
+        base64: bool,
     },
     /// Ask a running connector for a snapshot of its tables, one table, or a key range of one
     /// table (rows arrive as `op=r`); or pause, resume or stop the snapshot in progress.
@@ -111,14 +114,18 @@ pub fn main() -> i32 {
                 from_beginning,
                 max_messages,
                 idle_timeout_ms,
+                base64,
             } => {
                 tail::tail(
                     &topic,
                     brokers,
                     &config,
-                    from_beginning,
-                    max_messages,
-                    idle_timeout_ms,
+                    tail::Reading {
+                        from_beginning,
+                        max_messages,
+                        idle_timeout_ms,
+                        base64,
+                    },
                 )
                 .await
             }

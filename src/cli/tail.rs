@@ -8,9 +8,26 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
-fn as_json(bytes: Option<&[u8]>) -> serde_json::Value {
+/// What to read and how to print it.
+#[derive(Debug, Clone, Copy)]
+pub struct Reading {
+    /// Start at the beginning of each partition (else only new messages).
+    pub from_beginning: bool,
+    /// Exit after this many messages.
+    pub max_messages: Option<u64>,
+    /// Exit when no message arrived for this long.
+    pub idle_timeout_ms: u64,
+    /// Keys and values as base64 of their bytes (else JSON where they are JSON, else text).
+    pub base64: bool,
+}
+
+fn as_json(bytes: Option<&[u8]>, base64: bool) -> serde_json::Value {
     match bytes {
         None => serde_json::Value::Null,
+        Some(b) if base64 => {
+            use base64::Engine;
+            serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(b))
+        }
         Some(b) => serde_json::from_slice(b)
             .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(b).into_owned())),
     }
@@ -20,9 +37,7 @@ pub async fn tail(
     topic: &str,
     brokers: Option<String>,
     config_path: &Path,
-    from_beginning: bool,
-    max_messages: Option<u64>,
-    idle_timeout_ms: u64,
+    reading: Reading,
 ) -> i32 {
     let brokers = match brokers {
         Some(b) => b,
@@ -35,16 +50,8 @@ pub async fn tail(
         },
     };
     let topic = topic.to_string();
-    let result = tokio::task::spawn_blocking(move || {
-        tail_blocking(
-            &topic,
-            &brokers,
-            from_beginning,
-            max_messages,
-            idle_timeout_ms,
-        )
-    })
-    .await;
+    let result =
+        tokio::task::spawn_blocking(move || tail_blocking(&topic, &brokers, reading)).await;
     match result {
         Ok(Ok(())) => 0,
         Ok(Err(e)) => {
@@ -58,13 +65,13 @@ pub async fn tail(
     }
 }
 
-fn tail_blocking(
-    topic: &str,
-    brokers: &str,
-    from_beginning: bool,
-    max_messages: Option<u64>,
-    idle_timeout_ms: u64,
-) -> Result<(), String> {
+fn tail_blocking(topic: &str, brokers: &str, reading: Reading) -> Result<(), String> {
+    let Reading {
+        from_beginning,
+        max_messages,
+        idle_timeout_ms,
+        base64,
+    } = reading;
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", "tidemark-tail")
@@ -120,8 +127,8 @@ fn tail_blocking(
                 let line = serde_json::json!({
                     "partition": m.partition(),
                     "offset": m.offset(),
-                    "key": as_json(m.key()),
-                    "value": as_json(m.payload()),
+                    "key": as_json(m.key(), base64),
+                    "value": as_json(m.payload(), base64),
                     "headers": headers,
                 });
                 println!("{line}");
