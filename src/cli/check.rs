@@ -69,10 +69,42 @@ pub async fn check(config_path: &Path, offline: bool) -> i32 {
             }
         }
     }
+    failed |= check_registry(&settings).await;
     if failed {
         1
     } else {
         0
+    }
+}
+
+/// The schema registry, when a table is in the avro format: it answers, and takes tidemark's
+/// credentials. `true` when it does not.
+async fn check_registry(settings: &config::Settings) -> bool {
+    let uses_avro = settings.daemon.format == config::Format::Avro
+        || settings
+            .connectors
+            .iter()
+            .flat_map(|c| &c.tables)
+            .any(|t| t.config.format == Some(config::Format::Avro));
+    let Some(registry) = settings.schema_registry.as_ref().filter(|_| uses_avro) else {
+        return false;
+    };
+    let answer = match crate::schema::registry::RegistryClient::new(registry) {
+        Ok(client) => client.default_level().await,
+        Err(e) => Err(e),
+    };
+    match answer {
+        Ok(level) => {
+            println!(
+                "ok    schema registry at {}: default compatibility {level}",
+                registry.url
+            );
+            false
+        }
+        Err(e) => {
+            println!("FAIL  schema registry at {}: {e}", registry.url);
+            true
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 //! | `PUT /config/{subject}` | the subject's compatibility level, when `schema_registry.compatibility` is set |
 //! | `POST /compatibility/subjects/{subject}/versions?verbose=true` | the check before the first event under a new schema (against the versions the subject's level names, as registering would) |
 //! | `POST /subjects/{subject}/versions` | registering a schema (idempotent: an existing schema gets its id back) |
+//! | `GET /config` | `tidemark check`: the registry answers and takes the credentials |
 //! | `GET /schemas/ids/{id}`, `GET /subjects/{subject}/versions` | reading schemas back (the tests) |
 //!
 //! Errors: a registry that cannot be reached, times out or answers 5xx (or 408/429) is a
@@ -321,6 +322,19 @@ impl RegistryClient {
             409 | 422 => Ok(Err(refusal(status, &body))),
             _ => Err(self.refused(&format!("registering under {subject}"), status, &body)),
         }
+    }
+
+    /// The registry's default compatibility level (`GET /config`): what `tidemark check` asks
+    /// to show that the registry answers and takes tidemark's credentials.
+    pub async fn default_level(&self) -> Result<String> {
+        let (status, body) = self.call(Method::GET, "/config", None).await?;
+        if !(200..300).contains(&status) {
+            return Err(self.refused("reading the default compatibility level", status, &body));
+        }
+        Ok(body["compatibilityLevel"]
+            .as_str()
+            .unwrap_or("(not given)")
+            .to_string())
     }
 
     /// The schema registered under `id`.

@@ -398,3 +398,46 @@ async fn a_truncate_is_not_produced_to_a_compacted_avro_topic() {
     daemon.terminate(Duration::from_secs(60));
     cfg.cleanup_and(&client, &format!("DROP TABLE {t}")).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_reaches_the_schema_registry() {
+    let client = pg().await;
+    let t = unique("avro_check");
+    client
+        .batch_execute(&format!("CREATE TABLE {t} (id int PRIMARY KEY)"))
+        .await
+        .unwrap();
+    let cfg = TestConfig::new(&[&format!("public.{t}")], "");
+    let daemon_file = cfg.config_file();
+    let plain = std::fs::read_to_string(&daemon_file).unwrap();
+    let check = || {
+        cfg.run_to_end(
+            &["check", "--config", daemon_file.to_str().unwrap()],
+            Duration::from_secs(60),
+        )
+    };
+    cfg.append_to_daemon_file(&avro_daemon_yaml(""));
+    let (status, out) = check();
+    assert!(status.success(), "{out}");
+    assert!(
+        out.contains(&format!(
+            "ok    schema registry at {}: default compatibility BACKWARD",
+            crate::avro_check::registry_url()
+        )),
+        "{out}"
+    );
+    // A registry that does not answer fails the check, naming it.
+    let nobody = format!("http://127.0.0.1:{}", free_port());
+    std::fs::write(
+        &daemon_file,
+        format!("{plain}format: avro\nschema_registry:\n  url: {nobody}\n  timeout_ms: 2000\n"),
+    )
+    .unwrap();
+    let (status, out) = check();
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(
+        out.contains(&format!("FAIL  schema registry at {nobody}")),
+        "{out}"
+    );
+    cfg.cleanup_and(&client, &format!("DROP TABLE {t}")).await;
+}
