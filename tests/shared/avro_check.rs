@@ -242,6 +242,39 @@ pub fn decimal_text(bytes: &[u8], scale: usize) -> String {
     }
 }
 
+/// Checks the `after` rows of `read` (row `i` keyed `{"id": i + 1}`) against the json format's
+/// rows `json_after(i)`: every column equal, but for the columns `avro_forms[i]` names, whose
+/// Avro form differs (dates and times as numbers, JSON as text), which must equal those; one
+/// value schema for all; and fastavro reads the same values.
+pub fn assert_rows_match(
+    read: &[AvroMsg],
+    json_after: impl Fn(usize) -> Json,
+    avro_forms: &[Json],
+) {
+    for (i, special) in avro_forms.iter().enumerate() {
+        let got = read[i].value.as_ref().unwrap()["after"].clone();
+        let want = json_after(i);
+        for (k, v) in want.as_object().unwrap() {
+            let v = special.get(k).unwrap_or(v);
+            assert_eq!(
+                &got[k], v,
+                "avro row {i} column {k}: got {} want {v}",
+                got[k]
+            );
+        }
+        assert_eq!(
+            got.as_object().unwrap().len(),
+            want.as_object().unwrap().len()
+        );
+        assert_eq!(read[i].key, Some(json!({"id": i + 1})));
+    }
+    assert!(
+        read.iter().all(|m| m.value_id == read[0].value_id),
+        "one value schema for one table shape"
+    );
+    assert_fastavro_agrees(read);
+}
+
 /// Where `ours` and fastavro's `theirs` (floats tagged `"f:<repr>"`) differ, if they do.
 fn difference(ours: &Json, theirs: &Json, path: &str) -> Option<String> {
     match (ours, theirs) {
@@ -278,7 +311,7 @@ fn difference(ours: &Json, theirs: &Json, path: &str) -> Option<String> {
 /// Decodes the values of `msgs` with fastavro (`tests/shared/avro_decode.py`: each record with
 /// the schema it fetches by id from the registry) and panics at the first value it reads
 /// otherwise than apache-avro did.
-pub fn assert_fastavro_agrees(msgs: &[AvroMsg]) {
+fn assert_fastavro_agrees(msgs: &[AvroMsg]) {
     let theirs = decode_with_fastavro(msgs);
     let ours: Vec<&Json> = msgs.iter().filter_map(|m| m.value.as_ref()).collect();
     assert_eq!(
