@@ -3,39 +3,12 @@
 //! the table's `on_error`, and nothing is lost), and the record subject strategies of a topic
 //! that several tables share. (Every type's values: `types::every_type_round_trips_exactly`.)
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
 use crate::avro_check::{avro_daemon_yaml, consume_avro, registry};
 use crate::common::*;
-
-fn wait_exit(daemon: &mut Daemon, limit: Duration) -> std::process::ExitStatus {
-    let started = Instant::now();
-    loop {
-        if let Some(s) = daemon.child.try_wait().unwrap() {
-            return s;
-        }
-        assert!(
-            started.elapsed() < limit,
-            "still running; log:\n{}",
-            daemon.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// The WAL position an error names (`WAL position 0/16B3748`).
-fn wal_position(log: &str) -> String {
-    let i = log
-        .find("WAL position ")
-        .expect("a WAL position in the error");
-    log[i..]
-        .split([' ', ':', ')'])
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn schema_changes_are_checked_before_the_first_event_under_them() {
@@ -84,7 +57,7 @@ async fn schema_changes_are_checked_before_the_first_event_under_them() {
         ))
         .await
         .unwrap();
-    let status = wait_exit(&mut daemon, Duration::from_secs(60));
+    let status = daemon.wait_exit(Duration::from_secs(60));
     let log = daemon.log_text();
     assert!(!status.success(), "{log}");
     for needle in [
@@ -100,7 +73,7 @@ async fn schema_changes_are_checked_before_the_first_event_under_them() {
     assert_eq!(registry().versions(&subject).await.unwrap(), vec![1, 2]);
     // Its position was not committed past the event: a restart meets it again.
     let mut again = cfg.start();
-    wait_exit(&mut again, Duration::from_secs(60));
+    again.wait_exit(Duration::from_secs(60));
     assert_eq!(
         wal_position(&again.log_text()),
         first,
@@ -166,7 +139,7 @@ async fn a_shared_topic_takes_a_record_subject_strategy() {
     // Subjects named after the topic alone cannot hold two tables' schemas: refused.
     cfg.append_to_daemon_file(&avro_daemon_yaml(""));
     let mut refused = cfg.start();
-    wait_exit(&mut refused, Duration::from_secs(60));
+    refused.wait_exit(Duration::from_secs(60));
     let log = refused.log_text();
     assert!(log.contains("subject_strategy"), "{log}");
 

@@ -175,18 +175,7 @@ async fn a_row_larger_than_the_message_limit_is_a_clear_error() {
         ))
         .await
         .unwrap();
-    let started = std::time::Instant::now();
-    let status = loop {
-        if let Some(s) = daemon.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "still running; log:\n{}",
-            daemon.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let status = daemon.wait_exit(Duration::from_secs(60));
     let log = daemon.log_text();
     assert_clean_failure(
         status,
@@ -202,27 +191,14 @@ async fn a_row_larger_than_the_message_limit_is_a_clear_error() {
     );
     // Its position was not committed past the row: a restart meets it again, at the same
     // place in the WAL.
-    let at = |log: &str| {
-        let i = log
-            .find("WAL position ")
-            .expect("a WAL position in the error");
-        log[i..]
-            .split([' ', ':'])
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    let first = at(&log);
+    let first = wal_position(&log);
     let mut again = cfg.start();
-    let started = std::time::Instant::now();
-    while again.child.try_wait().unwrap().is_none() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "{}",
-            again.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    assert_eq!(at(&again.log_text()), first, "{}", again.log_text());
+    again.wait_exit(Duration::from_secs(60));
+    assert_eq!(
+        wal_position(&again.log_text()),
+        first,
+        "{}",
+        again.log_text()
+    );
     cfg.cleanup_and(&client, &format!("DROP TABLE {t}")).await;
 }

@@ -321,6 +321,23 @@ impl Daemon {
         assert!(status.success(), "exit {status}; log:\n{}", self.log_text());
     }
 
+    /// Waits until the daemon exits on its own (within `limit`, else fails the test with its
+    /// log) and returns its exit status.
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "still running; log:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// Fails the test if the daemon exited.
     pub fn assert_running(&mut self) {
         if let Some(s) = self.child.try_wait().expect("wait") {
@@ -610,4 +627,16 @@ impl Drop for PrivatePostgres {
         .status();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The WAL position an error in `log` names (`WAL position 0/16B3748`).
+pub fn wal_position(log: &str) -> String {
+    let i = log
+        .find("WAL position ")
+        .expect("a WAL position in the error");
+    log[i..]
+        .split([' ', ':', ')'])
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
