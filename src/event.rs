@@ -109,10 +109,49 @@ pub struct SourceInfo {
     pub db: Arc<str>,
     /// Commit time of the transaction, milliseconds since the epoch.
     pub ts_ms: i64,
-    /// Whether the row was read by a snapshot.
-    pub snapshot: bool,
+    /// Whether (and where in its snapshot) the row was read by a snapshot.
+    pub snapshot: SnapshotMark,
     /// Source-specific position fields.
     pub location: SourceLocation,
+}
+
+/// Whether a row was read by a snapshot, and where in it: Debezium's `source.snapshot`
+/// values. The first and last marks are on the first and last rows the snapshot emits (a
+/// table whose last chunk comes back empty, or whose last rows changed while it was read,
+/// ends on a row marked `true`; the log's "table snapshot complete" says when it ended).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SnapshotMark {
+    /// A change from the log.
+    #[default]
+    No,
+    /// A snapshot row.
+    Row,
+    /// The snapshot's first row.
+    First,
+    /// The first row of a table (but the snapshot's first).
+    FirstInTable,
+    /// The last row of a table (but the snapshot's last).
+    LastInTable,
+    /// The snapshot's last row.
+    Last,
+}
+
+impl SnapshotMark {
+    pub fn is_snapshot(self) -> bool {
+        self != SnapshotMark::No
+    }
+
+    /// Debezium's value of `source.snapshot` for this mark.
+    pub fn debezium(self) -> &'static str {
+        match self {
+            SnapshotMark::No => "false",
+            SnapshotMark::Row => "true",
+            SnapshotMark::First => "first",
+            SnapshotMark::FirstInTable => "first_in_data_collection",
+            SnapshotMark::LastInTable => "last_in_data_collection",
+            SnapshotMark::Last => "last",
+        }
+    }
 }
 
 /// The source-specific part of [`SourceInfo`].

@@ -52,7 +52,7 @@ pub fn change(
             name: "demo".into(),
             db: "d".into(),
             ts_ms,
-            snapshot: false,
+            snapshot: crate::event::SnapshotMark::No,
             location: SourceLocation::Postgres {
                 lsn: 1,
                 commit_lsn: 1,
@@ -76,5 +76,6 @@ pub fn route(
         schema: table,
         table_in_key: None,
         format,
+        values: crate::config::Values::default(),
     }
 }

@@ -120,10 +120,28 @@ pub enum ColumnType {
     },
     Text,
     Bytes,
+    /// A MySQL `BIT(n)` with n > 1: values are [`Value::Bytes`], big-endian as MySQL stores
+    /// them (written as [`ColumnType::Bytes`] is, except by the `debezium` value profile).
+    Bits {
+        length: u32,
+    },
+    /// A PostgreSQL `bit(n)` / `varbit(n)`: values are [`Value::Text`] of `0`s and `1`s
+    /// (written as text, except by the `debezium` value profile). `length`: n, when declared.
+    BitString {
+        length: Option<u32>,
+        varying: bool,
+    },
     Date,
-    Time,
+    /// A time of day (MySQL: a signed duration); `precision`: the fractional-second digits
+    /// the column declares, when known.
+    Time {
+        precision: Option<u8>,
+    },
     TimeTz,
-    Timestamp,
+    /// A timestamp without time zone; `precision` as for [`ColumnType::Time`].
+    Timestamp {
+        precision: Option<u8>,
+    },
     TimestampTz,
     Interval,
     Uuid,

@@ -48,6 +48,48 @@ pub enum Format {
     Avro,
 }
 
+/// How column values are written (the `values:` key; per daemon, a table file may override it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ValueProfile {
+    /// tidemark's readable values: decimals as exact strings, times in ISO 8601.
+    #[default]
+    Tidemark,
+    /// Each type as Debezium's connectors write it by default (`crate::schema::debezium`), so
+    /// a consumer built for Debezium topics reads tidemark's unchanged.
+    Debezium,
+}
+
+/// How the `debezium` profile writes decimals (Debezium's `decimal.handling.mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DecimalHandling {
+    /// Connect `Decimal`: the unscaled value's bytes (base64 in JSON), exact.
+    #[default]
+    Precise,
+    /// The exact digits as a string.
+    String,
+    /// A double (may lose digits).
+    Double,
+}
+
+/// A table's value profile with its decimal handling.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Values {
+    pub profile: ValueProfile,
+    pub decimals: DecimalHandling,
+}
+
+impl Values {
+    /// The `debezium` profile with `decimals`.
+    pub fn debezium(decimals: DecimalHandling) -> Self {
+        Self {
+            profile: ValueProfile::Debezium,
+            decimals,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DaemonConfig {
@@ -62,6 +104,12 @@ pub struct DaemonConfig {
     /// The message format of every table whose file sets none.
     #[serde(default)]
     pub format: Format,
+    /// The value profile of every table whose file sets none.
+    #[serde(default)]
+    pub values: ValueProfile,
+    /// How the `debezium` profile writes decimals (unset: `precise`).
+    #[serde(default)]
+    pub decimal_handling: Option<DecimalHandling>,
     #[serde(default)]
     pub kafka: KafkaConfig,
     #[serde(default)]
@@ -257,6 +305,8 @@ impl Default for DaemonConfig {
             tables_dir: default_tables_dir(),
             sink: SinkKind::default(),
             format: Format::default(),
+            values: ValueProfile::default(),
+            decimal_handling: None,
             kafka: KafkaConfig::default(),
             offsets: OffsetsConfig::default(),
             logging: LoggingConfig::default(),

@@ -32,7 +32,10 @@ use std::path::{Path, PathBuf};
 
 pub use connector::{Connection, GtidUse, OnLostPosition, SnapshotMode, SourceKind, SslMode};
 pub use contract::Contract;
-pub use daemon::{DaemonConfig, Format, LogFormat, PositionStoreKind, SinkKind};
+pub use daemon::{
+    DaemonConfig, DecimalHandling, Format, LogFormat, PositionStoreKind, SinkKind, ValueProfile,
+    Values,
+};
 pub use error::ConfigError;
 pub use registry::{CompatibilityLevel, RegistryAuth, RegistrySettings, SubjectStrategy};
 #[cfg(test)]
@@ -156,10 +159,32 @@ pub fn load(
             ));
         }
     }
+    if daemon.decimal_handling.is_some() && daemon.values != ValueProfile::Debezium {
+        return Err(ConfigError::invalid(
+            path,
+            "decimal_handling",
+            "decimal_handling applies to `values: debezium` (the tidemark profile writes decimals as exact strings)",
+        ));
+    }
     for c in &connectors {
         for t in &c.tables {
             let file = t.file.as_deref().unwrap_or(&c.file);
             let format = t.config.format.unwrap_or(daemon.format);
+            let values = t.config.values.unwrap_or(daemon.values);
+            if t.config.decimal_handling.is_some() && values != ValueProfile::Debezium {
+                return Err(ConfigError::invalid(
+                    file,
+                    "decimal_handling",
+                    "decimal_handling applies to `values: debezium` (set it here or in tidemark.yaml)",
+                ));
+            }
+            if t.contract.is_some() && values == ValueProfile::Debezium {
+                return Err(ConfigError::invalid(
+                    file,
+                    "contract",
+                    "a contract sets the Avro type of every field itself: `values: debezium` does not apply to it (use values: tidemark for this table)",
+                ));
+            }
             if t.contract.is_some() && format != Format::Avro {
                 return Err(ConfigError::invalid(
                     file,

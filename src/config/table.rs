@@ -21,6 +21,12 @@ pub struct TableConfig {
     /// This table's message format, instead of the daemon's `format`.
     #[serde(default)]
     pub format: Option<super::daemon::Format>,
+    /// This table's value profile, instead of the daemon's `values`.
+    #[serde(default)]
+    pub values: Option<super::daemon::ValueProfile>,
+    /// This table's decimal handling in the `debezium` profile, instead of the daemon's.
+    #[serde(default)]
+    pub decimal_handling: Option<super::daemon::DecimalHandling>,
     /// Which columns the messages carry, and masks on them.
     #[serde(default)]
     pub columns: ColumnsConfig,

@@ -277,3 +277,43 @@ fn table_file_routing_rules_load_and_contradictions_are_refused() {
     let err = load(&daemon, Vec::new()).unwrap_err().to_string();
     assert!(err.contains("router.topic") && err.contains("{x}"), "{err}");
 }
+
+#[test]
+fn value_profiles_load_and_misplaced_settings_are_refused() {
+    let (dir, daemon) = setup(CONNECTOR);
+    let table = write(
+        dir.path(),
+        "configs/tables/demo/public.a.yaml",
+        "values: debezium\ndecimal_handling: string\n",
+    );
+    let s = load(&daemon, Vec::new()).unwrap();
+    assert_eq!(s.daemon.values, ValueProfile::Tidemark);
+    let t = &s.connectors[0].tables[0].config;
+    assert_eq!(t.values, Some(ValueProfile::Debezium));
+    assert_eq!(t.decimal_handling, Some(DecimalHandling::String));
+
+    // decimal_handling belongs to the debezium profile.
+    std::fs::write(&table, "decimal_handling: double\n").unwrap();
+    let err = load(&daemon, Vec::new()).unwrap_err().to_string();
+    assert!(
+        err.contains("public.a.yaml") && err.contains("values: debezium"),
+        "{err}"
+    );
+    std::fs::write(&table, "values: tidemark\n").unwrap();
+    let mut text = std::fs::read_to_string(&daemon).unwrap();
+    text.push_str("decimal_handling: precise\n");
+    std::fs::write(&daemon, &text).unwrap();
+    let err = load(&daemon, Vec::new()).unwrap_err().to_string();
+    assert!(
+        err.contains("tidemark.yaml") && err.contains("decimal_handling"),
+        "{err}"
+    );
+    text.push_str("values: debezium\n");
+    std::fs::write(&daemon, &text).unwrap();
+    let s = load(&daemon, Vec::new()).unwrap();
+    assert_eq!(s.daemon.values, ValueProfile::Debezium);
+    assert_eq!(s.daemon.decimal_handling, Some(DecimalHandling::Precise));
+    std::fs::write(&daemon, text.replace("values: debezium", "values: avro")).unwrap();
+    let err = load(&daemon, Vec::new()).unwrap_err().to_string();
+    assert!(err.contains("values") && err.contains("avro"), "{err}");
+}

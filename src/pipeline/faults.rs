@@ -191,6 +191,7 @@ impl Faults {
                     schema,
                     table_in_key: None,
                     format: crate::config::Format::Json,
+                    values: crate::config::Values::default(),
                 };
                 (route, key, Body::Change(event.clone()))
             }
@@ -202,6 +203,7 @@ impl Faults {
             body: if keep_value { body } else { Body::Tombstone },
             event_time_ms: routed.event_time_ms,
             headers: Vec::new(),
+            key_change: None,
         };
         let m = self.encoder.encode(&plain, now_ms)?;
         let (k, v) = (m.key.map(<[u8]>::to_vec), m.value.map(<[u8]>::to_vec));
@@ -283,6 +285,7 @@ mod tests {
             body: Body::Change(event),
             event_time_ms: 7,
             headers: Vec::new(),
+            key_change: None,
         }
     }
 

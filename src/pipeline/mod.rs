@@ -146,12 +146,13 @@ async fn set_aside(
     }
 }
 
-/// Whether `routed` is a truncate in the avro format on a compacted topic: its key would be
-/// null (Debezium's, too: an Avro key record has no value meaning "every row"), and a compacted
-/// topic refuses records without a key, so it cannot be produced there.
-fn compacted_avro_truncate(routed: &crate::router::Routed, compact_topics: bool) -> bool {
+/// Whether `routed` is a truncate whose key is null (the avro format: an Avro key record has
+/// no value meaning "every row"; the debezium value profile: Debezium's truncate key is null)
+/// on a compacted topic, which refuses records without a key, so it cannot be produced there.
+fn compacted_null_key_truncate(routed: &crate::router::Routed, compact_topics: bool) -> bool {
     compact_topics
-        && routed.route.format == crate::config::Format::Avro
+        && (routed.route.format == crate::config::Format::Avro
+            || routed.route.values.profile == crate::config::ValueProfile::Debezium)
         && routed
             .change()
             .is_some_and(|e| e.op == crate::event::Op::Truncate)
@@ -277,16 +278,17 @@ pub async fn run_once(
                                 }
                                 last_topic = Some(r.route.topic.clone());
                             }
-                            if compacted_avro_truncate(&r, settings.daemon.kafka.compact_topics) {
+                            if compacted_null_key_truncate(&r, settings.daemon.kafka.compact_topics)
+                            {
                                 truncates_unproduced += 1;
                                 tracing::warn!(connector = %cfg.name, table = %schema.id,
                                     position = r.change().map(|e| e.source.location.to_string()),
                                     truncates_unproduced,
-                                    "TRUNCATE not produced: in the avro format its key is null (the key \
-                                     schema has no value for \"every row\"), and a compacted topic takes no \
+                                    "TRUNCATE not produced: in the avro format and the debezium value \
+                                     profile its key is null (as Debezium's), and a compacted topic takes no \
                                      record without a key; consumers of a compacted topic see the rows go \
-                                     only by their own deletes (use format json, whose truncate key is {{}}, \
-                                     or kafka.compact_topics: false, to get truncate events)");
+                                     only by their own deletes (use format json with values: tidemark, whose \
+                                     truncate key is {{}}, or kafka.compact_topics: false, to get truncate events)");
                                 continue;
                             }
                             if let Some((fault, why)) = encoder.prepare(&r).await? {

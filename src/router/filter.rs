@@ -423,7 +423,7 @@ fn typed(column: &str, t: &ColumnType, lit: &Literal, op: CmpOp) -> Result<Liter
                 Literal::Temporal((d - epoch).num_days())
             })
             .map_err(|_| format!("column `{column}` is a date: write the literal as 'YYYY-MM-DD'")),
-        (ColumnType::Timestamp | ColumnType::TimestampTz, Literal::Text(s)) => parse_timestamp(s)
+        (ColumnType::Timestamp { .. } | ColumnType::TimestampTz, Literal::Text(s)) => parse_timestamp(s)
             .map(Literal::Temporal)
             .ok_or_else(|| {
                 format!(

@@ -37,7 +37,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::config::{ConnectorConfig, DaemonConfig, Format, Secret};
+use crate::config::{ConnectorConfig, DaemonConfig, Format, Secret, Values};
 use crate::error::{Error, Result};
 use crate::event::{ChangeEvent, Header, Op, Row, TableId, TableSchema};
 use crate::value::Value;
@@ -59,6 +59,8 @@ pub struct Route {
     pub table_in_key: Option<Arc<str>>,
     /// The format the table's messages are written in.
     pub format: Format,
+    /// How the table's column values are written.
+    pub values: Values,
 }
 
 /// What one message carries.
@@ -91,6 +93,10 @@ pub struct Routed {
     pub event_time_ms: i64,
     /// Headers beyond tidemark's own (usually none).
     pub headers: Vec<Header>,
+    /// The delete and the create an update that changes the key becomes carry the other
+    /// key: the new one on the delete, the old one on the create (the `debezium` profile
+    /// writes it as Debezium's `__debezium.newkey` / `__debezium.oldkey` header).
+    pub key_change: Option<Row>,
 }
 
 impl Routed {
@@ -117,6 +123,7 @@ pub struct Router {
     prefix: String,
     default_template: Template,
     format: Format,
+    values: Values,
     compacted: bool,
     salt: Option<Secret>,
     topics: HashMap<TableId, TableTopic>,
@@ -139,6 +146,10 @@ impl Router {
             prefix: daemon.kafka.topic_prefix.clone(),
             default_template,
             format: daemon.format,
+            values: Values {
+                profile: daemon.values,
+                decimals: daemon.decimal_handling.unwrap_or_default(),
+            },
             compacted: daemon.kafka.compact_topics,
             salt,
             topics: HashMap::new(),
@@ -233,6 +244,7 @@ impl Router {
                 shared_topic: topic.shared,
                 compacted: self.compacted,
                 format: self.format,
+                values: self.values,
                 salt: self.salt.as_ref(),
                 outbox_topic: topic.outbox.clone(),
             };
@@ -452,6 +464,7 @@ fn route_outbox(
                 },
                 event_time_ms,
                 headers: Vec::new(),
+                key_change: None,
             });
             return Ok(());
         }
@@ -463,6 +476,7 @@ fn route_outbox(
             schema: route.schema.clone(),
             table_in_key: None,
             format: route.format,
+            values: route.values,
         }),
         key: None,
         body: Body::Outbox {
@@ -472,6 +486,7 @@ fn route_outbox(
         },
         event_time_ms,
         headers: record.headers,
+        key_change: None,
     });
     Ok(())
 }
@@ -503,6 +518,7 @@ fn expand(
         body,
         event_time_ms,
         headers,
+        key_change: None,
     };
     match event.op {
         Op::Create | Op::Read => {
@@ -528,14 +544,23 @@ fn expand(
                     let mut create = event;
                     create.op = Op::Create;
                     create.before = None;
-                    out.push(message(
+                    let mut deleted = message(
                         &route,
                         Some(old.clone()),
                         Body::Change(delete),
                         headers.clone(),
+                    );
+                    deleted.key_change = new_key.clone();
+                    out.push(deleted);
+                    out.push(message(
+                        &route,
+                        Some(old.clone()),
+                        Body::Tombstone,
+                        Vec::new(),
                     ));
-                    out.push(message(&route, Some(old), Body::Tombstone, Vec::new()));
-                    out.push(message(&route, new_key, Body::Change(create), headers));
+                    let mut created = message(&route, new_key, Body::Change(create), headers);
+                    created.key_change = Some(old);
+                    out.push(created);
                 }
                 _ => out.push(message(&route, new_key, Body::Change(event), headers)),
             }

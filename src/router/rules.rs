@@ -26,6 +26,8 @@ pub struct RuleContext<'a> {
     pub compacted: bool,
     /// The daemon's format (a table file may override it).
     pub format: crate::config::Format,
+    /// The daemon's value profile (a table file may override it).
+    pub values: crate::config::Values,
     pub salt: Option<&'a Secret>,
     /// The outbox topic template with the table placeholders filled in.
     pub outbox_topic: Option<super::template::Template>,
@@ -72,6 +74,12 @@ impl TableRules {
         let err = |key: &str, message: String| rule_error(entry, input, key, &message);
         let config = entry.map(|e| &e.config);
         let format = config.and_then(|c| c.format).unwrap_or(ctx.format);
+        let values = crate::config::Values {
+            profile: config.and_then(|c| c.values).unwrap_or(ctx.values.profile),
+            decimals: config
+                .and_then(|c| c.decimal_handling)
+                .unwrap_or(ctx.values.decimals),
+        };
         let column = |key: &str, name: &str| {
             input.column_index(name).ok_or_else(|| {
                 err(
@@ -101,7 +109,7 @@ impl TableRules {
             Some(name) => {
                 let i = column("event_time", name)?;
                 match input.columns[i].column_type {
-                    ColumnType::Timestamp
+                    ColumnType::Timestamp { .. }
                     | ColumnType::TimestampTz
                     | ColumnType::Date
                     | ColumnType::Int64
@@ -135,6 +143,7 @@ impl TableRules {
                     schema: input.clone(),
                     table_in_key: None,
                     format,
+                    values,
                 }),
                 projection: None,
                 masks: Vec::new(),
@@ -268,6 +277,7 @@ impl TableRules {
                     .shared_topic
                     .then(|| Arc::from(input.id.to_string().as_str())),
                 format,
+                values,
             }),
             projection,
             masks,

@@ -51,8 +51,9 @@ use super::avro_binary::{write, write_bytes, write_long};
 use super::avro_schema::{envelope_schema, key_schema, value_schema};
 use super::avro_value::field;
 use super::contract::ContractPlan;
+use super::debezium;
 use super::registry::{Compatibility, RegistryClient};
-use crate::config::{Contract, RegistrySettings, SubjectStrategy};
+use crate::config::{Contract, RegistrySettings, SubjectStrategy, ValueProfile};
 use crate::error::{Error, EventFault, Result};
 use crate::event::{ChangeEvent, Message, Row, SourceLocation, TableId, TableSchema};
 use crate::router::{Body, Route, Routed};
@@ -65,6 +66,8 @@ struct Ready {
     value_id: u32,
     /// The table's contract, applied to its rows (or an outbox's payloads).
     contract: Option<Arc<ContractPlan>>,
+    /// The columns' Connect types in the `debezium` value profile.
+    debezium: Option<Arc<debezium::Columns>>,
 }
 
 /// What preparing one route gave.
@@ -97,6 +100,8 @@ pub struct AvroEncoder {
     leveled: HashSet<String>,
     /// Each table's shape as last registered (to say what changed when a new one is refused).
     registered: HashMap<TableId, Arc<TableSchema>>,
+    /// The headers of a message that carries more than its route's (a key change's).
+    headers: Vec<crate::event::Header>,
     key: Vec<u8>,
     value: Vec<u8>,
 }
@@ -143,6 +148,7 @@ impl AvroEncoder {
             last: None,
             leveled: HashSet::new(),
             registered: HashMap::new(),
+            headers: Vec::new(),
             key: Vec::new(),
             value: Vec::new(),
         }
@@ -159,6 +165,8 @@ impl AvroEncoder {
                     key_id,
                     value_id,
                     contract: None,
+                    debezium: (route.values.profile == ValueProfile::Debezium)
+                        .then(|| Arc::new(debezium::Columns::new(route, self.connector_kind))),
                 }),
             ),
         );
@@ -220,7 +228,7 @@ impl AvroEncoder {
             None => None,
         };
         let key = (!route.key_columns.is_empty())
-            .then(|| key_schema(route))
+            .then(|| key_schema(route, self.connector_kind))
             .transpose();
         let value = match &contract {
             Some(plan) => Ok(envelope_schema(
@@ -262,6 +270,8 @@ impl AvroEncoder {
             key_id,
             value_id,
             contract,
+            debezium: (route.values.profile == ValueProfile::Debezium)
+                .then(|| Arc::new(debezium::Columns::new(route, self.connector_kind))),
         }))
     }
 
@@ -302,6 +312,7 @@ impl AvroEncoder {
             key_id: Some(key_id),
             value_id,
             contract: Some(plan),
+            debezium: None,
         }))
     }
 
@@ -405,11 +416,14 @@ impl AvroEncoder {
             Body::Change(event) => {
                 frame(&mut self.value, ready.value_id);
                 let contract = ready.contract.as_deref();
-                let row = |out: &mut Vec<u8>, row: &Row| match contract {
-                    Some(plan) => plan.write_row(out, &event.table, row),
-                    None => write_row(out, &event.table, row),
+                let dbz = ready.debezium.as_deref();
+                let row = |out: &mut Vec<u8>, row: &Row| match (contract, dbz) {
+                    (Some(plan), _) => plan.write_row(out, &event.table, row),
+                    (None, Some(columns)) => write_debezium_row(out, route, columns, row),
+                    (None, None) => write_row(out, &event.table, row),
                 };
-                write_envelope(&mut self.value, event, now_ms, &row).map_err(misfit)?;
+                write_envelope(&mut self.value, event, now_ms, dbz.is_some(), &row)
+                    .map_err(misfit)?;
                 let has_key = self.write_table_key(&ready, routed).map_err(misfit)?;
                 (has_key, true, Some(event.op.code()))
             }
@@ -439,13 +453,24 @@ impl AvroEncoder {
                 )))
             }
         };
+        let mut headers: &[crate::event::Header] = &routed.headers;
+        if let (Some(columns), Some(_)) = (&ready.debezium, &routed.key_change) {
+            let names = super::json::TableNames::new(&route.schema);
+            let style = super::json::Style::default();
+            if let Some(h) = super::json::key_change_header(routed, &names, columns, style)? {
+                self.headers.clear();
+                self.headers.extend(routed.headers.iter().cloned());
+                self.headers.push(h);
+                headers = &self.headers;
+            }
+        }
         Ok(Message {
             topic: &route.topic,
             key: has_key.then_some(self.key.as_slice()),
             value: has_value.then_some(self.value.as_slice()),
             event_time_ms: routed.event_time_ms,
             op,
-            headers: &routed.headers,
+            headers,
         })
     }
 
@@ -454,7 +479,7 @@ impl AvroEncoder {
         match (ready.key_id, &routed.key) {
             (Some(id), Some(key)) => {
                 frame(&mut self.key, id);
-                write_key(&mut self.key, &routed.route, key)?;
+                write_key(&mut self.key, &routed.route, ready.debezium.as_deref(), key)?;
                 Ok(true)
             }
             _ => Ok(false),
@@ -498,7 +523,12 @@ fn describe_change(before: Option<&TableSchema>, after: &TableSchema) -> String 
     }
 }
 
-fn write_key(out: &mut Vec<u8>, route: &Route, key: &Row) -> Result<(), String> {
+fn write_key(
+    out: &mut Vec<u8>,
+    route: &Route,
+    dbz: Option<&debezium::Columns>,
+    key: &Row,
+) -> Result<(), String> {
     if let Some(table) = &route.table_in_key {
         write_bytes(out, table.as_bytes());
     }
@@ -506,7 +536,54 @@ fn write_key(out: &mut Vec<u8>, route: &Route, key: &Row) -> Result<(), String> 
         let Some(column) = route.schema.columns.get(*i) else {
             return Err(format!("key column {i} is not in the table"));
         };
-        write(out, &field(column, v)?)?;
+        match dbz {
+            Some(columns) => write_debezium_value(out, route, columns, *i, v, column.nullable)?,
+            None => write(out, &field(column, v)?)?,
+        }
+    }
+    Ok(())
+}
+
+/// Column `i`'s value `v` in the `debezium` profile, a union branch when `nullable`.
+fn write_debezium_value(
+    out: &mut Vec<u8>,
+    route: &Route,
+    columns: &debezium::Columns,
+    i: usize,
+    v: &crate::value::Value,
+    nullable: bool,
+) -> Result<(), String> {
+    let c = columns.convert(route, i, v)?;
+    let name = || route.schema.columns.get(i).map_or("?", |c| c.name.as_str());
+    match (c, nullable) {
+        (debezium::ConnectValue::Null, true) => write_long(out, 0),
+        (debezium::ConnectValue::Null, false) => {
+            return Err(format!(
+                "column `{}`: NULL in a column that is not nullable",
+                name()
+            ))
+        }
+        (c, nullable) => {
+            if nullable {
+                write_long(out, 1);
+            }
+            let value = debezium::avro::value(&columns.types[i], &c)
+                .map_err(|e| format!("column `{}`: {e}", name()))?;
+            write(out, &value)?;
+        }
+    }
+    Ok(())
+}
+
+/// A row as the `debezium` profile's row record.
+fn write_debezium_row(
+    out: &mut Vec<u8>,
+    route: &Route,
+    columns: &debezium::Columns,
+    row: &Row,
+) -> Result<(), String> {
+    for (i, (column, v)) in route.schema.columns.iter().zip(row).enumerate() {
+        write_debezium_value(out, route, columns, i, v, column.nullable)?;
     }
     Ok(())
 }
@@ -526,6 +603,7 @@ fn write_envelope(
     out: &mut Vec<u8>,
     e: &ChangeEvent,
     now_ms: i64,
+    debezium: bool,
     row: &RowWriter<'_>,
 ) -> Result<(), String> {
     let table = &e.table;
@@ -551,8 +629,31 @@ fn write_envelope(
     string(out, &src.name);
     write_long(out, src.ts_ms);
     write_long(out, 0); // ["string", "null"]: the string
-    string(out, if src.snapshot { "true" } else { "false" });
+    string(
+        out,
+        match (debezium, src.snapshot.is_snapshot()) {
+            (true, _) => src.snapshot.debezium(),
+            (false, true) => "true",
+            (false, false) => "false",
+        },
+    );
     string(out, &src.db);
+    if debezium {
+        // sequence, ts_us, ts_ns: each ["null", T], the second branch.
+        match &src.location {
+            SourceLocation::Postgres {
+                lsn, commit_lsn, ..
+            } => {
+                write_long(out, 1);
+                string(out, &format!("[\"{commit_lsn}\",\"{lsn}\"]"));
+            }
+            SourceLocation::Mysql { .. } => write_long(out, 0),
+        }
+        write_long(out, 1);
+        write_long(out, src.ts_ms.saturating_mul(1_000));
+        write_long(out, 1);
+        write_long(out, src.ts_ms.saturating_mul(1_000_000));
+    }
     string(out, &table.id.schema);
     string(out, &table.id.table);
     match &src.location {
@@ -564,6 +665,9 @@ fn write_envelope(
             write_long(out, i64::from(*tx_id));
             write_long(out, *lsn as i64);
             write_long(out, *commit_lsn as i64);
+            if debezium {
+                write_long(out, 0); // xmin: null
+            }
         }
         SourceLocation::Mysql {
             file,
@@ -583,11 +687,21 @@ fn write_envelope(
             string(out, file);
             write_long(out, *pos as i64);
             write_long(out, i64::from(*row));
+            if debezium {
+                write_long(out, 0); // thread: null
+                write_long(out, 0); // query: null
+            }
         }
     }
     string(out, e.op.code());
     write_long(out, 1);
     write_long(out, now_ms);
+    if debezium {
+        write_long(out, 1);
+        write_long(out, now_ms.saturating_mul(1_000));
+        write_long(out, 1);
+        write_long(out, now_ms.saturating_mul(1_000_000));
+    }
     match &e.transaction {
         Some(t) => {
             write_long(out, 1);
@@ -639,6 +753,7 @@ mod tests {
             body,
             event_time_ms: 5,
             headers: Vec::new(),
+            key_change: None,
         }
     }
 
@@ -671,7 +786,7 @@ mod tests {
         let m = routed(&r, Body::Change(update), Some(vec![Value::Int(1)]));
         let msg = enc.encode(&m, 2000).unwrap();
         assert_eq!(msg.op, Some("u"));
-        let key = decode(&key_schema(&r).unwrap(), msg.key.unwrap(), 7);
+        let key = decode(&key_schema(&r, "postgresql").unwrap(), msg.key.unwrap(), 7);
         assert_eq!(get(&key, "id"), &Avro::Long(1));
         let value = decode(
             &value_schema(&r, "postgresql").unwrap(),

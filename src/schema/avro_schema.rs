@@ -32,7 +32,8 @@
 
 use serde_json::{json, Value as Json};
 
-use crate::event::TableSchema;
+use super::debezium;
+use crate::config::ValueProfile;
 use crate::router::Route;
 use crate::value::ColumnType;
 
@@ -83,6 +84,7 @@ pub fn carried_as_text(t: &ColumnType) -> bool {
             | ColumnType::Json
             | ColumnType::Enum { .. }
             | ColumnType::Set { .. }
+            | ColumnType::BitString { .. }
             | ColumnType::Other(_)
     )
 }
@@ -115,11 +117,12 @@ fn type_schema(t: &ColumnType) -> Json {
         | ColumnType::Interval
         | ColumnType::TimeTz
         | ColumnType::Json
+        | ColumnType::BitString { .. }
         | ColumnType::Other(_) => json!("string"),
-        ColumnType::Bytes => json!("bytes"),
+        ColumnType::Bytes | ColumnType::Bits { .. } => json!("bytes"),
         ColumnType::Date => logical("int", "date"),
-        ColumnType::Time => logical("long", "time-micros"),
-        ColumnType::Timestamp => logical("long", "local-timestamp-micros"),
+        ColumnType::Time { .. } => logical("long", "time-micros"),
+        ColumnType::Timestamp { .. } => logical("long", "local-timestamp-micros"),
         ColumnType::TimestampTz => logical("long", "timestamp-micros"),
         ColumnType::Uuid => logical("string", "uuid"),
         ColumnType::Geometry { .. } => json!({
@@ -143,10 +146,18 @@ fn field(name: &str, ty: Json, nullable: bool) -> Json {
 
 /// The fields of `columns` (indices into `table`), names made valid; an error names two
 /// columns that would share a name.
-fn fields(table: &TableSchema, columns: &[usize], nullable: bool) -> Result<Vec<Json>, String> {
+fn fields(
+    route: &Route,
+    connector: &str,
+    columns: &[usize],
+    nullable: bool,
+) -> Result<Vec<Json>, String> {
+    let table = &route.schema;
     let mut seen: Vec<(String, &str)> = Vec::new();
     let mut out = Vec::new();
     let mut geometry_defined = false;
+    let mut defined = std::collections::HashSet::new();
+    let debezium = route.values.profile == ValueProfile::Debezium;
     for i in columns {
         let Some(c) = table.columns.get(*i) else {
             continue;
@@ -160,7 +171,14 @@ fn fields(table: &TableSchema, columns: &[usize], nullable: bool) -> Result<Vec<
         }
         seen.push((name.clone(), &c.name));
         // The Geometry record is defined once per schema; later columns refer to it by name.
-        let ty = if matches!(c.column_type, ColumnType::Geometry { .. }) && geometry_defined {
+        let ty = if debezium {
+            let t = debezium::ConnectType::of(
+                &c.column_type,
+                connector == "mysql",
+                route.values.decimals,
+            );
+            debezium::avro::schema(&t, &mut defined)
+        } else if matches!(c.column_type, ColumnType::Geometry { .. }) && geometry_defined {
             json!("io.debezium.data.geometry.Geometry")
         } else {
             geometry_defined |= matches!(c.column_type, ColumnType::Geometry { .. });
@@ -172,12 +190,12 @@ fn fields(table: &TableSchema, columns: &[usize], nullable: bool) -> Result<Vec<
 }
 
 /// The key record of `route`: the table first on a shared topic, then the key columns.
-pub fn key_schema(route: &Route) -> Result<Json, String> {
+pub fn key_schema(route: &Route, connector: &str) -> Result<Json, String> {
     let mut f = Vec::new();
     if route.table_in_key.is_some() {
         f.push(json!({ "name": crate::router::TABLE_KEY_FIELD, "type": "string" }));
     }
-    f.extend(fields(&route.schema, &route.key_columns, false)?);
+    f.extend(fields(route, connector, &route.key_columns, false)?);
     Ok(json!({
         "type": "record", "name": "Key", "namespace": namespace(route), "fields": f
     }))
@@ -188,7 +206,7 @@ pub fn value_schema(route: &Route, connector: &str) -> Result<Json, String> {
     let all: Vec<usize> = (0..route.schema.columns.len()).collect();
     let row = json!({
         "type": "record", "name": "Value", "namespace": namespace(route),
-        "fields": fields(&route.schema, &all, false)?
+        "fields": fields(route, connector, &all, false)?
     });
     Ok(envelope_schema(route, connector, row))
 }
@@ -209,9 +227,17 @@ pub fn envelope_schema(route: &Route, connector: &str, row: Json) -> Json {
         long("ts_ms"),
         json!({ "name": "snapshot", "type": ["string", "null"], "default": "false" }),
         string("db"),
-        string("schema"),
-        string("table"),
     ];
+    let debezium = route.values.profile == ValueProfile::Debezium;
+    let optional = |n: &str, t: &str| json!({ "name": n, "type": ["null", t], "default": null });
+    if debezium {
+        source.extend([
+            optional("sequence", "string"),
+            optional("ts_us", "long"),
+            optional("ts_ns", "long"),
+        ]);
+    }
+    source.extend([string("schema"), string("table")]);
     let source_name = if connector == "mysql" {
         source.extend([
             long("server_id"),
@@ -220,35 +246,45 @@ pub fn envelope_schema(route: &Route, connector: &str, row: Json) -> Json {
             long("pos"),
             json!({ "name": "row", "type": "int" }),
         ]);
+        if debezium {
+            source.extend([optional("thread", "long"), optional("query", "string")]);
+        }
         "io.debezium.connector.mysql.Source"
     } else {
         source.extend([long("txId"), long("lsn"), long("commit_lsn")]);
+        if debezium {
+            source.push(optional("xmin", "long"));
+        }
         "io.debezium.connector.postgresql.Source"
     };
-    json!({
-        "type": "record", "name": "Envelope", "namespace": namespace(route),
-        "fields": [
-            { "name": "before", "type": ["null", row], "default": null },
-            { "name": "after", "type": ["null", row_name], "default": null },
-            { "name": "source", "type": { "type": "record", "name": source_name, "fields": source } },
-            { "name": "op", "type": "string" },
-            { "name": "ts_ms", "type": ["null", "long"], "default": null },
-            { "name": "transaction", "type": ["null", {
+    let mut fields = vec![
+        json!({ "name": "before", "type": ["null", row], "default": null }),
+        json!({ "name": "after", "type": ["null", row_name], "default": null }),
+        json!({ "name": "source", "type": { "type": "record", "name": source_name, "fields": source } }),
+        json!({ "name": "op", "type": "string" }),
+        json!({ "name": "ts_ms", "type": ["null", "long"], "default": null }),
+    ];
+    if debezium {
+        fields.push(optional("ts_us", "long"));
+        fields.push(optional("ts_ns", "long"));
+    }
+    fields.push(json!({ "name": "transaction", "type": ["null", {
                 "type": "record", "name": "block", "namespace": "event",
                 "fields": [
                     { "name": "id", "type": "string" },
                     { "name": "total_order", "type": "long" },
                     { "name": "data_collection_order", "type": "long" }
                 ]
-            }], "default": null }
-        ]
+            }], "default": null }));
+    json!({
+        "type": "record", "name": "Envelope", "namespace": namespace(route), "fields": fields
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{ColumnDef, TableId};
+    use crate::event::{ColumnDef, TableId, TableSchema};
     use apache_avro::Schema;
     use std::sync::Arc;
 
@@ -270,6 +306,7 @@ mod tests {
             }),
             table_in_key: Some(Arc::from("public.every-type")),
             format: crate::config::Format::Json,
+            values: crate::config::Values::default(),
         }
     }
 
@@ -302,9 +339,9 @@ mod tests {
             ("tx", T::Text, true),
             ("by", T::Bytes, true),
             ("d", T::Date, true),
-            ("t", T::Time, true),
+            ("t", T::Time { precision: None }, true),
             ("ttz", T::TimeTz, true),
-            ("ts", T::Timestamp, true),
+            ("ts", T::Timestamp { precision: None }, true),
             ("tstz", T::TimestampTz, true),
             ("iv", T::Interval, true),
             ("u", T::Uuid, true),
@@ -352,7 +389,7 @@ mod tests {
         Schema::parse(&value).unwrap_or_else(|e| panic!("{e}\n{value:#}"));
         let my = value_schema(&r, "mysql").unwrap();
         Schema::parse(&my).unwrap_or_else(|e| panic!("{e}\n{my:#}"));
-        let key = key_schema(&r).unwrap();
+        let key = key_schema(&r, "postgresql").unwrap();
         Schema::parse(&key).unwrap_or_else(|e| panic!("{e}\n{key:#}"));
         assert_eq!(key["fields"][0]["name"], "__table");
         assert_eq!(key["fields"][1], json!({"name": "id", "type": "long"}));

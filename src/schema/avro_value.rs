@@ -63,7 +63,7 @@ fn twos_complement(digits: &str, negative: bool) -> Vec<u8> {
 }
 
 /// The unscaled digits of decimal text at `scale`, checked against `precision`.
-fn decimal(text: &str, precision: u32, scale: u32) -> Result<Vec<u8>, String> {
+pub fn decimal_unscaled(text: &str, precision: u32, scale: u32) -> Result<Vec<u8>, String> {
     let (negative, unsigned) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, text.strip_prefix('+').unwrap_or(text)),
@@ -123,12 +123,12 @@ fn plain(column: &ColumnDef, t: &ColumnType, v: &Value) -> Result<Avro, String> 
             },
             Value::Decimal(d),
         ) => Avro::Decimal(Decimal::from(
-            decimal(d, *p, scale.unwrap_or(0)).map_err(|e| misfit(column, e))?,
+            decimal_unscaled(d, *p, scale.unwrap_or(0)).map_err(|e| misfit(column, e))?,
         )),
-        (ColumnType::Bytes, Value::Bytes(b)) => Avro::Bytes(b.clone()),
+        (ColumnType::Bytes | ColumnType::Bits { .. }, Value::Bytes(b)) => Avro::Bytes(b.clone()),
         (ColumnType::Date, Value::Date(d)) => Avro::Date(*d),
-        (ColumnType::Time, Value::Time(t)) => Avro::TimeMicros(*t),
-        (ColumnType::Timestamp, Value::Timestamp(t)) => Avro::LocalTimestampMicros(*t),
+        (ColumnType::Time { .. }, Value::Time(t)) => Avro::TimeMicros(*t),
+        (ColumnType::Timestamp { .. }, Value::Timestamp(t)) => Avro::LocalTimestampMicros(*t),
         (ColumnType::TimestampTz, Value::TimestampTz(t)) => Avro::TimestampMicros(*t),
         (ColumnType::Uuid, Value::Uuid(u)) => Avro::Uuid(
             u.parse()
@@ -238,19 +238,23 @@ mod tests {
         assert_eq!(twos_complement("129", true), [0xFF, 0x7F]);
         assert_eq!(twos_complement("65536", false), [1, 0, 0]);
         assert_eq!(
-            decimal("-12.3400", 10, 4).unwrap(),
+            decimal_unscaled("-12.3400", 10, 4).unwrap(),
             twos_complement("123400", true)
         );
-        assert_eq!(decimal("1.5", 4, 2).unwrap(), [0, 150]);
-        assert_eq!(decimal("0.00", 4, 2).unwrap(), [0]);
-        assert!(decimal("NaN", 10, 2).unwrap_err().contains("not a decimal"));
-        assert!(decimal("1.234", 10, 2)
+        assert_eq!(decimal_unscaled("1.5", 4, 2).unwrap(), [0, 150]);
+        assert_eq!(decimal_unscaled("0.00", 4, 2).unwrap(), [0]);
+        assert!(decimal_unscaled("NaN", 10, 2)
+            .unwrap_err()
+            .contains("not a decimal"));
+        assert!(decimal_unscaled("1.234", 10, 2)
             .unwrap_err()
             .contains("decimal places"));
-        assert!(decimal("12345.6", 5, 1).unwrap_err().contains("5 digits"));
+        assert!(decimal_unscaled("12345.6", 5, 1)
+            .unwrap_err()
+            .contains("5 digits"));
         // A 65-digit MySQL decimal.
         let big = format!("-{}.{}", "9".repeat(35), "9".repeat(30));
-        let bytes = decimal(&big, 65, 30).unwrap();
+        let bytes = decimal_unscaled(&big, 65, 30).unwrap();
         assert!(bytes.len() <= 28 && bytes[0] & 0x80 != 0);
     }
 
@@ -283,7 +287,7 @@ mod tests {
             ("tx", T::Text, Value::Text("héllo".into())),
             ("by", T::Bytes, Value::Bytes(vec![0, 255])),
             ("d", T::Date, Value::Date(-1)),
-            ("t", T::Time, Value::Time(-1)),
+            ("t", T::Time { precision: None }, Value::Time(-1)),
             (
                 "ttz",
                 T::TimeTz,
@@ -292,7 +296,11 @@ mod tests {
                     offset_seconds: 3600,
                 },
             ),
-            ("ts", T::Timestamp, Value::Timestamp(i64::MAX)),
+            (
+                "ts",
+                T::Timestamp { precision: None },
+                Value::Timestamp(i64::MAX),
+            ),
             (
                 "tstz",
                 T::TimestampTz,

@@ -13,7 +13,8 @@
 
 use serde_json::{json, Map, Value as Json};
 
-use crate::event::TableSchema;
+use super::debezium;
+use crate::config::ValueProfile;
 use crate::router::Route;
 use crate::value::ColumnType;
 
@@ -35,10 +36,11 @@ fn type_schema(t: &ColumnType) -> Json {
         ColumnType::Decimal { .. }
         | ColumnType::Text
         | ColumnType::Date
-        | ColumnType::Time
-        | ColumnType::Timestamp
+        | ColumnType::Time { .. }
+        | ColumnType::Timestamp { .. }
+        | ColumnType::BitString { .. }
         | ColumnType::Other(_) => plain("string"),
-        ColumnType::Bytes => plain("bytes"),
+        ColumnType::Bytes | ColumnType::Bits { .. } => plain("bytes"),
         ColumnType::TimeTz => named("string", "io.debezium.time.ZonedTime"),
         ColumnType::TimestampTz => named("string", "io.debezium.time.ZonedTimestamp"),
         ColumnType::Interval => named("string", "io.debezium.time.Interval"),
@@ -75,19 +77,38 @@ fn field(mut schema: Json, name: &str, optional: bool) -> Json {
     schema
 }
 
+/// The schema of a column of `route` from a `connector` source, in the route's value profile.
+fn column_schema(route: &Route, connector: &str, t: &ColumnType) -> Json {
+    match route.values.profile {
+        ValueProfile::Tidemark => type_schema(t),
+        ValueProfile::Debezium => debezium::json::connect_schema(&debezium::ConnectType::of(
+            t,
+            connector == "mysql",
+            route.values.decimals,
+        )),
+    }
+}
+
 /// The row struct: one field per column, in column order.
-fn row_struct(table: &TableSchema, name: &str, optional: bool) -> Json {
-    let fields: Vec<Json> = table
+fn row_struct(route: &Route, connector: &str, name: &str, optional: bool) -> Json {
+    let fields: Vec<Json> = route
+        .schema
         .columns
         .iter()
-        .map(|c| field(type_schema(&c.column_type), &c.name, c.nullable))
+        .map(|c| {
+            field(
+                column_schema(route, connector, &c.column_type),
+                &c.name,
+                c.nullable,
+            )
+        })
         .collect();
     json!({ "type": "struct", "fields": fields, "optional": optional, "name": name })
 }
 
 /// The key struct of `route` (`None`: the route has no key columns; a truncate's `{}` key is
 /// described by an empty struct).
-pub fn key_schema(route: &Route) -> Json {
+pub fn key_schema(route: &Route, connector: &str) -> Json {
     let mut fields = Vec::new();
     if route.table_in_key.is_some() {
         fields.push(field(
@@ -98,7 +119,11 @@ pub fn key_schema(route: &Route) -> Json {
     }
     for i in route.key_columns.iter() {
         if let Some(c) = route.schema.columns.get(*i) {
-            fields.push(field(type_schema(&c.column_type), &c.name, false));
+            fields.push(field(
+                column_schema(route, connector, &c.column_type),
+                &c.name,
+                false,
+            ));
         }
     }
     json!({
@@ -107,8 +132,9 @@ pub fn key_schema(route: &Route) -> Json {
     })
 }
 
-/// The source block's fields of `connector` (`postgresql` or `mysql`), as tidemark writes them.
-fn source_struct(connector: &str) -> Json {
+/// The source block's fields of `connector` (`postgresql` or `mysql`), as tidemark writes them
+/// (with Debezium's `sequence`, `ts_us`, `ts_ns` and unset fields in the `debezium` profile).
+fn source_struct(connector: &str, debezium: bool) -> Json {
     let s = |name: &str, optional: bool| field(json!({"type": "string"}), name, optional);
     let i64f = |name: &str| field(json!({"type": "int64"}), name, false);
     let mut fields = vec![
@@ -118,14 +144,20 @@ fn source_struct(connector: &str) -> Json {
         i64f("ts_ms"),
         field(
             json!({"type": "string", "name": "io.debezium.data.Enum", "version": 1,
-                   "parameters": {"allowed": "true,last,false,incremental"}, "default": "false"}),
+                   "parameters": {"allowed": "true,first,first_in_data_collection,last_in_data_collection,last,false,incremental"}, "default": "false"}),
             "snapshot",
             true,
         ),
         s("db", false),
-        s("schema", false),
-        s("table", false),
     ];
+    if debezium {
+        fields.extend([
+            s("sequence", true),
+            field(json!({"type": "int64"}), "ts_us", true),
+            field(json!({"type": "int64"}), "ts_ns", true),
+        ]);
+    }
+    fields.extend([s("schema", false), s("table", false)]);
     let class = if connector == "mysql" {
         fields.extend([
             i64f("server_id"),
@@ -134,9 +166,18 @@ fn source_struct(connector: &str) -> Json {
             i64f("pos"),
             field(json!({"type": "int32"}), "row", false),
         ]);
+        if debezium {
+            fields.extend([
+                field(json!({"type": "int64"}), "thread", true),
+                s("query", true),
+            ]);
+        }
         "io.debezium.connector.mysql.Source"
     } else {
         fields.extend([i64f("txId"), i64f("lsn"), i64f("commit_lsn")]);
+        if debezium {
+            fields.push(field(json!({"type": "int64"}), "xmin", true));
+        }
         "io.debezium.connector.postgresql.Source"
     };
     json!({ "type": "struct", "fields": fields, "optional": false, "name": class, "field": "source" })
@@ -145,7 +186,8 @@ fn source_struct(connector: &str) -> Json {
 /// The envelope struct of `route`'s messages from a `connector` source.
 pub fn value_schema(route: &Route, connector: &str) -> Json {
     let value_name = format!("{}.Value", route.topic);
-    let mut before = row_struct(&route.schema, &value_name, true);
+    let debezium = route.values.profile == ValueProfile::Debezium;
+    let mut before = row_struct(route, connector, &value_name, true);
     let mut after = before.clone();
     if let (Some(b), Some(a)) = (before.as_object_mut(), after.as_object_mut()) {
         b.insert("field".into(), json!("before"));
@@ -161,17 +203,19 @@ pub fn value_schema(route: &Route, connector: &str) -> Json {
     });
     let mut envelope = Map::new();
     envelope.insert("type".into(), json!("struct"));
-    envelope.insert(
-        "fields".into(),
-        json!([
-            before,
-            after,
-            source_struct(connector),
-            { "type": "string", "optional": false, "field": "op" },
-            { "type": "int64", "optional": true, "field": "ts_ms" },
-            transaction
-        ]),
-    );
+    let mut fields = vec![
+        before,
+        after,
+        source_struct(connector, debezium),
+        json!({ "type": "string", "optional": false, "field": "op" }),
+        json!({ "type": "int64", "optional": true, "field": "ts_ms" }),
+    ];
+    if debezium {
+        fields.push(json!({ "type": "int64", "optional": true, "field": "ts_us" }));
+        fields.push(json!({ "type": "int64", "optional": true, "field": "ts_ns" }));
+    }
+    fields.push(transaction);
+    envelope.insert("fields".into(), Json::Array(fields));
     envelope.insert("optional".into(), json!(false));
     envelope.insert("name".into(), json!(format!("{}.Envelope", route.topic)));
     envelope.insert("version".into(), json!(1));
@@ -181,7 +225,7 @@ pub fn value_schema(route: &Route, connector: &str) -> Json {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{ColumnDef, TableId};
+    use crate::event::{ColumnDef, TableId, TableSchema};
     use std::sync::Arc;
 
     fn route() -> Route {
@@ -212,13 +256,14 @@ mod tests {
             }),
             table_in_key: Some(Arc::from("public.t")),
             format: crate::config::Format::JsonSchema,
+            values: crate::config::Values::default(),
         }
     }
 
     #[test]
     fn key_and_envelope_in_debeziums_shape() {
         let r = route();
-        let key = key_schema(&r);
+        let key = key_schema(&r, "postgresql");
         assert_eq!(key["name"], "tm.public.t.Key");
         assert_eq!(key["fields"][0]["field"], "__table");
         assert_eq!(

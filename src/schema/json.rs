@@ -11,10 +11,11 @@
 
 use std::sync::Arc;
 
+use super::debezium;
 use crate::error::{Error, Result};
 use crate::event::Message;
 use crate::event::{ChangeEvent, SourceLocation, TableSchema};
-use crate::router::{Body, Routed};
+use crate::router::{Body, Route, Routed};
 use crate::value::Value;
 
 /// One table shape's names as JSON, escaped once.
@@ -130,25 +131,67 @@ fn push_value(out: &mut Vec<u8>, v: &Value, style: Style) -> serde_json::Result<
     serde_json::to_writer(&mut *out, v)
 }
 
+/// Why a message could not be written.
+#[derive(Debug)]
+enum WriteError {
+    Json(serde_json::Error),
+    /// A value its `debezium`-profile type cannot hold (a validation fault).
+    Misfit(String),
+}
+
+impl From<serde_json::Error> for WriteError {
+    fn from(e: serde_json::Error) -> Self {
+        WriteError::Json(e)
+    }
+}
+
+/// A route's `debezium`-profile column types, when it is in that profile.
+#[derive(Clone, Copy)]
+struct Profile<'a> {
+    route: &'a Route,
+    columns: Option<&'a debezium::Columns>,
+}
+
+impl Profile<'_> {
+    fn debezium(&self) -> bool {
+        self.columns.is_some()
+    }
+
+    /// Writes column `i`'s value `v`.
+    fn push(&self, out: &mut Vec<u8>, i: usize, v: &Value, style: Style) -> Result<(), WriteError> {
+        match self.columns {
+            None => Ok(push_value(out, v, style)?),
+            Some(columns) => {
+                let c = columns
+                    .convert(self.route, i, v)
+                    .map_err(WriteError::Misfit)?;
+                debezium::json::write_value(out, &columns.types[i], &c);
+                Ok(())
+            }
+        }
+    }
+}
+
 fn push_row(
     out: &mut Vec<u8>,
     names: &TableNames,
     row: &[Value],
     style: Style,
-) -> serde_json::Result<()> {
+    profile: Profile<'_>,
+) -> Result<(), WriteError> {
     out.push(b'{');
     for (i, (name, v)) in names.columns.iter().zip(row).enumerate() {
         if i > 0 {
             out.push(b',');
         }
         out.extend_from_slice(name);
-        push_value(out, v, style)?;
+        profile.push(out, i, v, style)?;
     }
     out.push(b'}');
     Ok(())
 }
 
-fn push_source(out: &mut Vec<u8>, e: &ChangeEvent, names: &TableNames) {
+fn push_source(out: &mut Vec<u8>, e: &ChangeEvent, names: &TableNames, debezium: bool) {
     let src = &e.source;
     out.extend_from_slice(
         concat!(
@@ -163,12 +206,29 @@ fn push_source(out: &mut Vec<u8>, e: &ChangeEvent, names: &TableNames) {
     push_str(out, &src.name);
     out.extend_from_slice(b",\"ts_ms\":");
     push_int(out, src.ts_ms);
-    out.extend_from_slice(if src.snapshot {
-        b",\"snapshot\":\"true\",\"db\":"
+    if debezium {
+        out.extend_from_slice(b",\"snapshot\":\"");
+        out.extend_from_slice(src.snapshot.debezium().as_bytes());
+        out.extend_from_slice(b"\",\"db\":");
+    } else if src.snapshot.is_snapshot() {
+        out.extend_from_slice(b",\"snapshot\":\"true\",\"db\":");
     } else {
-        b",\"snapshot\":\"false\",\"db\":"
-    });
+        out.extend_from_slice(b",\"snapshot\":\"false\",\"db\":");
+    }
     push_str(out, &src.db);
+    if debezium {
+        out.extend_from_slice(b",\"sequence\":");
+        match &src.location {
+            SourceLocation::Postgres {
+                lsn, commit_lsn, ..
+            } => push_str(out, &format!("[\"{commit_lsn}\",\"{lsn}\"]")),
+            SourceLocation::Mysql { .. } => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"ts_us\":");
+        push_int(out, src.ts_ms.saturating_mul(1_000));
+        out.extend_from_slice(b",\"ts_ns\":");
+        push_int(out, src.ts_ms.saturating_mul(1_000_000));
+    }
     out.push(b',');
     out.extend_from_slice(&names.schema_table);
     match &src.location {
@@ -183,6 +243,9 @@ fn push_source(out: &mut Vec<u8>, e: &ChangeEvent, names: &TableNames) {
             push_int(out, *lsn);
             out.extend_from_slice(b",\"commit_lsn\":");
             push_int(out, *commit_lsn);
+            if debezium {
+                out.extend_from_slice(b",\"xmin\":null");
+            }
         }
         SourceLocation::Mysql {
             file,
@@ -204,6 +267,9 @@ fn push_source(out: &mut Vec<u8>, e: &ChangeEvent, names: &TableNames) {
             push_int(out, *pos);
             out.extend_from_slice(b",\"row\":");
             push_int(out, *row);
+            if debezium {
+                out.extend_from_slice(b",\"thread\":null,\"query\":null");
+            }
         }
     }
     out.push(b'}');
@@ -215,23 +281,30 @@ fn push_envelope(
     names: &TableNames,
     now_ms: i64,
     style: Style,
-) -> serde_json::Result<()> {
+    profile: Profile<'_>,
+) -> Result<(), WriteError> {
     out.extend_from_slice(b"{\"before\":");
     match &e.before {
-        Some(row) => push_row(out, names, row, style)?,
+        Some(row) => push_row(out, names, row, style, profile)?,
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(b",\"after\":");
     match &e.after {
-        Some(row) => push_row(out, names, row, style)?,
+        Some(row) => push_row(out, names, row, style, profile)?,
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(b",\"source\":");
-    push_source(out, e, names);
+    push_source(out, e, names, profile.debezium());
     out.extend_from_slice(b",\"op\":\"");
     out.extend_from_slice(e.op.code().as_bytes());
     out.extend_from_slice(b"\",\"ts_ms\":");
     push_int(out, now_ms);
+    if profile.debezium() {
+        out.extend_from_slice(b",\"ts_us\":");
+        push_int(out, now_ms.saturating_mul(1_000));
+        out.extend_from_slice(b",\"ts_ns\":");
+        push_int(out, now_ms.saturating_mul(1_000_000));
+    }
     out.extend_from_slice(b",\"transaction\":");
     match &e.transaction {
         Some(t) => {
@@ -255,10 +328,11 @@ fn push_key(
     out: &mut Vec<u8>,
     names: &TableNames,
     table: Option<&str>,
-    columns: &[usize],
     values: Option<&[Value]>,
     style: Style,
-) -> serde_json::Result<()> {
+    profile: Profile<'_>,
+) -> Result<(), WriteError> {
+    let columns = &profile.route.key_columns;
     out.push(b'{');
     if let Some(table) = table {
         push_str(out, crate::router::TABLE_KEY_FIELD);
@@ -274,7 +348,7 @@ fn push_key(
                 Some(name) => out.extend_from_slice(name),
                 None => out.extend_from_slice(b"\"?\":"),
             }
-            push_value(out, v, style)?;
+            profile.push(out, *i, v, style)?;
         }
     }
     out.push(b'}');
@@ -282,35 +356,123 @@ fn push_key(
 }
 
 /// Reusable buffers for the JSON encoding: one allocation per connector, not per message.
-#[derive(Default)]
 pub struct JsonEncoder {
     key: Vec<u8>,
     value: Vec<u8>,
     names: NameCache,
     style: Style,
+    /// The source's connector name (`postgresql`, `mysql`): the `debezium` profile's types
+    /// depend on it.
+    source: &'static str,
+    columns: debezium::ColumnsCache,
+    /// The headers of a message that carries more than its route's (a key change's).
+    headers: Vec<crate::event::Header>,
+}
+
+impl Default for JsonEncoder {
+    fn default() -> Self {
+        Self::new(Style::default(), "postgresql")
+    }
 }
 
 impl JsonEncoder {
     /// Encodes one routed message; the result borrows this encoder until the next call.
     pub fn encode<'a>(&'a mut self, routed: &'a Routed, now_ms: i64) -> Result<Message<'a>> {
         let names = self.names.get(&routed.route.schema);
-        encode_into(
+        let columns = match routed.body {
+            Body::Outbox { .. } => None,
+            _ => self.columns.get(&routed.route, self.source),
+        };
+        let Self {
+            key,
+            value,
+            style,
+            headers,
+            ..
+        } = self;
+        let mut m = encode_into(
             routed,
             &names,
             now_ms,
-            self.style,
-            &mut self.key,
-            &mut self.value,
-        )
+            *style,
+            columns.as_deref(),
+            key,
+            value,
+        )?;
+        if let Some(columns) = &columns {
+            if let Some(h) = key_change_header(routed, &names, columns, *style)? {
+                headers.clear();
+                headers.extend(routed.headers.iter().cloned());
+                headers.push(h);
+                m.headers = headers;
+            }
+        }
+        Ok(m)
     }
 
-    /// An encoder that writes values in `style`.
-    pub fn with_style(style: Style) -> Self {
+    /// The source's connector name this encoder was made for.
+    pub fn source(&self) -> &'static str {
+        self.source
+    }
+
+    /// An encoder of a `source` connector's messages that writes values in `style`.
+    pub fn new(style: Style, source: &'static str) -> Self {
         Self {
+            key: Vec::new(),
+            value: Vec::new(),
+            names: NameCache::default(),
             style,
-            ..Self::default()
+            source,
+            columns: debezium::ColumnsCache::default(),
+            headers: Vec::new(),
         }
     }
+}
+
+/// Debezium's `__debezium.newkey` (on the delete) or `__debezium.oldkey` (on the create) header
+/// of a message that is half of an update that changed the key: the other key as the JSON
+/// object of its columns, in the `debezium` profile's values (`None` for other messages).
+pub fn key_change_header(
+    routed: &Routed,
+    names: &TableNames,
+    columns: &debezium::Columns,
+    style: Style,
+) -> Result<Option<crate::event::Header>> {
+    let (Some(other), Some(event)) = (&routed.key_change, routed.change()) else {
+        return Ok(None);
+    };
+    let name = match event.op {
+        crate::event::Op::Delete => "__debezium.newkey",
+        _ => "__debezium.oldkey",
+    };
+    let profile = Profile {
+        route: &routed.route,
+        columns: Some(columns),
+    };
+    let mut value = Vec::new();
+    push_key(
+        &mut value,
+        names,
+        routed.route.table_in_key.as_deref(),
+        Some(other),
+        style,
+        profile,
+    )
+    .map_err(|e| {
+        let e = match e {
+            WriteError::Json(e) => e.to_string(),
+            WriteError::Misfit(m) => m,
+        };
+        Error::definite(format!(
+            "table {}: the {name} header: {e}",
+            routed.route.schema.id
+        ))
+        .with_fault(crate::error::EventFault::Validation)
+    })?;
+    Ok(Some(crate::event::Header {
+        name: name.into(),
+        value: Some(value),
+    }))
 }
 
 /// Encodes one routed message into `key` and `value` (cleared first). Returns the message,
@@ -320,9 +482,21 @@ pub fn encode_into<'a>(
     names: &TableNames,
     now_ms: i64,
     style: Style,
+    columns: Option<&debezium::Columns>,
     key: &'a mut Vec<u8>,
     value: &'a mut Vec<u8>,
 ) -> Result<Message<'a>> {
+    let profile = Profile {
+        route: &routed.route,
+        columns,
+    };
+    let fail = |what: &str, e: WriteError| match e {
+        WriteError::Json(e) => {
+            Error::definite(format!("{what} of {}", routed.route.schema.id)).with_source(e)
+        }
+        WriteError::Misfit(m) => Error::definite(format!("table {}: {m}", routed.route.schema.id))
+            .with_fault(crate::error::EventFault::Validation),
+    };
     key.clear();
     value.clear();
     let table = &routed.route.schema.id;
@@ -348,25 +522,26 @@ pub fn encode_into<'a>(
             )))
         }
         body => {
-            let has_key = !(routed.route.key_columns.is_empty() && routed.key.is_some());
+            // A keyless table's messages have no key; a truncate's key is `{}` (null in the
+            // debezium profile, as Debezium's).
+            let keyless = routed.route.key_columns.is_empty() && routed.key.is_some();
+            let null_truncate_key = profile.debezium() && routed.key.is_none();
+            let has_key = !keyless && !null_truncate_key;
             if has_key {
                 push_key(
                     key,
                     names,
                     routed.route.table_in_key.as_deref(),
-                    &routed.route.key_columns,
                     routed.key.as_deref(),
                     style,
+                    profile,
                 )
-                .map_err(|e| {
-                    Error::definite(format!("encoding the key of {table}")).with_source(e)
-                })?;
+                .map_err(|e| fail("encoding the key", e))?;
             }
             match body {
                 Body::Change(event) => {
-                    push_envelope(value, event, names, now_ms, style).map_err(|e| {
-                        Error::definite(format!("encoding a change of {table}")).with_source(e)
-                    })?;
+                    push_envelope(value, event, names, now_ms, style, profile)
+                        .map_err(|e| fail("encoding a change", e))?;
                     (has_key, true, Some(event.op.code()))
                 }
                 _ => (has_key, false, None),
@@ -422,11 +597,13 @@ mod tests {
                 schema: table,
                 table_in_key: None,
                 format: crate::config::Format::Json,
+                values: crate::config::Values::default(),
             }),
             key,
             body: event.map_or(Body::Tombstone, Body::Change),
             event_time_ms: 1234,
             headers: Vec::new(),
+            key_change: None,
         }
     }
 
@@ -442,7 +619,7 @@ mod tests {
                 name: "demo".into(),
                 db: "d".into(),
                 ts_ms: 1234,
-                snapshot: false,
+                snapshot: crate::event::SnapshotMark::No,
                 location: SourceLocation::Postgres {
                     lsn: 10,
                     commit_lsn: 20,

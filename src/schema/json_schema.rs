@@ -43,7 +43,7 @@ impl Wrappers {
             "name": format!("{}.Key", route.topic)
         });
         Ok(Self {
-            key: wrapper(&connect::key_schema(route))?,
+            key: wrapper(&connect::key_schema(route, connector))?,
             empty_key: wrapper(&empty)?,
             value: wrapper(&connect::value_schema(route, connector))?,
         })
@@ -62,20 +62,28 @@ pub struct JsonSchemaEncoder {
 
 impl Default for JsonSchemaEncoder {
     fn default() -> Self {
+        Self::new("postgresql")
+    }
+}
+
+impl JsonSchemaEncoder {
+    /// The encoder of a `source` connector's messages (`postgresql`, `mysql`).
+    pub fn new(source: &'static str) -> Self {
         Self {
-            inner: JsonEncoder::with_style(Style {
-                json_as_text: true,
-                uint64_as_decimal: true,
-            }),
+            inner: JsonEncoder::new(
+                Style {
+                    json_as_text: true,
+                    uint64_as_decimal: true,
+                },
+                source,
+            ),
             last: None,
             wrappers: HashMap::new(),
             key: Vec::new(),
             value: Vec::new(),
         }
     }
-}
 
-impl JsonSchemaEncoder {
     fn wrappers_for(&mut self, routed: &Routed) -> Result<Arc<Wrappers>> {
         let route = &routed.route;
         if let Some((r, w)) = &self.last {
@@ -90,7 +98,9 @@ impl JsonSchemaEncoder {
             }
         }
         // The first message of a route is a change (a tombstone follows its delete).
-        let connector = routed.change().map_or("postgresql", |e| e.source.connector);
+        let connector = routed
+            .change()
+            .map_or(self.inner.source(), |e| e.source.connector);
         let w = Arc::new(Wrappers::new(route, connector)?);
         self.wrappers
             .insert(route.schema.id.clone(), (route.clone(), w.clone()));
@@ -171,6 +181,7 @@ mod tests {
             )),
             event_time_ms: 5,
             headers: Vec::new(),
+            key_change: None,
         }
     }
 

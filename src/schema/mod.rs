@@ -13,6 +13,7 @@ pub mod avro_schema;
 pub mod avro_value;
 pub mod connect;
 pub mod contract;
+pub mod debezium;
 pub mod json;
 pub mod json_schema;
 pub mod registry;
@@ -51,8 +52,9 @@ impl Encoder {
             .filter_map(|t| t.contract.clone().map(|c| (t.id.clone(), c)))
             .collect();
         Self {
+            json: json::JsonEncoder::new(json::Style::default(), kind),
+            json_schema: json_schema::JsonSchemaEncoder::new(kind),
             avro: avro::AvroEncoder::new(registry, kind, contracts),
-            ..Self::default()
         }
     }
 

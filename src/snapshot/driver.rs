@@ -22,7 +22,7 @@ use super::window::{Chunk, Interleaver, Watermark};
 use super::{SnapshotProgress, SnapshotTask};
 use crate::config::ConnectorConfig;
 use crate::error::Error;
-use crate::event::{Row, TableId, TableSchema};
+use crate::event::{Row, SnapshotMark, TableId, TableSchema};
 use crate::value::Value;
 
 /// Chunks selected ahead of the log (their rows wait in memory for their high watermark).
@@ -67,6 +67,38 @@ pub struct Release {
     pub table: TableId,
     pub schema: Arc<TableSchema>,
     pub rows: Vec<Row>,
+    /// Where the rows stand in the snapshot.
+    pub place: ReleasePlace,
+}
+
+/// Where a release's rows stand in their snapshot, for their [`SnapshotMark`]s.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReleasePlace {
+    /// No row of the snapshot came before.
+    pub first_of_snapshot: bool,
+    /// No row of this table (task) came before.
+    pub first_of_table: bool,
+    /// The table's (task's) last chunk.
+    pub last_of_table: bool,
+    /// The snapshot's last chunk.
+    pub last_of_snapshot: bool,
+}
+
+impl ReleasePlace {
+    /// The mark of row `i` of `n`; the last marks win over the first ones on a lone row.
+    pub fn mark(self, i: usize, n: usize) -> SnapshotMark {
+        if i + 1 == n && self.last_of_snapshot {
+            SnapshotMark::Last
+        } else if i + 1 == n && self.last_of_table {
+            SnapshotMark::LastInTable
+        } else if i == 0 && self.first_of_snapshot {
+            SnapshotMark::First
+        } else if i == 0 && self.first_of_table {
+            SnapshotMark::FirstInTable
+        } else {
+            SnapshotMark::Row
+        }
+    }
 }
 
 struct ChunkMeta {
@@ -343,6 +375,15 @@ impl Driver {
         self.chunks.retain(|id, _| *id > released.id);
         let n = released.rows.len() as u64;
         self.rows_emitted += n;
+        let place = self
+            .progress
+            .as_ref()
+            .map_or_else(ReleasePlace::default, |p| ReleasePlace {
+                first_of_snapshot: !p.emitted_any,
+                first_of_table: p.rows == 0,
+                last_of_table: meta.last_of_table,
+                last_of_snapshot: meta.last_of_table && p.tasks.len() == 1,
+            });
         self.progress = self
             .progress
             .take()
@@ -359,6 +400,7 @@ impl Driver {
             table: meta.table,
             schema: meta.schema,
             rows: released.rows,
+            place,
         })
     }
 
@@ -551,6 +593,30 @@ mod tests {
     use super::*;
     use crate::event::ColumnDef;
     use crate::value::ColumnType;
+
+    #[test]
+    fn release_places_mark_first_and_last_rows() {
+        let place =
+            |first_of_snapshot, first_of_table, last_of_table, last_of_snapshot| ReleasePlace {
+                first_of_snapshot,
+                first_of_table,
+                last_of_table,
+                last_of_snapshot,
+            };
+        let marks = |p: ReleasePlace, n: usize| (0..n).map(|i| p.mark(i, n)).collect::<Vec<_>>();
+        use SnapshotMark as M;
+        assert_eq!(
+            marks(place(true, true, false, false), 3),
+            [M::First, M::Row, M::Row]
+        );
+        assert_eq!(
+            marks(place(false, true, true, false), 2),
+            [M::FirstInTable, M::LastInTable]
+        );
+        assert_eq!(marks(place(false, false, true, true), 2), [M::Row, M::Last]);
+        assert_eq!(marks(place(true, true, true, true), 1), [M::Last]);
+        assert_eq!(M::FirstInTable.debezium(), "first_in_data_collection");
+    }
 
     fn cfg(chunk_size: usize) -> Arc<ConnectorConfig> {
         let mut c = crate::config::test_mysql_connector();

@@ -47,6 +47,9 @@ pub struct SnapshotProgress {
     /// Paused by a signal: no chunk is read until a resume signal.
     #[serde(default)]
     pub paused: bool,
+    /// A row of this snapshot has been emitted (so the next is not its first).
+    #[serde(default)]
+    pub emitted_any: bool,
 }
 
 impl SnapshotProgress {
@@ -58,6 +61,7 @@ impl SnapshotProgress {
             chunks: 0,
             rows: 0,
             paused: false,
+            emitted_any: false,
         })
     }
 
@@ -109,11 +113,17 @@ impl SnapshotProgress {
         last_key: Option<Vec<String>>,
         last_of_task: bool,
     ) -> Option<Self> {
+        let emitted_any = self.emitted_any || rows > 0;
         if last_of_task {
             self.tasks.remove(0);
             let paused = self.paused;
-            return Self::start(self.tasks).map(|p| Self { paused, ..p });
+            return Self::start(self.tasks).map(|p| Self {
+                paused,
+                emitted_any,
+                ..p
+            });
         }
+        self.emitted_any = emitted_any;
         self.chunks += 1;
         self.rows += rows;
         if last_key.is_some() {
@@ -142,7 +152,14 @@ mod tests {
         let p = p.released(3, Some(vec!["13".into()]), true).unwrap();
         assert_eq!(p.task(), Some(&task("b")));
         assert_eq!((p.chunks, p.rows, p.last_key.clone()), (0, 0, None));
+        assert!(p.emitted_any, "rows of an earlier task were emitted");
         assert_eq!(p.released(0, None, true), None);
+        let empty = SnapshotProgress::start(vec![task("a"), task("b")]).unwrap();
+        let next = empty.released(0, None, true).unwrap();
+        assert!(
+            !next.emitted_any,
+            "an empty first table leaves `first` to the next"
+        );
         let json = serde_json::to_value(SnapshotProgress::start(vec![task("a")])).unwrap();
         assert_eq!(json["tasks"][0]["table"]["table"], "a");
         assert!(json["tasks"][0].get("from").is_none());

@@ -12,6 +12,7 @@ mod common;
 #[path = "../shared/connect_check.rs"]
 mod connect_check;
 mod ddl;
+mod debezium;
 mod e2e;
 mod fencing;
 mod harness;

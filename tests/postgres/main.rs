@@ -14,6 +14,7 @@ mod common;
 mod connect_check;
 mod ddl;
 mod dead_letter;
+mod debezium;
 mod e2e;
 mod lost_position;
 mod restart;

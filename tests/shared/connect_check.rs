@@ -98,12 +98,12 @@ pub fn assert_rows_conform(
                 let text = after[k].as_str().unwrap_or_default();
                 let parsed: Json = serde_json::from_str(text).expect("JSON text");
                 assert_eq!(&parsed, v, "row {i} column {k}");
-            } else if let Some(d) = decimal_of(m.value.as_ref().expect("a value"), k) {
-                assert_eq!(
-                    Some(d.to_string()),
-                    v.as_u64().map(|u| u.to_string()),
-                    "row {i} column {k}"
-                );
+            } else if let (Some(d), Some(u)) = (
+                decimal_of(m.value.as_ref().expect("a value"), k),
+                v.as_u64(),
+            ) {
+                // An unsigned integer written as a Connect Decimal of scale 0.
+                assert_eq!(d.to_string(), u.to_string(), "row {i} column {k}");
             } else {
                 assert_eq!(&after[k], v, "row {i} column {k}");
             }

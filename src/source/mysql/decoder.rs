@@ -515,7 +515,7 @@ impl Decoder {
                 name: self.name.clone(),
                 db: Arc::from(id.schema.as_str()),
                 ts_ms: i64::from(ev.timestamp) * 1000,
-                snapshot: false,
+                snapshot: crate::event::SnapshotMark::No,
                 location: SourceLocation::Mysql {
                     file: self.file.clone(),
                     pos: ev.log_pos.saturating_sub(u64::from(ev.size)),
@@ -680,7 +680,7 @@ impl Decoder {
                     name: self.name.clone(),
                     db: db.clone(),
                     ts_ms: i64::from(ev.timestamp) * 1000,
-                    snapshot: false,
+                    snapshot: crate::event::SnapshotMark::No,
                     location: SourceLocation::Mysql {
                         file: self.file.clone(),
                         pos: start,
@@ -722,7 +722,8 @@ impl Decoder {
                 };
                 let ts_ms = crate::event::now_ms();
                 let db: Arc<str> = Arc::from(release.table.schema.as_str());
-                for row in release.rows {
+                let n = release.rows.len();
+                for (i, row) in release.rows.into_iter().enumerate() {
                     out.push(SourceMessage::Change(ChangeEvent {
                         table: release.schema.clone(),
                         op: Op::Read,
@@ -734,7 +735,7 @@ impl Decoder {
                             name: self.name.clone(),
                             db: db.clone(),
                             ts_ms,
-                            snapshot: true,
+                            snapshot: release.place.mark(i, n),
                             location: SourceLocation::Mysql {
                                 file: self.file.clone(),
                                 pos,
@@ -799,6 +800,15 @@ pub fn table_schema(id: &TableId, map: &TableMap, charsets: &CharsetMap) -> Tabl
         .map(|c| {
             let binary = c.collation.map(|k| charsets.get(k) == Charset::Binary);
             let u = c.unsigned;
+            // The legacy TIME and DATETIME formats hold whole seconds.
+            let fractional = |fsp: Option<u8>| {
+                let precision = Some(fsp.unwrap_or(0));
+                if matches!(c.ty.code, t::TIME | t::TIME2) {
+                    ColumnType::Time { precision }
+                } else {
+                    ColumnType::Timestamp { precision }
+                }
+            };
             let column_type = match c.ty.code {
                 t::TINY => ColumnType::Int16,
                 t::SHORT if u => ColumnType::Int32,
@@ -816,11 +826,13 @@ pub fn table_schema(id: &TableId, map: &TableMap, charsets: &CharsetMap) -> Tabl
                 },
                 t::YEAR => ColumnType::Int16,
                 t::DATE | t::NEWDATE => ColumnType::Date,
-                t::TIME | t::TIME2 => ColumnType::Time,
-                t::DATETIME | t::DATETIME2 => ColumnType::Timestamp,
+                t::TIME | t::DATETIME => fractional(None),
+                t::TIME2 | t::DATETIME2 => fractional(u8::try_from(c.ty.meta).ok()),
                 t::TIMESTAMP | t::TIMESTAMP2 => ColumnType::TimestampTz,
                 t::BIT if c.ty.meta == 1 => ColumnType::Bool,
-                t::BIT => ColumnType::Bytes,
+                t::BIT => ColumnType::Bits {
+                    length: u32::from(c.ty.meta >> 8) * 8 + u32::from(c.ty.meta & 0xff),
+                },
                 t::JSON => ColumnType::Json,
                 t::ENUM => ColumnType::Enum {
                     name: c.name.clone(),

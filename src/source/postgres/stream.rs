@@ -286,10 +286,12 @@ impl Decoder {
         };
         let ts_ms = crate::event::now_ms();
         let (commit_lsn, tx_id) = self.tx.as_ref().map_or((lsn, 0), |t| (t.final_lsn, t.xid));
+        let n = release.rows.len();
         release
             .rows
             .into_iter()
-            .map(|row| {
+            .enumerate()
+            .map(|(i, row)| {
                 SourceMessage::Change(ChangeEvent {
                     table: release.schema.clone(),
                     op: Op::Read,
@@ -301,7 +303,7 @@ impl Decoder {
                         name: self.name.clone(),
                         db: self.db.clone(),
                         ts_ms,
-                        snapshot: true,
+                        snapshot: release.place.mark(i, n),
                         location: SourceLocation::Postgres {
                             lsn,
                             commit_lsn,
@@ -602,7 +604,7 @@ impl Decoder {
                 name: self.name.clone(),
                 db: self.db.clone(),
                 ts_ms: tx.commit_time_ms,
-                snapshot: false,
+                snapshot: crate::event::SnapshotMark::No,
                 location: SourceLocation::Postgres {
                     lsn,
                     commit_lsn: tx.final_lsn,

@@ -57,12 +57,17 @@ pub fn parse(t: &ColumnType, text: &str) -> Result<Value, ValueError> {
         }
         ColumnType::Text
         | ColumnType::Other(_)
+        | ColumnType::BitString { .. }
         | ColumnType::Set { .. }
         | ColumnType::Geometry { .. } => Value::Text(text.to_string()),
         ColumnType::Enum { .. } => Value::Enum(text.to_string()),
-        ColumnType::Bytes => Value::Bytes(parse_bytea(text).ok_or_else(|| e("not hex bytea"))?),
+        ColumnType::Bytes | ColumnType::Bits { .. } => {
+            Value::Bytes(parse_bytea(text).ok_or_else(|| e("not hex bytea"))?)
+        }
         ColumnType::Date => Value::Date(parse_date(text).ok_or_else(|| e("not an ISO date"))?),
-        ColumnType::Time => Value::Time(parse_time(text).ok_or_else(|| e("not HH:MM:SS[.f]"))?),
+        ColumnType::Time { .. } => {
+            Value::Time(parse_time(text).ok_or_else(|| e("not HH:MM:SS[.f]"))?)
+        }
         ColumnType::TimeTz => {
             let split = text.rfind(['+', '-']).ok_or_else(|| e("no UTC offset"))?;
             let micros = parse_time(&text[..split]).ok_or_else(|| e("bad time"))?;
@@ -72,7 +77,7 @@ pub fn parse(t: &ColumnType, text: &str) -> Result<Value, ValueError> {
                 offset_seconds,
             }
         }
-        ColumnType::Timestamp => {
+        ColumnType::Timestamp { .. } => {
             Value::Timestamp(parse_timestamp(text, false).ok_or_else(|| e("not an ISO timestamp"))?)
         }
         ColumnType::TimestampTz => Value::TimestampTz(
@@ -426,8 +431,14 @@ mod tests {
         assert_eq!(p(ColumnType::Date, "infinity"), Value::Date(DATE_INFINITY));
         // 0001-01-01 BC is astronomical year 0
         assert_eq!(parse_date("0001-01-01 BC"), days_from_ymd(0, 1, 1));
-        assert_eq!(p(ColumnType::Time, "24:00:00"), Value::Time(MICROS_PER_DAY));
-        assert_eq!(p(ColumnType::Time, "00:00:00.5"), Value::Time(500_000));
+        assert_eq!(
+            p(ColumnType::Time { precision: None }, "24:00:00"),
+            Value::Time(MICROS_PER_DAY)
+        );
+        assert_eq!(
+            p(ColumnType::Time { precision: None }, "00:00:00.5"),
+            Value::Time(500_000)
+        );
         assert_eq!(
             p(ColumnType::TimeTz, "01:00:00.000001+05:30"),
             Value::TimeTz {
@@ -444,14 +455,21 @@ mod tests {
             Value::TimestampTz(0)
         );
         assert_eq!(
-            p(ColumnType::Timestamp, "2200-01-01 00:00:00"),
+            p(
+                ColumnType::Timestamp { precision: None },
+                "2200-01-01 00:00:00"
+            ),
             Value::Timestamp(i64::from(days_from_ymd(2200, 1, 1).unwrap()) * MICROS_PER_DAY)
         );
         assert_eq!(
-            p(ColumnType::Timestamp, "-infinity"),
+            p(ColumnType::Timestamp { precision: None }, "-infinity"),
             Value::Timestamp(TIMESTAMP_NEG_INFINITY)
         );
-        assert!(parse(&ColumnType::Timestamp, "2020-13-01 00:00:00").is_err());
+        assert!(parse(
+            &ColumnType::Timestamp { precision: None },
+            "2020-13-01 00:00:00"
+        )
+        .is_err());
     }
 
     #[test]

@@ -22,8 +22,16 @@ pub fn builtin(oid: u32, type_modifier: i32) -> Option<ColumnType> {
         700 => ColumnType::Float32,
         701 => ColumnType::Float64,
         1082 => ColumnType::Date,
-        1083 => ColumnType::Time,
-        1114 => ColumnType::Timestamp,
+        1083 => ColumnType::Time {
+            precision: fractional_digits(type_modifier),
+        },
+        1114 => ColumnType::Timestamp {
+            precision: fractional_digits(type_modifier),
+        },
+        1560 | 1562 => ColumnType::BitString {
+            length: u32::try_from(type_modifier).ok().filter(|n| *n > 0),
+            varying: oid == 1562,
+        },
         1184 => ColumnType::TimestampTz,
         1186 => ColumnType::Interval,
         1266 => ColumnType::TimeTz,
@@ -55,12 +63,19 @@ pub fn builtin_array_element(oid: u32) -> Option<u32> {
         1185 => 1184,
         1187 => 1186,
         1231 => 1700,
+        1561 => 1560,
+        1563 => 1562,
         1270 => 1266,
         199 => 114,
         2951 => 2950,
         3807 => 3802,
         _ => return None,
     })
+}
+
+/// The fractional-second digits of a `time(p)` / `timestamp(p)` (`None`: not declared, 6).
+fn fractional_digits(type_modifier: i32) -> Option<u8> {
+    u8::try_from(type_modifier).ok()
 }
 
 fn numeric(type_modifier: i32) -> ColumnType {
