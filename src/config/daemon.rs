@@ -122,6 +122,8 @@ pub struct DaemonConfig {
     pub router: RouterConfig,
     #[serde(default)]
     pub dead_letter: DeadLetterConfig,
+    #[serde(default)]
+    pub transaction_metadata: TransactionMetadataConfig,
     /// The schema registry of the `avro` format (required when a table is in that format).
     #[serde(default)]
     pub schema_registry: Option<super::registry::SchemaRegistryConfig>,
@@ -313,6 +315,7 @@ impl Default for DaemonConfig {
             pipeline: PipelineConfig::default(),
             router: RouterConfig::default(),
             dead_letter: DeadLetterConfig::default(),
+            transaction_metadata: TransactionMetadataConfig::default(),
             schema_registry: None,
             shutdown_timeout_ms: default_shutdown_timeout_ms(),
         }
@@ -350,6 +353,31 @@ pub const DEFAULT_TOPIC_TEMPLATE: &str = "{prefix}.{schema}.{table}";
 
 fn default_topic_template() -> String {
     DEFAULT_TOPIC_TEMPLATE.into()
+}
+
+/// `transaction_metadata:`: Debezium's transaction metadata records (`provide.transaction.
+/// metadata`): a BEGIN and an END per transaction on their own topic.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransactionMetadataConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    /// The topic: a name or a template of `{prefix}` and `{connector}`.
+    #[serde(default = "default_transaction_topic")]
+    pub topic: String,
+}
+
+impl Default for TransactionMetadataConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            topic: default_transaction_topic(),
+        }
+    }
+}
+
+fn default_transaction_topic() -> String {
+    "{prefix}.transaction".into()
 }
 
 /// `dead_letter:`: where events under `on_error: dead_letter` go.

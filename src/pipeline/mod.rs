@@ -28,6 +28,7 @@ use crate::source::{SourceContext, StartHints};
 use faults::{Faults, Verdict};
 
 pub mod faults;
+pub mod transactions;
 
 /// Source messages taken from the channel at once: one wake-up of the pipeline per batch.
 const BATCH: usize = 1024;
@@ -232,6 +233,11 @@ pub async fn run_once(
         .transpose()?;
     let mut faults = Faults::new(cfg.clone(), &settings.daemon)?;
     let mut truncates_unproduced = 0u64;
+    let transaction_topic = transactions::topic(&settings.daemon, &cfg)?;
+    if let Some(topic) = &transaction_topic {
+        sink.ensure_topic(topic, false).await?;
+    }
+    let mut transaction_tracker = transactions::TransactionTracker::default();
     let forward = async {
         // Topics this connector already made sure of: the sink is asked once per topic, not
         // once per event.
@@ -244,12 +250,22 @@ pub async fn run_once(
         let mut dead_letter_ready = false;
         // The acknowledged prefix as last read: re-read only when the in-flight limit is hit.
         let mut acked_prefix = 0u64;
+        let mut transaction_records = Vec::new();
         while source_rx.recv_many(&mut batch, BATCH).await > 0 {
             let now = now_ms();
             let mut checkpoint = None;
             for msg in batch.drain(..) {
                 match msg {
                     SourceMessage::Change(event) => {
+                        if let Some(topic) = &transaction_topic {
+                            transaction_tracker.before_change(&event, &mut transaction_records);
+                            for record in transaction_records.drain(..) {
+                                let message = encoder
+                                    .encode_transaction(&record, topic, settings.daemon.format)
+                                    .await?;
+                                output.send(message).await?;
+                            }
+                        }
                         let schema = event.table.clone();
                         router
                             .route_into(event, &mut routed)
@@ -352,6 +368,14 @@ pub async fn run_once(
                             "table changed shape in the log");
                     }
                     SourceMessage::Checkpoint(position) => {
+                        if let (Some(topic), Some(end)) =
+                            (&transaction_topic, transaction_tracker.at_checkpoint())
+                        {
+                            let message = encoder
+                                .encode_transaction(&end, topic, settings.daemon.format)
+                                .await?;
+                            output.send(message).await?;
+                        }
                         checkpoint = Some(Checkpoint {
                             position,
                             after: output.sent(),

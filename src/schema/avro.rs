@@ -96,6 +96,8 @@ pub struct AvroEncoder {
     outbox_shapes: HashMap<Arc<str>, Shape>,
     /// The route of the previous message and how it is written (most messages share it).
     last: Option<(Arc<Route>, Ready)>,
+    /// The schema ids of transaction metadata topics.
+    transaction_ids: HashMap<String, (u32, u32)>,
     /// Subjects whose compatibility level this connector has set.
     leveled: HashSet<String>,
     /// Each table's shape as last registered (to say what changed when a new one is refused).
@@ -146,6 +148,7 @@ impl AvroEncoder {
             shapes: HashMap::new(),
             outbox_shapes: HashMap::new(),
             last: None,
+            transaction_ids: HashMap::new(),
             leveled: HashSet::new(),
             registered: HashMap::new(),
             headers: Vec::new(),
@@ -193,6 +196,59 @@ impl AvroEncoder {
             Some(Shape::Refused { fault, reason }) => Some((*fault, reason.clone())),
             _ => None,
         })
+    }
+
+    /// The key and value schema ids of the transaction topic `topic` (registered once).
+    pub async fn transaction_ids(&mut self, topic: &str) -> Result<(u32, u32)> {
+        if let Some(ids) = self.transaction_ids.get(topic) {
+            return Ok(*ids);
+        }
+        let Some((client, settings)) = &self.registry else {
+            return Err(Error::definite(
+                "transaction metadata in the avro format needs a schema_registry",
+            ));
+        };
+        let mut ids = [0u32; 2];
+        for (slot, (part, schema)) in ids.iter_mut().zip([
+            ("key", super::transaction::avro_key_schema()),
+            ("value", super::transaction::avro_value_schema()),
+        ]) {
+            let subject = subject(settings.subject_strategy, topic, part, &schema);
+            *slot = client
+                .register(&subject, &schema.to_string())
+                .await?
+                .map_err(|refusal| {
+                    Error::definite(format!(
+                        "the schema registry refused the transaction metadata {part} schema under \
+                         subject {subject}: {refusal} (another schema is registered there: use another \
+                         transaction_metadata.topic)"
+                    ))
+                })?;
+        }
+        self.transaction_ids
+            .insert(topic.to_string(), (ids[0], ids[1]));
+        Ok((ids[0], ids[1]))
+    }
+
+    /// Encodes a transaction metadata record with the ids of [`Self::transaction_ids`].
+    pub fn encode_transaction<'a>(
+        &'a mut self,
+        record: &super::transaction::TransactionRecord,
+        topic: &'a str,
+        (key_id, value_id): (u32, u32),
+    ) -> Message<'a> {
+        frame(&mut self.key, key_id);
+        record.write_avro_key(&mut self.key);
+        frame(&mut self.value, value_id);
+        record.write_avro_value(&mut self.value);
+        Message {
+            topic,
+            key: Some(&self.key),
+            value: Some(&self.value),
+            event_time_ms: record.ts_ms,
+            op: None,
+            headers: &[],
+        }
     }
 
     fn client(&self, table: &TableId) -> Result<&(RegistryClient, RegistrySettings)> {

@@ -17,6 +17,7 @@ pub mod debezium;
 pub mod json;
 pub mod json_schema;
 pub mod registry;
+pub mod transaction;
 
 use crate::config::Format;
 use crate::error::Result;
@@ -33,6 +34,9 @@ pub struct Encoder {
     json_schema: json_schema::JsonSchemaEncoder,
     /// `format: avro`: Confluent's wire format, schemas in the schema registry.
     avro: avro::AvroEncoder,
+    /// The key and value of a JSON transaction metadata record.
+    transaction_key: Vec<u8>,
+    transaction_value: Vec<u8>,
 }
 
 impl Encoder {
@@ -55,6 +59,8 @@ impl Encoder {
             json: json::JsonEncoder::new(json::Style::default(), kind),
             json_schema: json_schema::JsonSchemaEncoder::new(kind),
             avro: avro::AvroEncoder::new(registry, kind, contracts),
+            transaction_key: Vec::new(),
+            transaction_value: Vec::new(),
         }
     }
 
@@ -68,6 +74,49 @@ impl Encoder {
             Format::Avro => self.avro.prepare(routed).await,
             Format::Json | Format::JsonSchema => Ok(None),
         }
+    }
+
+    /// Encodes a transaction metadata record for `topic` in `format` (in avro, its schemas
+    /// are registered with the first record).
+    pub async fn encode_transaction<'a>(
+        &'a mut self,
+        record: &transaction::TransactionRecord,
+        topic: &'a str,
+        format: Format,
+    ) -> Result<Message<'a>> {
+        let (key, value) = match format {
+            Format::Avro => {
+                let ids = self.avro.transaction_ids(topic).await?;
+                return Ok(self.avro.encode_transaction(record, topic, ids));
+            }
+            Format::Json => (record.json_key(), record.json_value()),
+            Format::JsonSchema => (
+                serde_json::json!({
+                    "schema": transaction::connect_key_schema(), "payload": record.json_key()
+                }),
+                serde_json::json!({
+                    "schema": transaction::connect_value_schema(), "payload": record.json_value()
+                }),
+            ),
+        };
+        self.transaction_key.clear();
+        self.transaction_value.clear();
+        let write = |out: &mut Vec<u8>, j: &serde_json::Value| {
+            serde_json::to_writer(out, j).map_err(|e| {
+                crate::error::Error::definite("writing a transaction metadata record")
+                    .with_source(e)
+            })
+        };
+        write(&mut self.transaction_key, &key)?;
+        write(&mut self.transaction_value, &value)?;
+        Ok(Message {
+            topic,
+            key: Some(&self.transaction_key),
+            value: Some(&self.transaction_value),
+            event_time_ms: record.ts_ms,
+            op: None,
+            headers: &[],
+        })
     }
 
     /// Encodes one routed message; the result borrows this encoder until the next call.

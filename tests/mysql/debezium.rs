@@ -154,3 +154,53 @@ async fn each_type_is_written_as_debeziums_mysql_connector_writes_it() {
     avro_daemon.stop_cleanly();
     c.query_drop(format!("DROP TABLE {t}")).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transaction_metadata_in_avro_frames_each_transaction() {
+    let mut c = my().await;
+    let t = unique("my_dbz_tx");
+    c.query_drop(format!("CREATE TABLE {t} (id INT PRIMARY KEY)"))
+        .await
+        .unwrap();
+    let table = format!("{}.{t}", db());
+    let cfg = mysql_config(&[&table], "");
+    cfg.append_to_daemon_file(&crate::avro_check::avro_daemon_yaml(
+        "transaction_metadata:\n  enabled: true\n  topic: \"{prefix}.{connector}.tx\"\n",
+    ));
+    let mut daemon = cfg.start();
+    wait_binlog_streaming(&mut daemon).await;
+    c.query_drop(format!(
+        "BEGIN; INSERT INTO {t} VALUES (1); INSERT INTO {t} VALUES (2); COMMIT"
+    ))
+    .await
+    .unwrap();
+    let topic = format!("{}.{}.tx", cfg.prefix, cfg.name);
+    let records = crate::avro_check::consume_avro(&topic, 2, Duration::from_secs(60)).await;
+    assert_eq!(
+        records.len(),
+        2,
+        "{records:#?}\nlog:\n{}",
+        daemon.log_text()
+    );
+    let changes =
+        crate::avro_check::consume_avro(&cfg.topic(&table), 2, Duration::from_secs(30)).await;
+    let id = changes[0].value.as_ref().unwrap()["transaction"]["id"].clone();
+    let begin = records[0].value.as_ref().unwrap();
+    let end = records[1].value.as_ref().unwrap();
+    assert_eq!(records[0].key, Some(json!({"id": id})));
+    assert_eq!(
+        (begin["status"].clone(), begin["id"].clone()),
+        (json!("BEGIN"), id.clone())
+    );
+    assert_eq!(begin["data_collections"], Json::Null);
+    assert_eq!(
+        (end["status"].clone(), end["event_count"].clone()),
+        (json!("END"), json!(2))
+    );
+    assert_eq!(
+        end["data_collections"],
+        json!([{"data_collection": table, "event_count": 2}])
+    );
+    daemon.stop_cleanly();
+    c.query_drop(format!("DROP TABLE {t}")).await.unwrap();
+}

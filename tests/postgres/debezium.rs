@@ -253,3 +253,70 @@ async fn debeziums_envelope_fields_headers_and_placeholders() {
     daemon.terminate(Duration::from_secs(60));
     cfg.cleanup_and(&client, &format!("DROP TABLE {t}")).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transaction_metadata_records_begin_and_end_each_transaction() {
+    let client = pg().await;
+    let a = unique("dbz_tx_a");
+    let b = unique("dbz_tx_b");
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE {a} (id int PRIMARY KEY); CREATE TABLE {b} (id int PRIMARY KEY);"
+        ))
+        .await
+        .unwrap();
+    let (ta, tb) = (format!("public.{a}"), format!("public.{b}"));
+    let cfg = TestConfig::new(&[&ta, &tb], "snapshot:\n  mode: never\n");
+    cfg.append_to_daemon_file("values: debezium\ntransaction_metadata:\n  enabled: true\n");
+    let mut daemon = cfg.start();
+    wait_streaming(&client, &cfg.slot, &mut daemon).await;
+    client
+        .batch_execute(&format!(
+            "BEGIN; INSERT INTO {a} VALUES (1), (2); INSERT INTO {b} VALUES (1); COMMIT;
+             INSERT INTO {b} VALUES (2);"
+        ))
+        .await
+        .unwrap();
+    let records = consume_n(
+        &format!("{}.transaction", cfg.prefix),
+        4,
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        records.len(),
+        4,
+        "{records:#?}\nlog:\n{}",
+        daemon.log_text()
+    );
+    let changes = consume_n(&cfg.topic(&ta), 2, Duration::from_secs(30));
+    let tx_of = |m: &Msg| m.value.as_ref().unwrap()["transaction"]["id"].clone();
+    let first_tx = tx_of(&changes[0]);
+    let value = |i: usize| records[i].value.clone().unwrap();
+    assert_eq!(value(0)["status"], "BEGIN");
+    assert_eq!(value(0)["id"], first_tx);
+    assert_eq!(records[0].key, Some(json!({"id": first_tx})));
+    assert_eq!(value(0)["event_count"], Json::Null);
+    assert_eq!(value(1)["status"], "END");
+    assert_eq!(value(1)["id"], first_tx);
+    assert_eq!(value(1)["event_count"], 3);
+    assert_eq!(
+        value(1)["data_collections"],
+        json!([
+            {"data_collection": ta, "event_count": 2},
+            {"data_collection": tb, "event_count": 1}
+        ])
+    );
+    assert_eq!(
+        value(1)["ts_ms"],
+        changes[0].value.as_ref().unwrap()["source"]["ts_ms"]
+    );
+    assert_eq!(
+        (value(2)["status"].clone(), value(3)["status"].clone()),
+        (json!("BEGIN"), json!("END"))
+    );
+    assert_eq!(value(3)["event_count"], 1);
+    assert_ne!(value(2)["id"], first_tx);
+    daemon.terminate(Duration::from_secs(60));
+    cfg.cleanup_and(&client, &format!("DROP TABLE {a}; DROP TABLE {b};"))
+        .await;
+}
