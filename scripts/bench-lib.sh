@@ -27,11 +27,13 @@ bench_run_dir() {
 
 # write_daemon_config LOG_LEVEL: $OUT/configs/tidemark.yaml: the dev broker, topics prefixed
 # with $RUN, positions in files under $OUT/positions committed every 100 ms, messages in
-# BENCH_FORMAT (json | json-schema | avro, against the dev-env test registry; default json).
+# BENCH_FORMAT (json | json-schema | avro, against the dev-env test registry; default json), values
+# in BENCH_VALUES (tidemark | debezium; default tidemark).
 write_daemon_config() {
   cat > "$OUT/configs/tidemark.yaml" <<YAML
 connectors_dir: ../connectors
 format: ${BENCH_FORMAT:-json}
+values: ${BENCH_VALUES:-tidemark}
 schema_registry: {url: $TIDEMARK_TEST_SCHEMA_REGISTRY_URL}
 kafka:
   brokers: $TIDEMARK_TEST_KAFKA_BROKERS

@@ -5,7 +5,7 @@
 #   (2) raw produce: rdkafka with tidemark's producer settings, same count and mean size
 #   (3) tidemark end to end: binlog -> Kafka, until the committed position reaches the end
 #   (4) tidemark's peak RSS, including one transaction of BENCH_BIG_TX rows
-# Usage: scripts/bench-mysql.sh   (BENCH_CHANGES=500000 BENCH_BIG_TX=1000000 BENCH_FORMAT=json|json-schema|avro)
+# Usage: scripts/bench-mysql.sh   (BENCH_CHANGES=500000 BENCH_BIG_TX=1000000 BENCH_FORMAT=json|json-schema|avro BENCH_VALUES=tidemark|debezium)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"

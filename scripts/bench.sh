@@ -4,7 +4,7 @@
 #   (2) raw produce: rdkafka, tidemark's producer settings, same count and mean size
 #   (3) tidemark end to end: slot -> Kafka, until the slot confirms the workload's end
 #   (4) commit-to-consumer latency p50/p99 at a fixed rate, and tidemark's peak RSS
-# Usage: scripts/bench.sh            (BENCH_CHANGES=500000 BENCH_RATE=500 BENCH_SECONDS=20 BENCH_FORMAT=json|json-schema|avro)
+# Usage: scripts/bench.sh            (BENCH_CHANGES=500000 BENCH_RATE=500 BENCH_SECONDS=20 BENCH_FORMAT=json|json-schema|avro BENCH_VALUES=tidemark|debezium)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"

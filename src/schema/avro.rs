@@ -700,8 +700,16 @@ fn write_envelope(
             SourceLocation::Postgres {
                 lsn, commit_lsn, ..
             } => {
+                // The string `["<commit_lsn>","<lsn>"]`, without an allocation.
+                let (mut a, mut b) = (itoa::Buffer::new(), itoa::Buffer::new());
+                let (a, b) = (a.format(*commit_lsn), b.format(*lsn));
                 write_long(out, 1);
-                string(out, &format!("[\"{commit_lsn}\",\"{lsn}\"]"));
+                write_long(out, (a.len() + b.len() + 7) as i64);
+                out.extend_from_slice(b"[\"");
+                out.extend_from_slice(a.as_bytes());
+                out.extend_from_slice(b"\",\"");
+                out.extend_from_slice(b.as_bytes());
+                out.extend_from_slice(b"\"]");
             }
             SourceLocation::Mysql { .. } => write_long(out, 0),
         }

@@ -221,7 +221,14 @@ fn push_source(out: &mut Vec<u8>, e: &ChangeEvent, names: &TableNames, debezium:
         match &src.location {
             SourceLocation::Postgres {
                 lsn, commit_lsn, ..
-            } => push_str(out, &format!("[\"{commit_lsn}\",\"{lsn}\"]")),
+            } => {
+                // The string `["<commit_lsn>","<lsn>"]`, escaped, without an allocation.
+                out.extend_from_slice(br#""[\""#);
+                push_int(out, *commit_lsn);
+                out.extend_from_slice(br#"\",\""#);
+                push_int(out, *lsn);
+                out.extend_from_slice(br#"\"]""#);
+            }
             SourceLocation::Mysql { .. } => out.extend_from_slice(b"null"),
         }
         out.extend_from_slice(b",\"ts_us\":");
