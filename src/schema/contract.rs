@@ -43,6 +43,23 @@ pub struct ContractPlan {
     pub record: Json,
     fields: Vec<(String, Schema, Source)>,
     file: String,
+    /// The contract has no `fixed` type (nor apache-avro's `big-decimal`), whose encoding needs
+    /// the schema: its resolved values are written by [`super::avro_binary`], without building
+    /// apache-avro's writer (which resolves the schema's names) per event.
+    schema_less: bool,
+}
+
+/// Whether a schema (JSON) holds a type whose binary encoding the value alone does not give.
+fn needs_schema_to_write(schema: &Json) -> bool {
+    match schema {
+        Json::Object(m) => {
+            m.get("type").and_then(Json::as_str) == Some("fixed")
+                || m.get("logicalType").and_then(Json::as_str) == Some("big-decimal")
+                || m.values().any(needs_schema_to_write)
+        }
+        Json::Array(items) => items.iter().any(needs_schema_to_write),
+        _ => false,
+    }
 }
 
 fn unwrap_union(v: Avro) -> Avro {
@@ -95,6 +112,7 @@ impl ContractPlan {
         }
         Ok(Self {
             record: contract.schema.clone(),
+            schema_less: !needs_schema_to_write(&contract.schema),
             schema,
             fields,
             file,
@@ -153,9 +171,14 @@ impl ContractPlan {
         self.write(out, &value)
     }
 
-    /// Appends a value of the contract's record (apache-avro's writer: a contract may hold
-    /// named types, fixed sizes and maps that only the schema describes).
+    /// Appends a value of the contract's record, resolved into its schema: written alone
+    /// (unions and enums carry their indexes, records their fields in order), or by
+    /// apache-avro's writer when the contract holds a `fixed`, whose size only the schema says.
     fn write(&self, out: &mut Vec<u8>, value: &Avro) -> Result<(), String> {
+        if self.schema_less {
+            return super::avro_binary::write(out, value)
+                .map_err(|e| format!("contract {}: {e}", self.file));
+        }
         apache_avro::writer::datum::GenericDatumWriter::builder(&self.schema)
             .build()
             .and_then(|w| w.write_value_ref(out, value))
@@ -271,6 +294,54 @@ mod tests {
         }));
         let e = ContractPlan::new(&strict, Some(&t)).unwrap_err();
         assert!(e.contains("field `total`"), "{e}");
+    }
+
+    /// The bytes of apache-avro's writer for `value` of `schema`.
+    fn reference(schema: &Json, value: &Avro) -> Vec<u8> {
+        let schema = Schema::parse(schema).unwrap();
+        let mut out = Vec::new();
+        apache_avro::writer::datum::GenericDatumWriter::builder(&schema)
+            .build()
+            .unwrap()
+            .write_value_ref(&mut out, value)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn the_schema_less_writer_writes_apache_avros_bytes() {
+        let rich = contract(json!({
+            "type": "record", "name": "Rich", "namespace": "shop",
+            "fields": [
+                {"name": "id", "type": "long"},
+                {"name": "status", "type": {"type": "enum", "name": "Status", "symbols": ["new", "paid"]}},
+                {"name": "tags", "type": {"type": "array", "items": "string"}, "default": []},
+                {"name": "attrs", "type": {"type": "map", "values": ["null", "long"]}, "default": {}},
+                {"name": "inner", "type": ["null", {"type": "record", "name": "Inner",
+                    "fields": [{"name": "at", "type": {"type": "long", "logicalType": "timestamp-micros"}}]}],
+                 "default": null},
+                {"name": "again", "type": ["null", "Inner"], "default": null}
+            ]
+        }));
+        let plan = ContractPlan::new(&rich, None).unwrap();
+        assert!(plan.schema_less);
+        // One map entry: the order of a map's entries is its HashMap's.
+        let payload = br#"{"id": 3, "status": "paid", "tags": ["a", "b"], "attrs": {"k": 1},
+            "inner": {"at": 1700000000000000}, "again": {"at": 5}}"#;
+        let mut ours = Vec::new();
+        plan.write_payload(&mut ours, payload).unwrap();
+        let json: Json = serde_json::from_slice(payload).unwrap();
+        let value = Avro::try_from(json)
+            .unwrap()
+            .resolve_schemata(&plan.schema, vec![&plan.schema])
+            .unwrap();
+        assert_eq!(ours, reference(&rich.schema, &value));
+        // A fixed type takes apache-avro's writer.
+        let fixed = contract(json!({
+            "type": "record", "name": "F",
+            "fields": [{"name": "h", "type": {"type": "fixed", "name": "H", "size": 2}}]
+        }));
+        assert!(!ContractPlan::new(&fixed, None).unwrap().schema_less);
     }
 
     #[test]
