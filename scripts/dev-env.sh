@@ -20,7 +20,9 @@
 #                                           TIDEMARK_TEST_MYSQL_CDC_URL: the account with README's grants,
 #                                           TIDEMARK_TEST_KAFKA_BROKERS, TIDEMARK_TEST_SCHEMA_REGISTRY_URL,
 #                                           TIDEMARK_DEV_PG_BIN, TIDEMARK_TEST_PYTHON: a python with
-#                                           fastavro, installed with the registry)
+#                                           fastavro, installed with the registry;
+#                                           TIDEMARK_TEST_REGISTRY_BIN: the registry binary, which a
+#                                           test may start again with --tls-cert/--tls-key)
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -661,6 +663,7 @@ write_env() {
         printf 'export TIDEMARK_TEST_MYSQL_CDC_URL=%q\n' "mysql://tidemark_cdc:tidemark_cdc@127.0.0.1:$MYSQL_PORT/tidemark_test"
         printf 'export TIDEMARK_TEST_KAFKA_BROKERS=%q\n' "127.0.0.1:$KAFKA_PORT"
         printf 'export TIDEMARK_TEST_SCHEMA_REGISTRY_URL=%q\n' "http://127.0.0.1:$REGISTRY_PORT"
+        printf 'export TIDEMARK_TEST_REGISTRY_BIN=%q\n' "$REGISTRY_DIR/tidemark-test-registry"
         printf 'export TIDEMARK_DEV_PG_BIN=%q\n' "$PG_BIN"
         printf 'export TIDEMARK_DEV_TANSU=%q\n' "$TANSU"
         printf 'export TIDEMARK_TEST_PYTHON=%q\n' "$PY_DIR/bin/python"

@@ -7,6 +7,8 @@
 
 #[path = "../shared/avro_check.rs"]
 mod avro_check;
+#[path = "../shared/certs.rs"]
+mod certs;
 #[path = "../postgres/common.rs"]
 mod common;
 #[path = "../shared/connect_check.rs"]

@@ -1,7 +1,6 @@
 //! TLS to MariaDB: `verify-full` streams from a server whose certificate names 127.0.0.1 and
 //! is signed by the configured CA; a CA that did not sign it is refused, naming TLS.
 
-use std::process::Command;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
@@ -9,72 +8,7 @@ use mysql_async::prelude::Queryable;
 use crate::common::*;
 use crate::harness::*;
 
-/// A CA and a server certificate for 127.0.0.1, in `dir`.
-fn make_certs(dir: &std::path::Path) {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    for ca in ["ca", "other-ca"] {
-        run(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN=tidemark test {ca}"),
-            "-keyout",
-            &format!("{ca}.key"),
-            "-out",
-            &format!("{ca}.pem"),
-        ]);
-    }
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-    ]);
-    std::fs::write(
-        dir.join("san.ext"),
-        "subjectAltName = IP:127.0.0.1\nbasicConstraints = CA:FALSE\n",
-    )
-    .unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "san.ext",
-        "-out",
-        "server.pem",
-    ]);
-}
+use crate::certs::make_certs;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn verify_full_streams_and_a_foreign_ca_is_refused() {

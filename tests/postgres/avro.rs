@@ -414,3 +414,138 @@ async fn check_reaches_the_schema_registry() {
     );
     cfg.cleanup_and(&client, &format!("DROP TABLE {t}")).await;
 }
+
+/// The test registry again, serving https with `certs`' server certificate, on a free port.
+struct TlsRegistry {
+    child: std::process::Child,
+    url: String,
+}
+
+impl TlsRegistry {
+    fn start(certs: &std::path::Path) -> Self {
+        let bin = std::env::var("TIDEMARK_TEST_REGISTRY_BIN").expect(
+            "TIDEMARK_TEST_REGISTRY_BIN (run `. target/dev-env/env` after scripts/dev-env.sh up)",
+        );
+        let port = free_port();
+        let child = std::process::Command::new(bin)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .arg("--tls-cert")
+            .arg(certs.join("server.pem"))
+            .arg("--tls-key")
+            .arg(certs.join("server.key"))
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the test registry");
+        let start = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the TLS test registry did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            child,
+            url: format!("https://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for TlsRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_registry_is_reached_over_tls_with_its_ca_and_a_foreign_ca_is_refused() {
+    let certs = tempfile::tempdir().unwrap();
+    crate::certs::make_certs(certs.path());
+    let registry = TlsRegistry::start(certs.path());
+    let client = pg().await;
+    let t = unique("avro_tls");
+    client
+        .batch_execute(&format!("CREATE TABLE {t} (id int PRIMARY KEY, v text)"))
+        .await
+        .unwrap();
+    let table = format!("public.{t}");
+    let cfg = TestConfig::new(&[&table], "snapshot:\n  mode: never\n");
+    let daemon_file = cfg.config_file();
+    let plain = std::fs::read_to_string(&daemon_file).unwrap();
+    let with_ca = |ca: &str| {
+        std::fs::write(
+            &daemon_file,
+            format!(
+                "{plain}format: avro\nschema_registry:\n  url: {}\n  ca_file: {}\n  timeout_ms: 5000\n",
+                registry.url,
+                certs.path().join(ca).display()
+            ),
+        )
+        .unwrap();
+    };
+    let check = || {
+        cfg.run_to_end(
+            &["check", "--config", daemon_file.to_str().unwrap()],
+            Duration::from_secs(60),
+        )
+    };
+
+    // A CA that did not sign the registry's certificate: refused, naming the registry and TLS.
+    with_ca("other-ca.pem");
+    let (status, out) = check();
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(
+        out.contains(&format!("FAIL  schema registry at {}", registry.url)),
+        "{out}"
+    );
+    assert!(
+        out.to_lowercase().contains("certificate"),
+        "the failure says it is the certificate: {out}"
+    );
+
+    // The registry's CA: check passes, and the connector registers and produces over https.
+    with_ca("ca.pem");
+    let (status, out) = check();
+    assert!(status.success(), "{out}");
+    let mut daemon = cfg.start();
+    wait_streaming(&client, &cfg.slot, &mut daemon).await;
+    client
+        .batch_execute(&format!(
+            "INSERT INTO {t} VALUES (1, 'over tls'), (2, NULL)"
+        ))
+        .await
+        .unwrap();
+    let consumer = consumer_from_start(&kafka_brokers(), &cfg.topic(&table));
+    let start = std::time::Instant::now();
+    let mut ids = Vec::new();
+    while ids.len() < 2 && start.elapsed() < Duration::from_secs(60) {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            use rdkafka::Message as _;
+            let v = m.payload().expect("a value");
+            assert_eq!(v[0], 0, "Confluent's magic byte");
+            ids.push(u32::from_be_bytes(v[1..5].try_into().unwrap()));
+        }
+    }
+    assert_eq!(ids.len(), 2, "log:\n{}", daemon.log_text());
+    // The ids are the TLS registry's: it holds the value subject with that schema.
+    let body = schema_over_tls(&registry.url, &certs.path().join("ca.pem"), ids[0]).await;
+    assert!(body.contains("Envelope"), "{body}");
+    daemon.terminate(Duration::from_secs(60));
+    cfg.cleanup_and(&client, &format!("DROP TABLE {t}")).await;
+}
+
+/// Schema `id` from the https registry at `url`, trusting `ca` (through tidemark's own client).
+async fn schema_over_tls(url: &str, ca: &std::path::Path, id: u32) -> String {
+    let client =
+        tidemark::schema::registry::RegistryClient::new(&tidemark::config::RegistrySettings {
+            url: url.to_string(),
+            compatibility: None,
+            subject_strategy: Default::default(),
+            auth: tidemark::config::RegistryAuth::None,
+            ca_file: Some(ca.to_path_buf()),
+            timeout: Duration::from_secs(10),
+        })
+        .unwrap();
+    client.schema(id).await.unwrap()
+}

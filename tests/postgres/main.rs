@@ -9,6 +9,8 @@ mod avro;
 #[path = "../shared/avro_check.rs"]
 mod avro_check;
 mod bad_input;
+#[path = "../shared/certs.rs"]
+mod certs;
 mod common;
 #[path = "../shared/connect_check.rs"]
 mod connect_check;

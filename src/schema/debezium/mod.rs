@@ -4,7 +4,7 @@
 //!
 //! The profile is Kafka Connect's data model, as Debezium uses it: each column has a Connect
 //! type ([`types`]: a primitive, an array or a struct, with Debezium's semantic name and
-//! parameters), each value converts into a Connect value ([`convert`]), and each format writes
+//! parameters), each value converts into a Connect value ([`mod@convert`]), and each format writes
 //! those as its Kafka Connect converter does: JsonConverter for `json` and `json-schema`
 //! ([`json`]), Confluent's AvroConverter for `avro` ([`avro`]). A table's Connect types are
 //! derived once per table shape ([`Columns`]), not per event.

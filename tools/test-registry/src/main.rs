@@ -70,28 +70,74 @@ async fn serve(
     Ok(response)
 }
 
-fn listen_address() -> Result<SocketAddr, String> {
+/// The command line: where to listen, and the certificate and key of `https` (PEM files).
+struct Args {
+    listen: SocketAddr,
+    tls: Option<(String, String)>,
+}
+
+fn arguments() -> Result<Args, String> {
     let mut args = std::env::args().skip(1);
     let mut listen = "127.0.0.1:58081".to_string();
+    let (mut cert, mut key) = (None, None);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--listen" => listen = args.next().ok_or("--listen needs an address")?,
+            "--tls-cert" => cert = Some(args.next().ok_or("--tls-cert needs a PEM file")?),
+            "--tls-key" => key = Some(args.next().ok_or("--tls-key needs a PEM file")?),
             "-h" | "--help" => {
-                println!("tidemark-test-registry [--listen 127.0.0.1:58081]: an in-memory Confluent-compatible schema registry for tests (not for production)");
+                println!("tidemark-test-registry [--listen 127.0.0.1:58081] [--tls-cert cert.pem --tls-key key.pem]: an in-memory Confluent-compatible schema registry for tests (not for production)");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other}")),
         }
     }
-    listen
-        .parse()
-        .map_err(|e| format!("--listen {listen}: {e}"))
+    let tls = match (cert, key) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        _ => return Err("--tls-cert and --tls-key go together".into()),
+    };
+    Ok(Args {
+        listen: listen
+            .parse()
+            .map_err(|e| format!("--listen {listen}: {e}"))?,
+        tls,
+    })
+}
+
+/// The TLS acceptor of `--tls-cert` / `--tls-key`.
+fn tls_acceptor(cert: &str, key: &str) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("--tls-cert {cert}: {e}"))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("--tls-key {key}: {e}"))?;
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
+        .map_err(|e| format!("TLS: {e}"))?;
+    Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let addr = match listen_address() {
+    let args = match arguments() {
         Ok(a) => a,
+        Err(e) => {
+            eprintln!("tidemark-test-registry: {e}");
+            std::process::exit(2);
+        }
+    };
+    let addr = args.listen;
+    let tls = match args
+        .tls
+        .as_ref()
+        .map(|(c, k)| tls_acceptor(c, k))
+        .transpose()
+    {
+        Ok(t) => t,
         Err(e) => {
             eprintln!("tidemark-test-registry: {e}");
             std::process::exit(2);
@@ -104,7 +150,8 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    eprintln!("tidemark-test-registry: listening on http://{addr} (in memory, for tests only)");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    eprintln!("tidemark-test-registry: listening on {scheme}://{addr} (in memory, for tests only)");
     let registry = Arc::new(Mutex::new(Registry::default()));
     let mut terminate =
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -127,12 +174,28 @@ async fn main() {
             _ = tokio::signal::ctrl_c() => break,
         };
         let registry = registry.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| serve(registry.clone(), req));
-            if let Err(e) = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
+            let served = match tls {
+                None => {
+                    http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await
+                }
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(stream) => {
+                        http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await
+                    }
+                    Err(e) => {
+                        eprintln!("tidemark-test-registry: TLS handshake: {e}");
+                        return;
+                    }
+                },
+            };
+            if let Err(e) = served {
                 eprintln!("tidemark-test-registry: connection: {e}");
             }
         });
