@@ -73,6 +73,9 @@ impl TableConfig {
         for c in self.columns.mask.keys() {
             out.push((format!("columns.mask.{c}"), c));
         }
+        for (i, c) in self.columns.json.iter().enumerate() {
+            out.push((format!("columns.json[{i}]"), c));
+        }
         if let Some(c) = &self.event_time {
             out.push(("event_time".into(), c));
         }
@@ -126,6 +129,10 @@ pub struct ColumnsConfig {
     /// A mask per column, applied to `before`, `after`, snapshot rows and the key alike.
     #[serde(default)]
     pub mask: BTreeMap<String, Mask>,
+    /// Text columns that hold JSON documents, written as JSON columns are (MariaDB's JSON is
+    /// a LONGTEXT that neither its binlog nor its catalog tells from text).
+    #[serde(default)]
+    pub json: Vec<String>,
 }
 
 /// How a column's values are hidden. YAML: `redact`, `{redact: "text"}`, `{redact: null}`,

@@ -14,7 +14,7 @@ use super::outbox::CompiledOutbox;
 use super::Route;
 use crate::config::{Secret, TableEntry};
 use crate::event::{Row, TableSchema};
-use crate::value::{ColumnType, Value, MICROS_PER_DAY};
+use crate::value::{ColumnType, JsonText, Value, MICROS_PER_DAY};
 
 /// What the router needs besides the table's file.
 pub struct RuleContext<'a> {
@@ -40,6 +40,9 @@ pub struct TableRules {
     projection: Option<Vec<usize>>,
     /// Masks by output column index.
     masks: Vec<(usize, CompiledMask)>,
+    /// Text columns declared to hold JSON (`columns.json`), by output index, each with whether
+    /// a value that is not JSON was already warned about.
+    json: Vec<(usize, std::sync::atomic::AtomicBool)>,
     filter: Option<CompiledFilter>,
     /// Input index of the event-time column.
     event_time: Option<usize>,
@@ -147,6 +150,7 @@ impl TableRules {
                 }),
                 projection: None,
                 masks: Vec::new(),
+                json: Vec::new(),
                 filter,
                 event_time,
                 outbox: Some(compiled),
@@ -243,7 +247,38 @@ impl TableRules {
             masks.push((out, compiled));
         }
 
-        let schema = if projection.is_none() && masks.is_empty() {
+        // Text columns that hold JSON.
+        let mut json = Vec::new();
+        for (k, name) in columns
+            .map(|c| c.json.iter())
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let key = format!("columns.json[{k}]");
+            let i = column(&key, name)?;
+            let Some(out) = output_index(i) else {
+                continue;
+            };
+            if input.columns[i].column_type != ColumnType::Text {
+                return Err(err(
+                    &key,
+                    format!(
+                        "column `{name}` is {:?}: only a text column can be declared to hold JSON",
+                        input.columns[i].column_type
+                    ),
+                ));
+            }
+            if masks.iter().any(|(m, _)| *m == out) {
+                return Err(err(
+                    &key,
+                    format!("column `{name}` is masked: its values are no longer JSON"),
+                ));
+            }
+            json.push((out, std::sync::atomic::AtomicBool::new(false)));
+        }
+
+        let schema = if projection.is_none() && masks.is_empty() && json.is_empty() {
             input.clone()
         } else {
             let mut columns: Vec<_> = match &projection {
@@ -252,6 +287,9 @@ impl TableRules {
             };
             for (i, m) in &masks {
                 columns[*i] = m.masked_column(&columns[*i]);
+            }
+            for (i, _) in &json {
+                columns[*i].column_type = ColumnType::Json;
             }
             let primary_key = input
                 .primary_key
@@ -281,6 +319,7 @@ impl TableRules {
             }),
             projection,
             masks,
+            json,
             filter,
             event_time,
             outbox: None,
@@ -289,7 +328,7 @@ impl TableRules {
 
     /// Whether rows are sent as they come (no column rule).
     pub fn keeps_rows(&self) -> bool {
-        self.projection.is_none() && self.masks.is_empty()
+        self.projection.is_none() && self.masks.is_empty() && self.json.is_empty()
     }
 
     /// The row as the messages carry it: projected and masked.
@@ -307,6 +346,23 @@ impl TableRules {
         for (i, m) in &self.masks {
             if let Some(v) = out.get_mut(*i) {
                 m.apply(v);
+            }
+        }
+        for (i, warned) in &self.json {
+            let Some(v) = out.get_mut(*i) else { continue };
+            let Value::Text(text) = v else { continue };
+            let is_json = serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok();
+            match is_json.then(|| JsonText::parse(std::mem::take(text))) {
+                Some(Ok(j)) => *v = Value::Json(j),
+                _ => {
+                    // Kept as the text it is (a JSON string), never dropped.
+                    if !warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                        tracing::warn!(table = %self.route.schema.id,
+                            column = %self.route.schema.columns.get(*i).map_or("?", |c| c.name.as_str()),
+                            "a value of a column declared in columns.json is not JSON: it is sent as \
+                            a string (shown once per column)");
+                    }
+                }
             }
         }
         out

@@ -208,10 +208,55 @@ fn wide_config() -> TableConfig {
             ]
             .into_iter()
             .collect(),
+            json: Vec::new(),
         },
         filter: Some("status != 'draft'".into()),
         event_time: Some("updated_at".into()),
         ..Default::default()
+    }
+}
+
+#[test]
+fn text_columns_declared_json_become_json_columns() {
+    let cfg = TableConfig {
+        columns: ColumnsConfig {
+            json: vec!["note".into()],
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut r = router(connector_with(vec![(TableId::new("public", "t"), cfg)]));
+    let mut row = wide_row(1, "new");
+    row[3] = Value::Text("{\"a\": [1, 2]}".into());
+    let out = r.route(event(wide(), Op::Create, None, Some(row))).unwrap();
+    assert_eq!(out[0].route.schema.columns[3].column_type, ColumnType::Json);
+    let after = out[0].change().unwrap().after.as_ref().unwrap();
+    assert_eq!(
+        after[3],
+        Value::Json(crate::value::JsonText::parse("{\"a\": [1, 2]}".into()).unwrap())
+    );
+    // A value that is not JSON stays the text it is.
+    let out = r
+        .route(event(wide(), Op::Create, None, Some(wide_row(2, "new"))))
+        .unwrap();
+    let after = out[0].change().unwrap().after.as_ref().unwrap();
+    assert_eq!(after[3], Value::Text("a long note indeed".into()));
+    // Only text columns, and not masked ones.
+    for (json, mask) in [("id", None), ("note", Some(Mask::Hash))] {
+        let cfg = TableConfig {
+            columns: ColumnsConfig {
+                json: vec![json.into()],
+                mask: mask.map(|m| ("note".to_string(), m)).into_iter().collect(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let mut r = router(connector_with(vec![(TableId::new("public", "t"), cfg)]));
+        let e = r
+            .route(event(wide(), Op::Create, None, Some(wide_row(1, "new"))))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("columns.json[0]"), "{e}");
     }
 }
 

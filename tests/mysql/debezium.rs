@@ -204,3 +204,68 @@ async fn transaction_metadata_in_avro_frames_each_transaction() {
     daemon.stop_cleanly();
     c.query_drop(format!("DROP TABLE {t}")).await.unwrap();
 }
+
+/// MariaDB's JSON is a LONGTEXT; declared in `columns.json`, it is written as PostgreSQL's
+/// json is in each profile: embedded in `tidemark`, a string named `io.debezium.data.Json` in
+/// `debezium`.
+#[tokio::test(flavor = "multi_thread")]
+async fn mariadb_json_declared_in_the_table_file_is_written_as_postgresql_json_is() {
+    let mut c = my().await;
+    let t = unique("my_json");
+    c.query_drop(format!("CREATE TABLE {t} (id INT PRIMARY KEY, doc JSON)"))
+        .await
+        .unwrap();
+    let d = db();
+    let table = format!("{d}.{t}");
+    for values in ["tidemark", "debezium"] {
+        let cfg = mysql_config(&[&table], "snapshot:\n  mode: initial\n");
+        let format = if values == "debezium" {
+            "json-schema"
+        } else {
+            "json"
+        };
+        cfg.append_to_daemon_file(&format!("values: {values}\nformat: {format}\n"));
+        write(
+            cfg.dir.path(),
+            &format!("configs/tables/{}/{table}.yaml", cfg.name),
+            "columns:\n  json: [doc]\n",
+        );
+        if values == "tidemark" {
+            c.query_drop(format!(
+                "INSERT INTO {t} VALUES (1, '{{\"a\": [1, 2.5, null], \"b\": \"x\"}}'), (2, NULL)"
+            ))
+            .await
+            .unwrap();
+        }
+        let mut daemon = cfg.start();
+        let read = consume_n(&cfg.topic(&table), 2, Duration::from_secs(60));
+        assert_eq!(read.len(), 2, "{read:#?}\nlog:\n{}", daemon.log_text());
+        let value = read[0].value.as_ref().unwrap();
+        if values == "tidemark" {
+            assert_eq!(
+                value["after"]["doc"],
+                json!({"a": [1, 2.5, null], "b": "x"}),
+                "embedded, as PostgreSQL's json"
+            );
+        } else {
+            let text = value["payload"]["after"]["doc"].as_str().unwrap();
+            let parsed: Json = serde_json::from_str(text).unwrap();
+            assert_eq!(parsed, json!({"a": [1, 2.5, null], "b": "x"}));
+            let after = value["schema"]["fields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|f| f["field"] == "after")
+                .unwrap();
+            let doc = after["fields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|f| f["field"] == "doc")
+                .unwrap();
+            assert_eq!(doc["name"], "io.debezium.data.Json");
+        }
+        daemon.stop_cleanly();
+    }
+    c.query_drop(format!("DROP TABLE {t}")).await.unwrap();
+}
