@@ -217,6 +217,17 @@ async fn mariadb_json_declared_in_the_table_file_is_written_as_postgresql_json_i
         .unwrap();
     let d = db();
     let table = format!("{d}.{t}");
+    // `check` points at the column and the table-file line that declares it.
+    let undeclared = mysql_config(&[&table], "");
+    let daemon_file = undeclared.config_file();
+    let (_, out) = undeclared.run_to_end(
+        &["check", "--config", daemon_file.to_str().unwrap()],
+        Duration::from_secs(60),
+    );
+    assert!(
+        out.contains("column `doc` is MariaDB JSON") && out.contains("columns: {json: [doc]}"),
+        "{out}"
+    );
     for values in ["tidemark", "debezium"] {
         let cfg = mysql_config(&[&table], "snapshot:\n  mode: initial\n");
         let format = if values == "debezium" {

@@ -85,6 +85,9 @@ pub struct Inspection {
     pub tables: HashMap<String, bool>,
     /// Whether the signal table exists.
     pub signal_table: bool,
+    /// MariaDB: the columns of each configured table that are `JSON` (a LONGTEXT with a
+    /// `json_valid` check), which the binlog does not tell from text.
+    pub json_columns: HashMap<String, Vec<String>>,
 }
 
 impl Inspection {
@@ -170,6 +173,27 @@ pub async fn inspect(conn: &mut Conn, cfg: &ConnectorConfig) -> Result<Inspectio
             tables.insert(t.id.to_string(), pk > 0);
         }
     }
+    let mut json_columns = HashMap::new();
+    if flavor == Flavor::MariaDb {
+        for t in &cfg.tables {
+            // Informational: a server or user that cannot read CHECK_CONSTRAINTS reports none.
+            let clauses: Vec<String> = conn
+                .exec(
+                    "SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS \
+                     WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?",
+                    (t.id.schema.clone(), t.id.table.clone()),
+                )
+                .await
+                .unwrap_or_default();
+            let columns: Vec<String> = clauses
+                .iter()
+                .filter_map(|c| json_valid_column(c))
+                .collect();
+            if !columns.is_empty() {
+                json_columns.insert(t.id.to_string(), columns);
+            }
+        }
+    }
     let signal = &super::settings(cfg)?.signal_table;
     let signal_table: Option<String> = conn
         .exec_first(
@@ -188,7 +212,19 @@ pub async fn inspect(conn: &mut Conn, cfg: &ConnectorConfig) -> Result<Inspectio
         replica_ids,
         tables,
         signal_table: signal_table.is_some(),
+        json_columns,
     })
+}
+
+/// The column of a MariaDB `json_valid(`col`)` check clause (how MariaDB stores a JSON column).
+fn json_valid_column(clause: &str) -> Option<String> {
+    let inner = clause
+        .trim()
+        .strip_prefix("json_valid(")?
+        .strip_suffix(')')?
+        .trim();
+    let name = inner.strip_prefix('`')?.strip_suffix('`')?;
+    (!name.is_empty()).then(|| name.replace("``", "`"))
 }
 
 /// The live columns of each configured table that exists, in column order.
@@ -444,6 +480,23 @@ pub fn evaluate(cfg: &ConnectorConfig, my: &MysqlSettings, i: &Inspection) -> Ve
                 "add a primary key, or set `key:` in the table's file",
             )),
         }
+        for column in i.json_columns.get(&t.id.to_string()).into_iter().flatten() {
+            if !t.config.columns.json.contains(column) {
+                out.push(item(
+                    Warn,
+                    format!(
+                        "table {}: column `{column}` is MariaDB JSON (a LONGTEXT checked by json_valid), \
+                         which the binlog does not tell from text: its values are sent as strings",
+                        t.id
+                    ),
+                    format!(
+                        "to send them as JSON (as PostgreSQL's and MySQL's are), add `columns: {{json: [{column}]}}` \
+                         to configs/tables/{}/{}.yaml",
+                        cfg.name, t.id
+                    ),
+                ));
+            }
+        }
         if i.tables.get(&t.id.to_string()) == Some(&false)
             && cfg.snapshot.mode == crate::config::SnapshotMode::Initial
         {
@@ -548,4 +601,17 @@ pub async fn current_position(
         mysql_gtid_set,
         snapshot: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_valid_clauses_name_their_column() {
+        assert_eq!(json_valid_column("json_valid(`doc`)"), Some("doc".into()));
+        assert_eq!(json_valid_column("json_valid(`a``b`)"), Some("a`b".into()));
+        assert_eq!(json_valid_column("`n` > 0"), None);
+        assert_eq!(json_valid_column("json_valid(`a`) and 1"), None);
+    }
 }
