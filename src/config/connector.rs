@@ -24,15 +24,33 @@ impl SourceKind {
     }
 }
 
-/// TLS towards the source database.
+/// TLS towards the source database (libpq's `sslmode`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SslMode {
     #[default]
     Disable,
+    /// TLS when the server offers it, else plain (PostgreSQL only); no certificate check.
+    Prefer,
+    /// TLS, without checking the certificate.
     Require,
+    /// TLS; the certificate chain must lead to `sslrootcert` (any host name).
     VerifyCa,
+    /// TLS; the chain must lead to `sslrootcert` and the certificate name the host.
     VerifyFull,
+}
+
+impl SslMode {
+    /// The mode as written in a connector file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
 }
 
 /// The connector file as written.
@@ -136,6 +154,11 @@ pub struct ConnectionFile {
     /// CA bundle for `verify-ca` / `verify-full`, relative to the connector file.
     #[serde(default)]
     pub sslrootcert: Option<std::path::PathBuf>,
+    /// A client certificate (PEM chain) and its key, relative to the connector file.
+    #[serde(default)]
+    pub sslcert: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub sslkey: Option<std::path::PathBuf>,
     #[serde(default = "default_connect_timeout_ms")]
     pub connect_timeout_ms: u64,
 }
@@ -167,5 +190,7 @@ pub struct Connection {
     pub password: Secret,
     pub sslmode: SslMode,
     pub sslrootcert: Option<std::path::PathBuf>,
+    pub sslcert: Option<std::path::PathBuf>,
+    pub sslkey: Option<std::path::PathBuf>,
     pub connect_timeout_ms: u64,
 }

@@ -99,8 +99,11 @@ pub fn load_connector(
         password,
         sslmode: raw.connection.sslmode,
         sslrootcert: raw.connection.sslrootcert.as_ref().map(|p| dir.join(p)),
+        sslcert: raw.connection.sslcert.as_ref().map(|p| dir.join(p)),
+        sslkey: raw.connection.sslkey.as_ref().map(|p| dir.join(p)),
         connect_timeout_ms: raw.connection.connect_timeout_ms,
     };
+    check_tls(&connection, raw.kind, file)?;
     let source = match raw.kind {
         SourceKind::Postgres => SourceSettings::Postgres(postgres::config::resolve(
             raw.postgres.as_ref(),
@@ -407,4 +410,43 @@ fn check_routing(file: &Path, config: &TableConfig) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// TLS settings that cannot work, refused when the file is loaded.
+fn check_tls(c: &Connection, kind: SourceKind, file: &Path) -> Result<(), ConfigError> {
+    use super::connector::SslMode;
+    if c.sslcert.is_some() != c.sslkey.is_some() {
+        return Err(ConfigError::invalid(
+            file,
+            "connection.sslcert",
+            "sslcert and sslkey go together (the client certificate and its key)",
+        ));
+    }
+    if c.sslmode == SslMode::Disable && (c.sslcert.is_some() || c.sslrootcert.is_some()) {
+        return Err(ConfigError::invalid(
+            file,
+            "connection.sslmode",
+            "certificates are set but sslmode is `disable`: set sslmode (verify-full checks the server's)",
+        ));
+    }
+    match (kind, c.sslmode) {
+        (SourceKind::Mysql, SslMode::Prefer) => Err(ConfigError::invalid(
+            file,
+            "connection.sslmode",
+            "`prefer` is PostgreSQL's (TLS when offered, else plain); for MySQL/MariaDB use require, verify-ca or verify-full",
+        )),
+        (SourceKind::Postgres, SslMode::VerifyCa | SslMode::VerifyFull)
+            if c.sslrootcert.is_none() =>
+        {
+            Err(ConfigError::invalid(
+                file,
+                "connection.sslrootcert",
+                format!(
+                    "sslmode {} checks the server's certificate against sslrootcert: name the CA file (PEM)",
+                    c.sslmode.as_str()
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
 }

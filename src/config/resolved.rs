@@ -140,6 +140,8 @@ pub fn test_mysql_connector() -> ConnectorConfig {
             password: Default::default(),
             sslmode: connector::SslMode::Disable,
             sslrootcert: None,
+            sslcert: None,
+            sslkey: None,
             connect_timeout_ms: 1,
         },
         source: SourceSettings::Mysql(MysqlSettings::for_tests("db")),

@@ -317,3 +317,44 @@ fn value_profiles_load_and_misplaced_settings_are_refused() {
     let err = load(&daemon, Vec::new()).unwrap_err().to_string();
     assert!(err.contains("values") && err.contains("avro"), "{err}");
 }
+
+#[test]
+fn tls_settings_that_cannot_work_are_refused_when_loaded() {
+    let refused = |connection_lines: &str, kind: &str, want: &str| {
+        let connector = format!(
+            "kind: {kind}\nconnection:\n  database: d\n  user: u\n  password: p\n{connection_lines}tables:\n  - public.a\n"
+        );
+        let (_dir, daemon) = setup(&connector);
+        let err = load(&daemon, Vec::new()).unwrap_err().to_string();
+        assert!(
+            err.contains("demo.yaml") && err.contains(want),
+            "{connection_lines}: {err}"
+        );
+    };
+    refused("  sslmode: verify-full\n", "postgres", "sslrootcert");
+    refused("  sslmode: verify-ca\n", "postgres", "sslrootcert");
+    refused("  sslmode: prefer\n", "mysql", "`prefer` is PostgreSQL's");
+    refused(
+        "  sslmode: require\n  sslcert: c.pem\n",
+        "postgres",
+        "sslcert and sslkey go together",
+    );
+    refused(
+        "  sslrootcert: ca.pem\n",
+        "postgres",
+        "sslmode is `disable`",
+    );
+    let (dir, daemon) = setup(
+        "kind: postgres\nconnection:\n  database: d\n  user: u\n  password: p\n  sslmode: verify-full\n  sslrootcert: ca.pem\n  sslcert: c.pem\n  sslkey: k.pem\ntables:\n  - public.a\n",
+    );
+    let s = load(&daemon, Vec::new()).unwrap();
+    let c = &s.connectors[0].connection;
+    assert_eq!(c.sslmode, SslMode::VerifyFull);
+    let under = |p: &Option<std::path::PathBuf>, name: &str| {
+        p.as_ref().is_some_and(|p| {
+            p.starts_with(dir.path()) && p.ends_with(std::path::Path::new("connectors").join(name))
+        })
+    };
+    assert!(under(&c.sslrootcert, "ca.pem"), "{:?}", c.sslrootcert);
+    assert!(under(&c.sslkey, "k.pem"), "{:?}", c.sslkey);
+}

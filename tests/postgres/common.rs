@@ -517,6 +517,47 @@ impl PrivatePostgres {
 
     /// [`PrivatePostgres::start`] with more server options (`-c name=value ...`).
     pub fn start_with(wal_level: &str, extra: &str) -> Option<Self> {
+        Self::start_prepared(wal_level, extra, |_| {})
+    }
+
+    /// A server with `wal_level=logical` that takes TCP connections over TLS only (`hostssl`
+    /// lines alone in pg_hba.conf; the socket stays open for the test's own client), with
+    /// `certs`' `server.pem` and `server.key`.
+    pub fn start_tls(certs: &std::path::Path) -> Option<Self> {
+        Self::start_prepared(
+            "logical",
+            "-c ssl=on -c ssl_cert_file=server.pem -c ssl_key_file=server.key",
+            |data| {
+                for f in ["server.pem", "server.key"] {
+                    let to = format!("{data}/{f}");
+                    std::fs::copy(certs.join(f), &to).unwrap();
+                    assert!(Command::new("chown")
+                        .args(["postgres", &to])
+                        .status()
+                        .unwrap()
+                        .success());
+                    assert!(Command::new("chmod")
+                        .args(["600", &to])
+                        .status()
+                        .unwrap()
+                        .success());
+                }
+                std::fs::write(
+                format!("{data}/pg_hba.conf"),
+                "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostssl replication all 127.0.0.1/32 trust\n",
+            )
+            .unwrap();
+            },
+        )
+    }
+
+    /// The directory of the server's Unix socket (a client there needs no TLS).
+    pub fn socket_dir(&self) -> &str {
+        &self.dir
+    }
+
+    /// Starts a server after `prepare` has seen its data directory.
+    fn start_prepared(wal_level: &str, extra: &str, prepare: impl FnOnce(&str)) -> Option<Self> {
         static N: AtomicU32 = AtomicU32::new(0);
         let bin = std::env::var("TIDEMARK_DEV_PG_BIN").ok()?;
         let n = N.fetch_add(1, Ordering::SeqCst);
@@ -544,6 +585,7 @@ impl PrivatePostgres {
         .unwrap()
         .success();
         assert!(ok, "initdb failed");
+        prepare(&data);
         let opts = format!(
             "-c wal_level={wal_level} -c listen_addresses=127.0.0.1 -p {port} -k {dir} -c fsync=off {extra}"
         );

@@ -30,5 +30,6 @@ mod snapshot;
 mod snapshot_check;
 #[path = "../shared/snapshot_suite.rs"]
 mod snapshot_suite;
+mod tls;
 mod types;
 mod visibility;

@@ -44,6 +44,12 @@ pub async fn connect(cfg: &ConnectorConfig) -> Result<Conn> {
         if let Some(ca) = &c.sslrootcert {
             ssl = ssl.with_root_certs(vec![ca.clone().into()]);
         }
+        if let (Some(cert), Some(key)) = (&c.sslcert, &c.sslkey) {
+            ssl = ssl.with_client_identity(Some(mysql_async::ClientIdentity::new(
+                cert.clone().into(),
+                key.clone().into(),
+            )));
+        }
         ssl = match c.sslmode {
             SslMode::Require => ssl
                 .with_danger_accept_invalid_certs(true)

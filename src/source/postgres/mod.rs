@@ -24,6 +24,7 @@ pub mod signal;
 pub mod snapshot;
 pub mod stream;
 pub mod text_value;
+pub mod tls;
 pub mod types;
 
 pub use position::PgPosition;

@@ -21,14 +21,6 @@ pub async fn connect(cfg: &ConnectorConfig) -> Result<Client> {
 /// [`connect`] with session `options` (`-c name=value ...`).
 pub async fn connect_with_options(cfg: &ConnectorConfig, options: Option<&str>) -> Result<Client> {
     let c = &cfg.connection;
-    if c.sslmode != SslMode::Disable {
-        return Err(Error::definite(format!(
-            "{}: connection.sslmode {:?} is not supported yet for PostgreSQL; use `disable` \
-             (TLS to PostgreSQL is on the roadmap)",
-            cfg.file.display(),
-            c.sslmode
-        )));
-    }
     let mut pg = tokio_postgres::Config::new();
     pg.host(&c.host)
         .port(c.port)
@@ -42,22 +34,43 @@ pub async fn connect_with_options(cfg: &ConnectorConfig, options: Option<&str>) 
     if !c.password.expose().is_empty() {
         pg.password(c.password.expose());
     }
-    let (client, connection) = pg.connect(tokio_postgres::NoTls).await.map_err(|e| {
-        classify_postgres(
-            format!(
-                "connector {}: cannot connect to PostgreSQL at {}:{} (database {}, user {})",
-                cfg.name, c.host, c.port, c.database, c.user
-            ),
-            e,
+    let what = || {
+        format!(
+            "connector {}: cannot connect to PostgreSQL at {}:{} (database {}, user {}, sslmode {})",
+            cfg.name,
+            c.host,
+            c.port,
+            c.database,
+            c.user,
+            c.sslmode.as_str()
         )
-    })?;
+    };
     let name = cfg.name.clone();
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(connector = %name, error = %e, "SQL connection closed");
+    let closed = move |e: tokio_postgres::Error| {
+        tracing::debug!(connector = %name, error = %e, "SQL connection closed");
+    };
+    match super::tls::client_config(c).map_err(|e| e.context(what()))? {
+        None => {
+            let (client, connection) = pg
+                .connect(tokio_postgres::NoTls)
+                .await
+                .map_err(|e| classify_postgres(what(), e))?;
+            tokio::spawn(async move { connection.await.unwrap_or_else(closed) });
+            Ok(client)
         }
-    });
-    Ok(client)
+        Some(tls) => {
+            pg.ssl_mode(match c.sslmode {
+                SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+                _ => tokio_postgres::config::SslMode::Require,
+            });
+            let (client, connection) = pg
+                .connect(super::tls::MakeRustls(tls))
+                .await
+                .map_err(|e| classify_postgres(what(), e))?;
+            tokio::spawn(async move { connection.await.unwrap_or_else(closed) });
+            Ok(client)
+        }
+    }
 }
 
 /// The facts `check` and `prepare` decide on.

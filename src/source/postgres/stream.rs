@@ -94,6 +94,7 @@ pub async fn run(ctx: SourceContext) -> Result<()> {
     .with_status_interval(pg.status_interval)
     .with_wakeup_interval(pg.status_interval.min(Duration::from_secs(10)))
     .with_buffer_size(1024)
+    .with_tls(super::tls::replication_tls(c))
     .with_application_name(format!("tidemark-{}", cfg.name));
     let mut client = ReplicationClient::connect(repl_cfg)
         .await
