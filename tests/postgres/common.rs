@@ -524,11 +524,17 @@ impl PrivatePostgres {
     /// lines alone in pg_hba.conf; the socket stays open for the test's own client), with
     /// `certs`' `server.pem` and `server.key`.
     pub fn start_tls(certs: &std::path::Path) -> Option<Self> {
+        Self::start_tls_with(certs, "trust")
+    }
+
+    /// [`PrivatePostgres::start_tls`] with pg_hba's `method` for TCP (`cert`: a client
+    /// certificate signed by `ca.pem` whose CN is the user).
+    pub fn start_tls_with(certs: &std::path::Path, method: &str) -> Option<Self> {
         Self::start_prepared(
             "logical",
-            "-c ssl=on -c ssl_cert_file=server.pem -c ssl_key_file=server.key",
+            "-c ssl=on -c ssl_cert_file=server.pem -c ssl_key_file=server.key -c ssl_ca_file=ca.pem",
             |data| {
-                for f in ["server.pem", "server.key"] {
+                for f in ["server.pem", "server.key", "ca.pem"] {
                     let to = format!("{data}/{f}");
                     std::fs::copy(certs.join(f), &to).unwrap();
                     assert!(Command::new("chown")
@@ -544,7 +550,7 @@ impl PrivatePostgres {
                 }
                 std::fs::write(
                 format!("{data}/pg_hba.conf"),
-                "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostssl replication all 127.0.0.1/32 trust\n",
+                format!("local all all trust\nhostssl all all 127.0.0.1/32 {method}\nhostssl replication all 127.0.0.1/32 {method}\n"),
             )
             .unwrap();
             },

@@ -163,3 +163,71 @@ async fn verify_full_streams_over_tls_and_wrong_certificates_are_refused() {
     assert_eq!(plain_sessions, 0, "no tidemark session in the clear");
     daemon.terminate(Duration::from_secs(60));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_certificate_authenticates_the_sql_connections_and_the_stream() {
+    let certs = tempfile::tempdir().unwrap();
+    crate::certs::make_certs(certs.path());
+    let Some(server) = PrivatePostgres::start_tls_with(certs.path(), "cert") else {
+        panic!("TIDEMARK_DEV_PG_BIN is not set (run `. target/dev-env/env`)");
+    };
+    let (client, connection) = tokio_postgres::connect(
+        &format!(
+            "host={} port={} user=postgres dbname=postgres",
+            server.socket_dir(),
+            server.port
+        ),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let t = unique("tls_cert");
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE {t} (id int PRIMARY KEY); INSERT INTO {t} VALUES (1)"
+        ))
+        .await
+        .unwrap();
+    let table = format!("public.{t}");
+    let p = |f: &str| certs.path().join(f).display().to_string();
+    let verify = format!("  sslmode: verify-full\n  sslrootcert: {}\n", p("ca.pem"));
+
+    // Without the client certificate the server refuses, saying why.
+    let without = TestConfig::new(&[&table], "");
+    set_connection(&without, &server, &verify, "127.0.0.1");
+    let daemon_file = without.config_file();
+    let (status, out) = without.run_to_end(
+        &["check", "--config", daemon_file.to_str().unwrap()],
+        Duration::from_secs(60),
+    );
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(out.contains("certificate"), "{out}");
+
+    let cfg = TestConfig::new(&[&table], "");
+    set_connection(
+        &cfg,
+        &server,
+        &format!(
+            "{verify}  sslcert: {}\n  sslkey: {}\n",
+            p("client.pem"),
+            p("client.key")
+        ),
+        "127.0.0.1",
+    );
+    let mut daemon = cfg.start();
+    let first = consume_n(&cfg.topic(&table), 1, Duration::from_secs(60));
+    assert_eq!(first.len(), 1, "log:\n{}", daemon.log_text());
+    client
+        .batch_execute(&format!("INSERT INTO {t} VALUES (2)"))
+        .await
+        .unwrap();
+    let both = consume_n(&cfg.topic(&table), 2, Duration::from_secs(60));
+    assert_eq!(
+        both.len(),
+        2,
+        "the stream, authenticated by certificate; log:\n{}",
+        daemon.log_text()
+    );
+    daemon.terminate(Duration::from_secs(60));
+}

@@ -1,5 +1,6 @@
-//! Certificates for the TLS tests, made with `openssl`: two CAs (`ca.pem`, `other-ca.pem`) and a
-//! server certificate for 127.0.0.1 (`server.pem`, `server.key`) signed by the first.
+//! Certificates for the TLS tests, made with `openssl`: two CAs (`ca.pem`, `other-ca.pem`), a
+//! server certificate for 127.0.0.1 (`server.pem`, `server.key`) and a client certificate for
+//! the user `postgres` (`client.pem`, `client.key`), both signed by the first.
 
 use std::process::Command;
 
@@ -67,5 +68,40 @@ pub fn make_certs(dir: &std::path::Path) {
         "san.ext",
         "-out",
         "server.pem",
+    ]);
+    // A version 3 certificate (rustls takes no other), for client authentication.
+    std::fs::write(
+        dir.join("client.ext"),
+        "basicConstraints = CA:FALSE\nextendedKeyUsage = clientAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=postgres",
+        "-keyout",
+        "client.key",
+        "-out",
+        "client.csr",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "client.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "client.ext",
+        "-out",
+        "client.pem",
     ]);
 }
