@@ -142,7 +142,7 @@ pub struct ConnectionFile {
     pub user: String,
     /// The password inline (discouraged: prefer `password_env` or `password_file`).
     #[serde(default)]
-    pub password: Option<String>,
+    pub password: Option<super::Secret>,
     /// The name of an environment variable that holds the password.
     #[serde(default)]
     pub password_env: Option<String>,

@@ -34,12 +34,20 @@ impl fmt::Display for Secret {
     }
 }
 
+/// A secret written inline in a file (a string) is a [`Secret`] from the moment it is read, so
+/// the `Debug` of the file's structs never prints it.
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
 /// How a configuration file says where a password is: at most one of the three.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct SecretSource {
     /// The password inline (discouraged: prefer `password_env` or `password_file`).
     #[serde(default)]
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// The name of an environment variable that holds the password.
     #[serde(default)]
     pub password_env: Option<String>,
@@ -74,7 +82,7 @@ impl SecretSource {
             ));
         }
         if let Some(p) = &self.password {
-            return Ok(Secret::new(p.clone()));
+            return Ok(p.clone());
         }
         if let Some(var) = &self.password_env {
             return env
@@ -119,7 +127,7 @@ mod tests {
     #[test]
     fn only_one_source() {
         let src = SecretSource {
-            password: Some("a".into()),
+            password: Some(Secret::new("a")),
             password_env: Some("B".into()),
             password_file: None,
         };

@@ -358,3 +358,27 @@ fn tls_settings_that_cannot_work_are_refused_when_loaded() {
     assert!(under(&c.sslrootcert, "ca.pem"), "{:?}", c.sslrootcert);
     assert!(under(&c.sslkey, "k.pem"), "{:?}", c.sslkey);
 }
+
+#[test]
+fn no_configuration_struct_prints_a_password() {
+    let (dir, daemon) = setup(
+        "kind: postgres\nconnection:\n  database: d\n  user: u\n  password: Inline-S3cret\ntables:\n  - public.a\n",
+    );
+    write(dir.path(), "configs/registry.pw", "File-S3cret");
+    let mut text = std::fs::read_to_string(&daemon).unwrap();
+    text.push_str(
+        "schema_registry:\n  url: http://r:8081\n  username: u\n  password_file: registry.pw\n",
+    );
+    std::fs::write(&daemon, text).unwrap();
+    let settings = load(&daemon, Vec::new()).unwrap();
+    let printed = format!("{settings:?}");
+    assert!(printed.contains("***"), "{printed}");
+    for secret in ["Inline-S3cret", "File-S3cret"] {
+        assert!(!printed.contains(secret), "{printed}");
+    }
+    let raw: connector::ConnectorFile = serde_yaml::from_str(
+        "kind: postgres\nconnection: {database: d, user: u, password: Inline-S3cret}\ntables: []\n",
+    )
+    .unwrap();
+    assert!(!format!("{raw:?}").contains("Inline-S3cret"));
+}

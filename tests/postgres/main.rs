@@ -21,6 +21,7 @@ mod e2e;
 mod lost_position;
 mod restart;
 mod routing;
+mod secrets;
 mod shutdown;
 #[path = "../shared/shutdown_check.rs"]
 mod shutdown_check;
