@@ -14,7 +14,11 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "tidemark",
     version,
-    about = "Change-data-capture from PostgreSQL into Kafka"
+    about = "Change-data-capture from PostgreSQL and MySQL/MariaDB into Kafka",
+    after_help = "Configuration: configs/tidemark.yaml (or --config, or TIDEMARK_CONFIG), the connector \
+files beside it, and table files. Every key can be overridden from the environment: \
+TIDEMARK__KAFKA__BROKERS=host:9092 for the daemon file, TIDEMARK__CONNECTORS__<NAME>__CONNECTION__HOST=... \
+for a connector's. See README.md."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -26,12 +30,23 @@ pub enum Command {
     /// Run the daemon: stream every enabled connector until SIGTERM/SIGINT.
     Run {
         /// The daemon file; connector and table files are found from it.
-        #[arg(long, short, default_value = "configs/tidemark.yaml")]
+        #[arg(
+            long,
+            short,
+            env = "TIDEMARK_CONFIG",
+            default_value = "configs/tidemark.yaml"
+        )]
         config: PathBuf,
     },
     /// Validate every configuration file and each source's prerequisites; say how to fix each.
     Check {
-        #[arg(long, short, default_value = "configs/tidemark.yaml")]
+        /// The daemon file; connector and table files are found from it.
+        #[arg(
+            long,
+            short,
+            env = "TIDEMARK_CONFIG",
+            default_value = "configs/tidemark.yaml"
+        )]
         config: PathBuf,
         /// Only validate the files; do not connect to anything.
         #[arg(long)]
@@ -39,11 +54,18 @@ pub enum Command {
     },
     /// Print the messages of a topic as JSON lines (key, value, headers), then exit.
     Tail {
+        /// The topic to read.
         topic: String,
         /// Bootstrap servers; default: kafka.brokers of the config file.
         #[arg(long)]
         brokers: Option<String>,
-        #[arg(long, short, default_value = "configs/tidemark.yaml")]
+        /// The daemon file; connector and table files are found from it.
+        #[arg(
+            long,
+            short,
+            env = "TIDEMARK_CONFIG",
+            default_value = "configs/tidemark.yaml"
+        )]
         config: PathBuf,
         /// Start at the beginning of each partition (default: only new messages).
         #[arg(long)]
@@ -84,7 +106,13 @@ pub enum Command {
         /// Stop the snapshot in progress for good.
         #[arg(long, conflicts_with_all = ["from", "to", "table", "condition"])]
         stop: bool,
-        #[arg(long, short, default_value = "configs/tidemark.yaml")]
+        /// The daemon file; connector and table files are found from it.
+        #[arg(
+            long,
+            short,
+            env = "TIDEMARK_CONFIG",
+            default_value = "configs/tidemark.yaml"
+        )]
         config: PathBuf,
     },
 }

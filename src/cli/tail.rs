@@ -41,8 +41,9 @@ pub async fn tail(
 ) -> i32 {
     let brokers = match brokers {
         Some(b) => b,
-        None => match crate::config::load(config_path, std::env::vars()) {
-            Ok(s) => s.daemon.kafka.brokers.unwrap_or_default(),
+        // The daemon file alone: tail needs no database, nor its password.
+        None => match crate::config::load_daemon(config_path, std::env::vars()) {
+            Ok(d) => d.kafka.brokers.unwrap_or_default(),
             Err(e) => {
                 eprintln!("tidemark tail: pass --brokers, or fix the configuration: {e}");
                 return 2;

@@ -59,6 +59,18 @@ fn base_dir(file: &Path) -> PathBuf {
     }
 }
 
+/// Loads the daemon file at `path` alone, with its environment overrides (for commands that
+/// need no database, such as `tail`: no connector's password is asked for).
+pub fn load_daemon(
+    path: &Path,
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<DaemonConfig, ConfigError> {
+    let overrides = env_overrides(vars, "TIDEMARK__", &["TIDEMARK__CONNECTORS__".to_string()]);
+    let daemon: DaemonConfig = load_file(path, &overrides)?;
+    validate_daemon(path, &daemon)?;
+    Ok(daemon)
+}
+
 /// Loads the daemon file at `path`, every connector file and every table file, applying the
 /// environment overrides in `vars` (pass `std::env::vars()`).
 pub fn load(

@@ -127,6 +127,10 @@ async fn no_password_reaches_a_log_or_an_output() {
     assert_clean("tail", &out, &secrets);
     daemon.terminate(Duration::from_secs(60));
     assert_clean("run", &daemon.log_text(), &secrets);
+    assert!(
+        !daemon.log_text().contains('\u{1b}'),
+        "no colour codes when standard error is not a terminal"
+    );
 
     // The wrong password: the connection fails, and neither the password tried nor the
     // right one is printed.
@@ -153,4 +157,26 @@ async fn no_password_reaches_a_log_or_an_output() {
         &format!("DROP TABLE {t}; REVOKE USAGE ON SCHEMA public FROM {role}; DROP ROLE {role};"),
     )
     .await;
+}
+
+/// `tail` reads the daemon file alone: it runs without the databases' passwords.
+#[test]
+fn tail_needs_no_database_password() {
+    let cfg = TestConfig::new(&["public.unused"], "");
+    let out = cfg
+        .tidemark(&[
+            "tail",
+            &format!("{}.nothing", cfg.prefix),
+            "--idle-timeout-ms",
+            "500",
+        ])
+        .env_remove("TIDEMARK_TEST_PG_PASSWORD")
+        .env("TIDEMARK_CONFIG", cfg.config_file())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // It got past the configuration to the broker (the topic is missing): not the
+    // configuration error (status 2) that a connector's unset password_env would be.
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("does not exist"), "{stderr}");
 }
