@@ -163,6 +163,54 @@ pub enum ColumnType {
     Other(String),
 }
 
+/// The type as a person reads it in an error: `int32`, `decimal(10,2)`, `timestamp(3)`,
+/// `text[]`, `enum mood`.
+impl std::fmt::Display for ColumnType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let with = |f: &mut std::fmt::Formatter<'_>, name: &str, n: Option<String>| match n {
+            Some(n) => write!(f, "{name}({n})"),
+            None => f.write_str(name),
+        };
+        match self {
+            ColumnType::Bool => f.write_str("boolean"),
+            ColumnType::Int16 => f.write_str("int16"),
+            ColumnType::Int32 => f.write_str("int32"),
+            ColumnType::Int64 => f.write_str("int64"),
+            ColumnType::UInt64 => f.write_str("unsigned int64"),
+            ColumnType::Float32 => f.write_str("float32"),
+            ColumnType::Float64 => f.write_str("float64"),
+            ColumnType::Decimal { precision, scale } => with(
+                f,
+                "decimal",
+                precision.map(|p| format!("{p},{}", scale.unwrap_or(0))),
+            ),
+            ColumnType::Text => f.write_str("text"),
+            ColumnType::Bytes => f.write_str("binary"),
+            ColumnType::Bits { length } => write!(f, "bit({length})"),
+            ColumnType::BitString { length, varying } => with(
+                f,
+                if *varying { "varbit" } else { "bit" },
+                length.map(|n| n.to_string()),
+            ),
+            ColumnType::Date => f.write_str("date"),
+            ColumnType::Time { precision } => with(f, "time", precision.map(|p| p.to_string())),
+            ColumnType::TimeTz => f.write_str("timetz"),
+            ColumnType::Timestamp { precision } => {
+                with(f, "timestamp", precision.map(|p| p.to_string()))
+            }
+            ColumnType::TimestampTz => f.write_str("timestamptz"),
+            ColumnType::Interval => f.write_str("interval"),
+            ColumnType::Uuid => f.write_str("uuid"),
+            ColumnType::Json => f.write_str("json"),
+            ColumnType::Array(item) => write!(f, "{item}[]"),
+            ColumnType::Enum { name, .. } => write!(f, "enum {name}"),
+            ColumnType::Set { .. } => f.write_str("set"),
+            ColumnType::Geometry { name } => f.write_str(name),
+            ColumnType::Other(name) => f.write_str(name),
+        }
+    }
+}
+
 impl Value {
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)

@@ -193,7 +193,7 @@ pub async fn run_once(
     // One process per connector: a newer one that takes it over stops this one.
     let mut lease = store.acquire(&cfg.name).await?;
     let start = store.load(&cfg.name).await?;
-    tracing::info!(connector = %cfg.name, position = ?start.as_ref().map(|p| p.to_string()), "starting connector");
+    tracing::info!(connector = %cfg.name, position = %start.as_ref().map_or_else(|| "none (first start)".to_string(), |p| p.to_string()), "starting connector");
     let mut router = Router::new(cfg.clone(), &settings.daemon, settings.hash_salt.clone())?;
     check_table_files(&cfg).await?;
     let hints = start_hints(&cfg, &sink, &router, start.is_some()).await?;
@@ -363,8 +363,8 @@ pub async fn run_once(
                     }
                     SourceMessage::SchemaChange { table, previous } => {
                         tracing::info!(connector = %cfg.name, table = %table.id,
-                            columns = ?table.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
-                            previous_columns = ?previous.as_ref().map(|p| p.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>()),
+                            columns = %table.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
+                            previous_columns = %previous.as_ref().map_or_else(|| "unknown".to_string(), |p| p.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")),
                             "table changed shape in the log");
                     }
                     SourceMessage::Checkpoint(position) => {

@@ -386,7 +386,7 @@ fn compile_expr(e: &Expr<String>, schema: &TableSchema) -> Result<Expr<usize>, S
 fn typed(column: &str, t: &ColumnType, lit: &Literal, op: CmpOp) -> Result<Literal, String> {
     let mismatch = |what: &str| {
         Err(format!(
-            "column `{column}` ({t:?}) cannot be compared with {what} {lit:?}"
+            "column `{column}` ({t}) cannot be compared with {what} {lit:?}"
         ))
     };
     match (t, lit) {

@@ -117,15 +117,13 @@ impl TableRules {
                     | ColumnType::Date
                     | ColumnType::Int64
                     | ColumnType::UInt64 => Some(i),
-                    ref t => {
-                        return Err(err(
-                            "event_time",
-                            format!(
-                                "column `{name}` is {t:?}: the event time must be a timestamp, a date, \
+                    ref t => return Err(err(
+                        "event_time",
+                        format!(
+                            "column `{name}` is {t}: the event time must be a timestamp, a date, \
                                  or a BIGINT of milliseconds since the epoch"
-                            ),
-                        ))
-                    }
+                        ),
+                    )),
                 }
             }
             None => None,
@@ -264,7 +262,7 @@ impl TableRules {
                 return Err(err(
                     &key,
                     format!(
-                        "column `{name}` is {:?}: only a text column can be declared to hold JSON",
+                        "column `{name}` is {}: only a text column can be declared to hold JSON",
                         input.columns[i].column_type
                     ),
                 ));

@@ -558,7 +558,7 @@ fn describe_change(before: Option<&TableSchema>, after: &TableSchema) -> String 
                 if c.nullable { "" } else { " and NOT NULL" }
             )),
             Some(b) if b.column_type != c.column_type => changes.push(format!(
-                "column `{}` changed type from {:?} to {:?}",
+                "column `{}` changed type from {} to {}",
                 c.name, b.column_type, c.column_type
             )),
             Some(b) if b.nullable && !c.nullable => {
@@ -976,7 +976,7 @@ mod tests {
         );
         assert_eq!(
             describe_change(Some(&old), &new),
-            "column `qty` changed type from Int32 to Text, column `more` is new and NOT NULL, \
+            "column `qty` changed type from int32 to text, column `more` is new and NOT NULL, \
              column `gone` was dropped"
         );
         assert_eq!(

@@ -183,7 +183,7 @@ fn plain(column: &ColumnDef, t: &ColumnType, v: &Value) -> Result<Avro, String> 
         (t, v) => {
             return Err(misfit(
                 column,
-                format!("a {} value in a {t:?} column", value_kind(v)),
+                format!("a {} value in a {t} column", value_kind(v)),
             ))
         }
     })
@@ -220,7 +220,7 @@ pub fn field(column: &ColumnDef, v: &Value) -> Result<Avro, String> {
             ref t => {
                 return Err(misfit(
                     column,
-                    format!("the log did not carry this {t:?} value (an unchanged TOAST value): set REPLICA IDENTITY FULL"),
+                    format!("the log did not carry this {t} value (an unchanged TOAST value): set REPLICA IDENTITY FULL"),
                 ))
             }
         },
@@ -512,6 +512,6 @@ mod tests {
         let e = field(&col(ColumnType::Int32, true), &Value::Unavailable).unwrap_err();
         assert!(e.contains("REPLICA IDENTITY FULL"), "{e}");
         let e = field(&col(ColumnType::Date, true), &Value::Text("x".into())).unwrap_err();
-        assert!(e.contains("a text value in a Date column"), "{e}");
+        assert!(e.contains("a text value in a date column"), "{e}");
     }
 }

@@ -189,8 +189,18 @@ pub struct Driver {
 impl Driver {
     /// Starts (or resumes) the snapshot described by `progress`.
     pub fn new(cfg: &Arc<ConnectorConfig>, progress: SnapshotProgress) -> Self {
-        tracing::info!(connector = %cfg.name, tasks = ?progress.tasks,
-            resume_after = ?progress.last_key, chunk_size = cfg.snapshot.chunk_size, "snapshot starting");
+        let tasks = progress
+            .tasks
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let resume_after = progress
+            .last_key
+            .as_deref()
+            .map_or_else(|| "the start".to_string(), super::progress::key_text);
+        tracing::info!(connector = %cfg.name, tasks = %tasks, resume_after = %resume_after,
+            chunk_size = cfg.snapshot.chunk_size, "snapshot starting");
         Self {
             connector: cfg.name.clone(),
             cfg: cfg.clone(),
@@ -583,7 +593,7 @@ impl Driver {
         };
         tracing::info!(connector = %self.connector, table = %table, rows = p.rows,
             estimated_total = estimate.round() as u64, rows_per_second = rate.round() as u64,
-            eta_seconds = ?eta, tasks_left = p.tasks.len(), chunks_in_flight = self.interleaver.pending(),
+            eta_seconds = eta, tasks_left = p.tasks.len(), chunks_in_flight = self.interleaver.pending(),
             "snapshot progress");
     }
 }

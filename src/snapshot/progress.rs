@@ -19,6 +19,34 @@ pub struct SnapshotTask {
     pub condition: Option<String>,
 }
 
+/// A key as its columns' texts: `10`, or `(1, a)` for a composite key.
+pub fn key_text(key: &[String]) -> String {
+    match key {
+        [one] => one.clone(),
+        many => format!("({})", many.join(", ")),
+    }
+}
+
+/// `public.orders`, `public.orders [10 ..= 20]`, `public.orders where status = 'x'`.
+impl std::fmt::Display for SnapshotTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.table)?;
+        match (&self.from, &self.to) {
+            (None, None) => {}
+            (from, to) => write!(
+                f,
+                " [{} ..= {}]",
+                from.as_deref().map_or_else(|| "start".into(), key_text),
+                to.as_deref().map_or_else(|| "end".into(), key_text)
+            )?,
+        }
+        if let Some(c) = &self.condition {
+            write!(f, " where {c}")?;
+        }
+        Ok(())
+    }
+}
+
 impl SnapshotTask {
     pub fn whole(table: TableId) -> Self {
         Self {

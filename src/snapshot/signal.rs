@@ -60,6 +60,42 @@ pub struct Signal {
     pub auth: Option<String>,
 }
 
+/// `snapshot of public.t [10 ..= 20] where ... (signed)`, `pause`, ...: a signal in a log line.
+impl std::fmt::Display for Signal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use super::progress::key_text;
+        match self.action {
+            Action::Snapshot => {
+                if self.tables.is_empty() {
+                    write!(f, "snapshot of every table")?;
+                } else {
+                    write!(f, "snapshot of {}", self.tables.join(", "))?;
+                }
+                if self.from.is_some() || self.to.is_some() {
+                    write!(
+                        f,
+                        " [{} ..= {}]",
+                        self.from
+                            .as_deref()
+                            .map_or_else(|| "start".into(), key_text),
+                        self.to.as_deref().map_or_else(|| "end".into(), key_text)
+                    )?;
+                }
+                if let Some(c) = &self.condition {
+                    write!(f, " where {c}")?;
+                }
+            }
+            Action::Pause => f.write_str("pause the snapshot")?,
+            Action::Resume => f.write_str("resume the snapshot")?,
+            Action::Stop => f.write_str("stop the snapshot")?,
+        }
+        if self.auth.is_some() {
+            f.write_str(" (signed)")?;
+        }
+        Ok(())
+    }
+}
+
 /// Limits on what a signal may carry (anyone who can write the log can send one): a key bound
 /// of at most this many values ...
 pub const MAX_BOUND_VALUES: usize = 16;
@@ -300,7 +336,7 @@ pub fn apply(
         tracing::warn!(connector = %cfg.name, at = %at, error = %e, "signal refused");
         return None;
     }
-    tracing::info!(connector = %cfg.name, at = %at, signal = ?signal, "signal");
+    tracing::info!(connector = %cfg.name, at = %at, signal = %signal, "signal");
     match (signal.action, running) {
         (Action::Snapshot, running) => {
             let tasks = match signal.tasks(cfg) {

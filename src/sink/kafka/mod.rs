@@ -172,7 +172,7 @@ impl KafkaSink {
             .get("max.message.bytes")
             .and_then(|e| e.value.as_deref())
             .and_then(|v| v.parse().ok());
-        tracing::debug!(topic, max_message_bytes = ?limit, "topic size limit");
+        tracing::debug!(topic, max_message_bytes = limit, "topic size limit");
         limit
     }
 

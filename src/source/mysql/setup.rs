@@ -22,6 +22,15 @@ pub enum Flavor {
     MariaDb,
 }
 
+impl std::fmt::Display for Flavor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Flavor::Mysql => "MySQL",
+            Flavor::MariaDb => "MariaDB",
+        })
+    }
+}
+
 /// A quoted identifier (backticks doubled inside).
 pub fn quote_ident(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))

@@ -169,7 +169,7 @@ pub async fn run(ctx: SourceContext) -> Result<()> {
         .get_binlog_stream(request)
         .await
         .map_err(|e| classify_mysql(format!("connector {}: requesting the binlog", cfg.name), e))?;
-    tracing::info!(connector = %cfg.name, start = %start, gtid = use_gtid, flavor = ?inspection.flavor,
+    tracing::info!(connector = %cfg.name, start = %start, gtid = use_gtid, flavor = %inspection.flavor,
         server_id = my.server_id, "streaming binlog");
 
     let silence_limit = heartbeat.saturating_mul(4).max(Duration::from_secs(10));

@@ -117,7 +117,7 @@ impl Relations {
                 .filter(|c| c.is_key)
                 .map(|c| c.name.clone())
                 .collect();
-            tracing::warn!(table = %id, oid, key = ?pk_names,
+            tracing::warn!(table = %id, oid, key = %pk_names.join(", "),
                 "the table was dropped after these changes (the stream is behind); its key is taken from the replication stream's key columns");
         }
         let primary_key = pk_names

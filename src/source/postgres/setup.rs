@@ -693,7 +693,7 @@ pub async fn prepare(
                     table_list(&mut missing.iter().copied())
                 );
                 client.batch_execute(&sql).await.map_err(q(&ctx))?;
-                tracing::info!(connector = %cfg.name, tables = ?missing, "added tables to publication");
+                tracing::info!(connector = %cfg.name, tables = %missing.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "), "added tables to publication");
             }
         }
         Some(_) => {}

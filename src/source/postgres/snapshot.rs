@@ -314,8 +314,12 @@ impl SnapshotBackend for PgBackend {
         let table = &request.table;
         let what = || {
             format!(
-                "connector {}: snapshot of {table}: selecting a chunk after key {:?}",
-                self.connector, request.after
+                "connector {}: snapshot of {table}: selecting a chunk after key {}",
+                self.connector,
+                request.after.as_deref().map_or_else(
+                    || "(none: the first chunk)".to_string(),
+                    crate::snapshot::progress::key_text
+                )
             )
         };
         let (snapshot, gap, rows) = match self.select_chunk(&sql).await {

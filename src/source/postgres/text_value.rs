@@ -27,7 +27,7 @@ fn err(t: &ColumnType, text: &str, reason: impl Into<String>) -> ValueError {
         shown.push('…');
     }
     ValueError {
-        type_name: format!("{t:?}"),
+        type_name: t.to_string(),
         text: shown,
         reason: reason.into(),
     }

@@ -24,6 +24,20 @@ pub enum Notice {
     UndecodedCharset(String),
 }
 
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Notice::ZeroDate(text) => write!(f, "zero or partial date {text} emitted as null"),
+            Notice::UndecodedCharset(cs) => {
+                write!(
+                    f,
+                    "text in charset {cs}, which tidemark does not decode, emitted as bytes"
+                )
+            }
+        }
+    }
+}
+
 /// Decodes one non-null value. `mariadb` tells how JSON columns are stored (MariaDB: text).
 pub fn decode(
     r: &mut ByteReader<'_>,

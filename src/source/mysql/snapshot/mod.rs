@@ -228,7 +228,13 @@ impl SnapshotBackend for MysqlBackend {
                 let error = classify_mysql(
                     self.ctx(
                         table,
-                        &format!("selecting a chunk after key {:?}", request.after),
+                        &format!(
+                            "selecting a chunk after key {}",
+                            request.after.as_deref().map_or_else(
+                                || "(none: the first chunk)".to_string(),
+                                crate::snapshot::progress::key_text
+                            )
+                        ),
                     ),
                     e,
                 );
@@ -279,7 +285,7 @@ impl SnapshotBackend for MysqlBackend {
         }
         for n in notices {
             if self.warned.insert((table.clone(), n.clone())) {
-                tracing::warn!(connector = %self.cfg.name, table = %table, notice = ?n,
+                tracing::warn!(connector = %self.cfg.name, table = %table, notice = %n,
                     "snapshot value notice, as the binlog decoder gives it (shown once per table)");
             }
         }
