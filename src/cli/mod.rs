@@ -131,7 +131,7 @@ pub fn main() -> i32 {
             return 1;
         }
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         match cli.command {
             Command::Run { config } => run::run(&config).await,
             Command::Check { config, offline } => check::check(&config, offline).await,
@@ -188,5 +188,9 @@ pub fn main() -> i32 {
                 snapshot::snapshot(&config, &connector, request).await
             }
         }
-    })
+    });
+    // A client call still blocking a thread (a broker that does not answer) does not hold
+    // the exit up: what had to be committed was committed before block_on returned.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
 }

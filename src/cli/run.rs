@@ -67,9 +67,16 @@ async fn run_daemon(settings: Arc<config::Settings>) -> Result<bool> {
         PositionStoreKind::File => {
             PositionStore::File(FileStore::new(settings.positions_dir.clone()))
         }
-        PositionStoreKind::Kafka => {
-            PositionStore::Kafka(connect_kafka_store(&settings, shutdown_rx.clone()).await?)
-        }
+        PositionStoreKind::Kafka => match connect_kafka_store(&settings, shutdown_rx.clone())
+            .await?
+        {
+            Some(store) => PositionStore::Kafka(store),
+            None => {
+                tracing::info!("stopped before the position store was reachable: nothing to drain");
+                signals.abort();
+                return Ok(true);
+            }
+        },
     });
 
     let mut tasks = Vec::new();
@@ -103,11 +110,12 @@ async fn run_daemon(settings: Arc<config::Settings>) -> Result<bool> {
     Ok(clean)
 }
 
-/// The Kafka position store, retried while the broker is unreachable.
+/// The Kafka position store, retried while the broker is unreachable; `None` when a signal
+/// stops the daemon first (at once, even in the middle of an attempt).
 async fn connect_kafka_store(
     settings: &config::Settings,
     mut shutdown: watch::Receiver<bool>,
-) -> Result<KafkaStore> {
+) -> Result<Option<KafkaStore>> {
     let mut backoff = crate::retry::Backoff::new(
         std::time::Duration::from_millis(250),
         std::time::Duration::from_secs(30),
@@ -115,14 +123,20 @@ async fn connect_kafka_store(
     );
     loop {
         let started = std::time::Instant::now();
-        match KafkaStore::new(&settings.daemon.kafka, &settings.daemon.offsets.topic).await {
-            Ok(s) => return Ok(s),
+        let attempt = KafkaStore::new(&settings.daemon.kafka, &settings.daemon.offsets.topic);
+        let mut stopped = shutdown.clone();
+        let result = tokio::select! {
+            r = attempt => r,
+            _ = stopped.wait_for(|s| *s) => return Ok(None),
+        };
+        match result {
+            Ok(s) => return Ok(Some(s)),
             Err(e) if e.is_transient() => {
                 let delay = backoff.next_delay(started);
                 tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64,
                     attempt = backoff.attempt(), unclassified = e.unclassified, "position store not reachable");
                 if !crate::retry::sleep_unless_stopped(delay, &mut shutdown).await {
-                    return Err(e);
+                    return Ok(None);
                 }
             }
             Err(e) => return Err(e),

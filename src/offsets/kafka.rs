@@ -10,8 +10,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::sink::kafka::BrokerEvents;
 use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
@@ -31,7 +31,7 @@ const LOAD_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct KafkaStore {
     brokers: String,
     topic: String,
-    producer: FutureProducer,
+    producer: FutureProducer<BrokerEvents>,
     load_timeout: Duration,
     /// This process's claim on the connectors it streams (see [`super::lease`]) ...
     epoch: Epoch,
@@ -42,7 +42,7 @@ pub struct KafkaStore {
 impl KafkaStore {
     pub async fn new(kafka: &KafkaConfig, topic: &str) -> Result<Self> {
         let brokers = kafka.brokers.clone().unwrap_or_default();
-        let producer: FutureProducer = ClientConfig::new()
+        let producer: FutureProducer<BrokerEvents> = ClientConfig::new()
             .set("bootstrap.servers", &brokers)
             .set("enable.idempotence", "true")
             .set("acks", "all")
@@ -50,11 +50,11 @@ impl KafkaStore {
             .set("batch.num.messages", "1")
             .set("message.timeout.ms", "60000")
             .set("client.id", "tidemark-positions")
-            .create()
+            .create_with_context(BrokerEvents::new("position store", &brokers))
             .map_err(|e| Error::definite("creating the position-store producer").with_source(e))?;
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        let admin: AdminClient<BrokerEvents> = ClientConfig::new()
             .set("bootstrap.servers", &brokers)
-            .create()
+            .create_with_context(BrokerEvents::new("position store admin", &brokers))
             .map_err(|e| Error::definite("creating the Kafka admin client").with_source(e))?;
         match topic_replicas(&producer, topic).await? {
             None => create_topic(&admin, topic, 1, kafka.topic_replication_factor, true).await?,
@@ -204,7 +204,10 @@ impl KafkaStore {
 }
 
 /// The replica count of `topic`'s partition 0, or `None` when the topic does not exist.
-async fn topic_replicas(producer: &FutureProducer, topic: &str) -> Result<Option<usize>> {
+async fn topic_replicas(
+    producer: &FutureProducer<BrokerEvents>,
+    topic: &str,
+) -> Result<Option<usize>> {
     let producer = producer.clone();
     let name = topic.to_string();
     tokio::task::spawn_blocking(move || {
@@ -229,7 +232,7 @@ async fn topic_replicas(producer: &FutureProducer, topic: &str) -> Result<Option
 /// expire with the topic's retention, and a connector idle for that long would find none),
 /// or with one replica on a broker that is not local (one disk from losing every position).
 async fn check_existing_topic(
-    admin: &AdminClient<DefaultClientContext>,
+    admin: &AdminClient<BrokerEvents>,
     topic: &str,
     replicas: usize,
     brokers: &str,
@@ -274,12 +277,12 @@ fn read_to_end(
     mut on_record: impl FnMut(i64, Option<&[u8]>, Option<&[u8]>) -> Result<()>,
 ) -> Result<i64> {
     let deadline = Instant::now() + timeout;
-    let consumer: BaseConsumer = ClientConfig::new()
+    let consumer: BaseConsumer<BrokerEvents> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", "tidemark-positions-reader")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
-        .create()
+        .create_with_context(BrokerEvents::new("position store reader", brokers))
         .map_err(|e| Error::definite("creating the position-store consumer").with_source(e))?;
     let (_, high) = consumer
         .fetch_watermarks(topic, 0, deadline.saturating_duration_since(Instant::now()))
@@ -343,11 +346,11 @@ fn watch_lease(
     from: i64,
     tx: watch::Sender<Option<String>>,
 ) {
-    let consumer: BaseConsumer = match ClientConfig::new()
+    let consumer: BaseConsumer<BrokerEvents> = match ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", "tidemark-lease-watcher")
         .set("enable.auto.commit", "false")
-        .create()
+        .create_with_context(BrokerEvents::new("lease watcher", brokers))
     {
         Ok(c) => c,
         Err(e) => {

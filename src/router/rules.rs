@@ -117,13 +117,15 @@ impl TableRules {
                     | ColumnType::Date
                     | ColumnType::Int64
                     | ColumnType::UInt64 => Some(i),
-                    ref t => return Err(err(
-                        "event_time",
-                        format!(
+                    ref t => {
+                        return Err(err(
+                            "event_time",
+                            format!(
                             "column `{name}` is {t}: the event time must be a timestamp, a date, \
                                  or a BIGINT of milliseconds since the epoch"
                         ),
-                    )),
+                        ))
+                    }
                 }
             }
             None => None,

@@ -9,6 +9,7 @@ mod avro;
 #[path = "../shared/avro_check.rs"]
 mod avro_check;
 mod bad_input;
+mod broker;
 #[path = "../shared/certs.rs"]
 mod certs;
 mod common;

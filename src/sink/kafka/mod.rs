@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
@@ -20,11 +20,13 @@ use rdkafka::ClientConfig;
 use tokio::sync::Mutex;
 
 pub mod error;
+pub mod events;
 
 use super::{AckWindow, Message};
 use crate::config::daemon::KafkaConfig;
 use crate::error::{Error, Result};
 use error::kafka_error;
+pub use events::BrokerEvents;
 
 /// What a message carries to its delivery report.
 pub struct Delivery {
@@ -32,10 +34,19 @@ pub struct Delivery {
     seq: u64,
 }
 
-/// Routes librdkafka's delivery reports to the connectors' windows.
-pub struct AckContext;
+/// Routes librdkafka's delivery reports to the connectors' windows, and its broker reports
+/// to the log.
+pub struct AckContext(BrokerEvents);
 
-impl ClientContext for AckContext {}
+impl ClientContext for AckContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        self.0.log(level, facility, message)
+    }
+
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        self.0.error(error, reason)
+    }
+}
 
 impl ProducerContext for AckContext {
     type DeliveryOpaque = Box<Delivery>;
@@ -63,7 +74,7 @@ impl ProducerContext for AckContext {
 
 pub struct KafkaSink {
     producer: Arc<ThreadedProducer<AckContext>>,
-    admin: AdminClient<DefaultClientContext>,
+    admin: AdminClient<BrokerEvents>,
     settings: KafkaConfig,
     known_topics: Mutex<HashSet<String>>,
     /// The producer's `message.max.bytes`.
@@ -111,14 +122,15 @@ fn too_large(who: &str, topic: &str, key: Option<&[u8]>, size: usize) -> String 
 impl KafkaSink {
     pub fn new(settings: &KafkaConfig) -> Result<Self> {
         let producer: ThreadedProducer<AckContext> = producer_config(settings)
-            .create_with_context(AckContext)
-            .map_err(|e| kafka_error("creating the Kafka producer (check kafka.producer)", e))?;
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set(
-                "bootstrap.servers",
+            .create_with_context(AckContext(BrokerEvents::new(
+                "producer",
                 settings.brokers.as_deref().unwrap_or_default(),
-            )
-            .create()
+            )))
+            .map_err(|e| kafka_error("creating the Kafka producer (check kafka.producer)", e))?;
+        let brokers = settings.brokers.as_deref().unwrap_or_default();
+        let admin: AdminClient<BrokerEvents> = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .create_with_context(BrokerEvents::new("admin", brokers))
             .map_err(|e| kafka_error("creating the Kafka admin client", e))?;
         Ok(Self {
             producer: Arc::new(producer),
@@ -292,7 +304,7 @@ impl KafkaSink {
 
 /// Creates `topic` unless it exists.
 pub async fn create_topic(
-    admin: &AdminClient<DefaultClientContext>,
+    admin: &AdminClient<BrokerEvents>,
     topic: &str,
     partitions: i32,
     replication: i32,
