@@ -130,18 +130,25 @@ impl Error {
     }
 }
 
+/// The message, then each cause in the source chain once: a cause whose text the line already
+/// holds (drivers often repeat their inner error in their own message: MariaDB's server errors,
+/// librdkafka's codes) is left out.
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
-        if let Some(s) = &self.source {
-            write!(f, ": {s}")?;
-            let mut cur = s.source();
-            while let Some(c) = cur {
-                write!(f, ": {c}")?;
-                cur = c.source();
+        let mut line = self.message.clone();
+        let mut cur: Option<&(dyn std::error::Error + 'static)> = self
+            .source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static));
+        while let Some(c) = cur {
+            let text = c.to_string();
+            if !text.is_empty() && !line.contains(&text) {
+                line.push_str(": ");
+                line.push_str(&text);
             }
+            cur = c.source();
         }
-        Ok(())
+        f.write_str(&line)
     }
 }
 
@@ -158,6 +165,35 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_cause_is_said_once() {
+        #[derive(Debug)]
+        struct Inner;
+        impl fmt::Display for Inner {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("ERROR 1045 (28000): Access denied")
+            }
+        }
+        impl std::error::Error for Inner {}
+        #[derive(Debug)]
+        struct Outer(Inner);
+        impl fmt::Display for Outer {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "Server error: `{}'", self.0)
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = Error::definite("connecting to db:3306").with_source(Outer(Inner));
+        assert_eq!(
+            e.to_string(),
+            "connecting to db:3306: Server error: `ERROR 1045 (28000): Access denied'"
+        );
+    }
 
     #[test]
     fn an_unclassified_error_is_retried_and_marked() {

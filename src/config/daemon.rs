@@ -258,6 +258,14 @@ pub struct LoggingConfig {
     /// A `tracing` filter (`info`, `tidemark=debug,info`); `RUST_LOG` wins when set.
     #[serde(default = "default_level")]
     pub level: String,
+    /// How often each connector logs its stream line (events/s, lag, position, caught up);
+    /// `0`: never.
+    #[serde(default = "default_progress_interval_ms")]
+    pub progress_interval_ms: u64,
+}
+
+fn default_progress_interval_ms() -> u64 {
+    30_000
 }
 
 impl Default for LoggingConfig {
@@ -265,6 +273,7 @@ impl Default for LoggingConfig {
         Self {
             format: LogFormat::Human,
             level: default_level(),
+            progress_interval_ms: default_progress_interval_ms(),
         }
     }
 }

@@ -382,3 +382,30 @@ fn no_configuration_struct_prints_a_password() {
     .unwrap();
     assert!(!format!("{raw:?}").contains("Inline-S3cret"));
 }
+
+#[test]
+fn a_broker_list_that_is_not_host_port_is_refused_naming_the_entry() {
+    use super::validate::broker_list_error;
+    assert_eq!(
+        broker_list_error("127.0.0.1:9092,kafka-2.internal:9093"),
+        None
+    );
+    assert_eq!(broker_list_error("SASL_SSL://b1:9094, [::1]:9092"), None);
+    for (list, want) in [
+        ("localhost", "no port"),
+        ("host:port", "not a port"),
+        ("a b:9092", "not a host"),
+        ("h:0", "not a port"),
+        ("h:9092,", "no port"),
+    ] {
+        let e = broker_list_error(list).unwrap_or_default();
+        assert!(e.contains(want), "{list}: {e}");
+    }
+    let (_dir, daemon) = setup(CONNECTOR);
+    std::fs::write(&daemon, "kafka:\n  brokers: localhost\n").unwrap();
+    let e = load(&daemon, Vec::new()).unwrap_err().to_string();
+    assert!(
+        e.contains("kafka.brokers") && e.contains("`localhost` has no port"),
+        "{e}"
+    );
+}

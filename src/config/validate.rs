@@ -82,6 +82,31 @@ pub fn check_conflicts(connectors: &[ConnectorConfig]) -> Result<(), ConfigError
     Ok(())
 }
 
+/// Why a `bootstrap.servers` list is not `host:port[,host:port...]` (an optional
+/// `PLAINTEXT://`-style scheme allowed, IPv6 hosts in brackets), if it is not.
+pub fn broker_list_error(list: &str) -> Option<String> {
+    for entry in list.split(',').map(str::trim) {
+        let bare = entry.split_once("://").map_or(entry, |(_, rest)| rest);
+        let Some((host, port)) = bare.rsplit_once(':') else {
+            return Some(format!(
+                "`{entry}` has no port: write host:port (9092 is Kafka's usual port)"
+            ));
+        };
+        let host_ok = !host.is_empty()
+            && (host.starts_with('[') && host.ends_with(']')
+                || host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')));
+        if !host_ok {
+            return Some(format!("`{entry}`: `{host}` is not a host name or address"));
+        }
+        if port.parse::<u16>().map_or(true, |p| p == 0) {
+            return Some(format!("`{entry}`: `{port}` is not a port (1-65535)"));
+        }
+    }
+    None
+}
+
 pub fn validate_daemon(path: &Path, d: &DaemonConfig) -> Result<(), ConfigError> {
     if d.sink == SinkKind::Kafka && d.kafka.brokers.as_deref().unwrap_or("").is_empty() {
         return Err(ConfigError::invalid(
@@ -89,6 +114,11 @@ pub fn validate_daemon(path: &Path, d: &DaemonConfig) -> Result<(), ConfigError>
             "kafka.brokers",
             "required with `sink: kafka` (host:port[,host:port])",
         ));
+    }
+    if let Some(list) = d.kafka.brokers.as_deref().filter(|l| !l.is_empty()) {
+        if let Some(bad) = broker_list_error(list) {
+            return Err(ConfigError::invalid(path, "kafka.brokers", bad));
+        }
     }
     if !matches!(
         d.kafka.compression.as_str(),

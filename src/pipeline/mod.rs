@@ -28,6 +28,7 @@ use crate::source::{SourceContext, StartHints};
 use faults::{Faults, Verdict};
 
 pub mod faults;
+pub mod report;
 pub mod transactions;
 
 /// Source messages taken from the channel at once: one wake-up of the pipeline per batch.
@@ -238,6 +239,7 @@ pub async fn run_once(
         sink.ensure_topic(topic, false).await?;
     }
     let mut transaction_tracker = transactions::TransactionTracker::default();
+    let mut stream_report = report::StreamReport::new(settings.daemon.logging.progress_interval_ms);
     let forward = async {
         // Topics this connector already made sure of: the sink is asked once per topic, not
         // once per event.
@@ -257,6 +259,7 @@ pub async fn run_once(
             for msg in batch.drain(..) {
                 match msg {
                     SourceMessage::Change(event) => {
+                        stream_report.event(event.source.ts_ms);
                         if let Some(topic) = &transaction_topic {
                             transaction_tracker.before_change(&event, &mut transaction_records);
                             for record in transaction_records.drain(..) {
@@ -384,6 +387,12 @@ pub async fn run_once(
                 }
             }
             output.end_batch()?;
+            if stream_report.due() {
+                if let Some(c) = &checkpoint {
+                    stream_report.position(c.position.to_string());
+                }
+                stream_report.maybe_log(&cfg.name, now);
+            }
             if let Some(failure) = window.failure() {
                 return Err(failure);
             }

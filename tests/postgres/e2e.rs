@@ -358,3 +358,55 @@ async fn a_table_added_later_is_snapshotted_at_the_next_start() {
     cfg.cleanup_and(&client, &format!("DROP TABLE {a}; DROP TABLE {b};"))
         .await;
 }
+
+/// The periodic stream line (`logging.progress_interval_ms`): events, rate, lag, position
+/// and whether the connector has caught up.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_line_reports_rate_lag_position_and_caught_up() {
+    let client = pg().await;
+    let t = unique("streamline");
+    client
+        .batch_execute(&format!("CREATE TABLE {t} (id int PRIMARY KEY)"))
+        .await
+        .unwrap();
+    let cfg = TestConfig::new(&[&format!("public.{t}")], "snapshot:\n  mode: never\n");
+    let daemon_file = cfg.config_file();
+    let text = std::fs::read_to_string(&daemon_file)
+        .unwrap()
+        .replace("logging:\n", "logging:\n  progress_interval_ms: 500\n");
+    std::fs::write(&daemon_file, text).unwrap();
+    let mut daemon = cfg.start();
+    wait_streaming(&client, &cfg.slot, &mut daemon).await;
+    for i in 0..20 {
+        client
+            .execute(&format!("INSERT INTO {t} VALUES ({i})"), &[])
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let start = std::time::Instant::now();
+    let line = loop {
+        let log = daemon.log_text();
+        if let Some(l) = log
+            .lines()
+            .find(|l| l.contains(" stream ") && l.contains("events=") && !l.contains("events=0 "))
+        {
+            break l.to_string();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no stream line:\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for field in [
+        "events_per_second=",
+        "lag_seconds=",
+        "position={",
+        "caught_up=true",
+    ] {
+        assert!(line.contains(field), "{field} in: {line}");
+    }
+    daemon.terminate(Duration::from_secs(60));
+    cfg.cleanup_and(&client, &format!("DROP TABLE {t}")).await;
+}

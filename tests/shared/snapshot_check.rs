@@ -217,7 +217,7 @@ pub async fn kill_9_mid_snapshot_and_restart(cfg: &TestConfig, rows: i64) -> Dae
     wait_snapshot_complete(&mut daemon, restarted, Duration::from_secs(300)).await;
     let log = daemon.log_text();
     assert!(
-        log.contains("snapshot starting") && log.contains(&format!("Some([\"{last_key}\"])")),
+        log.contains("snapshot starting") && log.contains(&format!("resume_after={last_key} ")),
         "the second life did not resume after key {last_key}:\n{}",
         tail(&log)
     );

@@ -74,7 +74,7 @@ impl ClientContext for BrokerEvents {
             | RDKafkaLogLevel::Warning => {
                 // A failed connection (facility FAIL) also reaches `error` below: said there.
                 if facility != "FAIL" && self.fresh(message) {
-                    tracing::warn!(client = self.client, brokers = %self.brokers, facility,
+                    tracing::warn!(client = %self.client, brokers = %self.brokers, facility,
                         "Kafka: {message}");
                 }
             }
@@ -84,7 +84,7 @@ impl ClientContext for BrokerEvents {
                     && (facility == "CONNECT" || message.contains("Connected"))
                     && self.down.swap(false, Ordering::Relaxed)
                 {
-                    tracing::info!(client = self.client, brokers = %self.brokers,
+                    tracing::info!(client = %self.client, brokers = %self.brokers,
                         "Kafka: a broker answers again");
                 }
             }
@@ -98,7 +98,7 @@ impl ClientContext for BrokerEvents {
             self.down.store(true, Ordering::Relaxed);
         }
         if self.fresh(reason) {
-            tracing::warn!(client = self.client, brokers = %self.brokers, error = %error,
+            tracing::warn!(client = %self.client, brokers = %self.brokers, error = %error,
                 "Kafka: {reason}{}",
                 if all_down { " (retrying; nothing is lost while it lasts)" } else { "" });
         }
