@@ -60,7 +60,7 @@ impl StreamReport {
         // Idle (no event since the last line) or the newest event recent: nothing waits.
         let caught_up = self.events == 0 || lag_ms.is_some_and(|l| l <= CAUGHT_UP_LAG_MS);
         tracing::info!(
-            connector,
+            connector = %connector,
             events = self.events,
             events_per_second = rate,
             lag_seconds = lag_ms.map(|l| l as f64 / 1000.0),
