@@ -24,7 +24,7 @@ use crate::config::table::OnError;
 use crate::config::{ConnectorConfig, DaemonConfig};
 use crate::error::{Error, EventFault, Result};
 use crate::event::{ChangeEvent, Header, Message, SourceLocation};
-use crate::router::template::{TableNames, Template};
+use crate::router::template::Template;
 use crate::router::{Body, Route, Routed};
 use crate::schema::json::JsonEncoder;
 
@@ -55,20 +55,12 @@ pub enum Verdict<'a> {
 
 impl Faults {
     pub fn new(connector: Arc<ConnectorConfig>, daemon: &DaemonConfig) -> Result<Self> {
-        let template = Template::parse(&daemon.dead_letter.topic)
-            .map_err(|e| Error::definite(format!("dead_letter.topic: {e}")))?;
-        let names = TableNames {
-            prefix: &daemon.kafka.topic_prefix,
-            connector: &connector.name,
-            db: &connector.connection.database,
-            schema: "",
-            table: "",
-        };
-        let topic = template
-            .with_table(&names)
-            .as_literal()
-            .map(Arc::from)
-            .ok_or_else(|| Error::definite("dead_letter.topic: only {prefix} and {connector}"))?;
+        let topic = Template::connector_topic(
+            "dead_letter.topic",
+            &daemon.dead_letter.topic,
+            daemon,
+            &connector,
+        )?;
         Ok(Self {
             connector,
             topic,

@@ -43,28 +43,17 @@ pub fn topic(
     daemon: &crate::config::DaemonConfig,
     connector: &crate::config::ConnectorConfig,
 ) -> crate::error::Result<Option<Arc<str>>> {
-    use crate::error::Error;
-    use crate::router::template::{TableNames, Template};
     let cfg = &daemon.transaction_metadata;
     if !cfg.enabled {
         return Ok(None);
     }
-    let template = Template::parse(&cfg.topic)
-        .map_err(|e| Error::definite(format!("transaction_metadata.topic: {e}")))?;
-    let names = TableNames {
-        prefix: &daemon.kafka.topic_prefix,
-        connector: &connector.name,
-        db: &connector.connection.database,
-        schema: "",
-        table: "",
-    };
-    template
-        .with_table(&names)
-        .as_literal()
-        .map(|t| Some(Arc::from(t)))
-        .ok_or_else(|| {
-            Error::definite("transaction_metadata.topic: only {prefix}, {connector} and {db}")
-        })
+    crate::router::template::Template::connector_topic(
+        "transaction_metadata.topic",
+        &cfg.topic,
+        daemon,
+        connector,
+    )
+    .map(Some)
 }
 
 /// The open transaction of one connector's change stream.

@@ -133,6 +133,34 @@ impl Template {
         }
     }
 
+    /// A connector-wide topic (the dead-letter and transaction topics) from the daemon file's
+    /// `key`: `text` with `{prefix}`, `{connector}` and `{db}` filled in.
+    pub fn connector_topic(
+        key: &str,
+        text: &str,
+        daemon: &crate::config::DaemonConfig,
+        connector: &crate::config::ConnectorConfig,
+    ) -> crate::error::Result<std::sync::Arc<str>> {
+        use crate::error::Error;
+        let template = Template::parse(text).map_err(|e| Error::definite(format!("{key}: {e}")))?;
+        let names = TableNames {
+            prefix: &daemon.kafka.topic_prefix,
+            connector: &connector.name,
+            db: &connector.connection.database,
+            schema: "",
+            table: "",
+        };
+        template
+            .with_table(&names)
+            .as_literal()
+            .map(std::sync::Arc::from)
+            .ok_or_else(|| {
+                Error::definite(format!(
+                    "{key}: only {{prefix}}, {{connector}} and {{db}} (a table's placeholders have no value here)"
+                ))
+            })
+    }
+
     /// Fills in every placeholder through `value` (`None`: unknown placeholder, reported).
     pub fn render<'a>(
         &self,

@@ -189,7 +189,8 @@ fn plain(column: &ColumnDef, t: &ColumnType, v: &Value) -> Result<Avro, String> 
     })
 }
 
-fn value_kind(v: &Value) -> &'static str {
+/// What kind of value `v` is, for errors (`text`, `temporal`, ...).
+pub fn value_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "NULL",
         Value::Bool(_) => "boolean",

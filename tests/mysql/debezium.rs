@@ -39,17 +39,6 @@ fn row_two() -> Json {
     r
 }
 
-fn assert_row(got: &Json, want: &Json, what: &str) {
-    for (k, v) in want.as_object().unwrap() {
-        assert_eq!(&got[k], v, "{what}: column {k}: got {} want {v}", got[k]);
-    }
-    assert_eq!(
-        got.as_object().unwrap().len(),
-        want.as_object().unwrap().len(),
-        "{what}: {got}"
-    );
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn each_type_is_written_as_debeziums_mysql_connector_writes_it() {
     let mut c = my().await;
@@ -83,8 +72,8 @@ async fn each_type_is_written_as_debeziums_mysql_connector_writes_it() {
     let msgs = consume_n(&cfg.topic(&table), 2, Duration::from_secs(60));
     assert_eq!(msgs.len(), 2, "{msgs:#?}\nlog:\n{}", daemon.log_text());
     let value = msgs[0].value.as_ref().unwrap();
-    assert_row(&value["after"], &row_one(), "json row 1");
-    assert_row(
+    crate::connect_check::assert_row_equals(&value["after"], &row_one(), "json row 1");
+    crate::connect_check::assert_row_equals(
         &msgs[1].value.as_ref().unwrap()["after"],
         &row_two(),
         "json row 2",

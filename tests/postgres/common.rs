@@ -562,6 +562,22 @@ impl PrivatePostgres {
         &self.dir
     }
 
+    /// A client over the server's Unix socket, as `postgres` (no TLS, whatever pg_hba says
+    /// of TCP).
+    pub async fn socket_client(&self) -> tokio_postgres::Client {
+        let (client, connection) = tokio_postgres::connect(
+            &format!(
+                "host={} port={} user=postgres dbname=postgres",
+                self.dir, self.port
+            ),
+            tokio_postgres::NoTls,
+        )
+        .await
+        .unwrap();
+        tokio::spawn(connection);
+        client
+    }
+
     /// Starts a server after `prepare` has seen its data directory.
     fn start_prepared(wal_level: &str, extra: &str, prepare: impl FnOnce(&str)) -> Option<Self> {
         static N: AtomicU32 = AtomicU32::new(0);

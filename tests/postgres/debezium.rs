@@ -42,17 +42,6 @@ const ROWS: &str = "(1, '2024-03-01', '10:11:12.345', '10:11:12.345678', \
      (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
      NULL, NULL, NULL, NULL, NULL)";
 
-fn assert_row(got: &Json, want: &Json, what: &str) {
-    for (k, v) in want.as_object().unwrap() {
-        assert_eq!(&got[k], v, "{what}: column {k}: got {} want {v}", got[k]);
-    }
-    assert_eq!(
-        got.as_object().unwrap().len(),
-        want.as_object().unwrap().len(),
-        "{what}: {got}"
-    );
-}
-
 /// Row 2: every column but the key NULL.
 fn row_two() -> Json {
     let mut r = row_one();
@@ -104,8 +93,8 @@ async fn each_type_is_written_as_debeziums_postgresql_connector_writes_it() {
     let msgs = consume_n(&cfg.topic(&table), 2, Duration::from_secs(60));
     assert_eq!(msgs.len(), 2, "{msgs:#?}\nlog:\n{}", daemon.log_text());
     let after = |m: &Msg| m.value.as_ref().unwrap()["after"].clone();
-    assert_row(&after(&msgs[0]), &row_one(), "json row 1");
-    assert_row(&after(&msgs[1]), &row_two(), "json row 2");
+    crate::connect_check::assert_row_equals(&after(&msgs[0]), &row_one(), "json row 1");
+    crate::connect_check::assert_row_equals(&after(&msgs[1]), &row_two(), "json row 2");
     assert_eq!(msgs[0].key, Some(json!({"id": 1})));
     daemon.terminate(Duration::from_secs(60));
     cfg.cleanup(&client).await;

@@ -35,17 +35,7 @@ async fn verify_full_streams_over_tls_and_wrong_certificates_are_refused() {
     let Some(server) = PrivatePostgres::start_tls(certs.path()) else {
         panic!("TIDEMARK_DEV_PG_BIN is not set (run `. target/dev-env/env`)");
     };
-    let (client, connection) = tokio_postgres::connect(
-        &format!(
-            "host={} port={} user=postgres dbname=postgres",
-            server.socket_dir(),
-            server.port
-        ),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .unwrap();
-    tokio::spawn(connection);
+    let client = server.socket_client().await;
     let t = unique("tls");
     client
         .batch_execute(&format!(
@@ -171,17 +161,7 @@ async fn a_client_certificate_authenticates_the_sql_connections_and_the_stream()
     let Some(server) = PrivatePostgres::start_tls_with(certs.path(), "cert") else {
         panic!("TIDEMARK_DEV_PG_BIN is not set (run `. target/dev-env/env`)");
     };
-    let (client, connection) = tokio_postgres::connect(
-        &format!(
-            "host={} port={} user=postgres dbname=postgres",
-            server.socket_dir(),
-            server.port
-        ),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .unwrap();
-    tokio::spawn(connection);
+    let client = server.socket_client().await;
     let t = unique("tls_cert");
     client
         .batch_execute(&format!(

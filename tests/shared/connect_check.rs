@@ -135,3 +135,16 @@ fn decimal_of(wrapped: &Json, column: &str) -> Option<u128> {
             .fold(0u128, |acc, b| (acc << 8) | u128::from(*b)),
     )
 }
+
+/// Asserts that the JSON row `got` has exactly the columns of `want`, each equal (`what` names
+/// the row in the failure).
+pub fn assert_row_equals(got: &Json, want: &Json, what: &str) {
+    for (k, v) in want.as_object().expect("a row") {
+        assert_eq!(&got[k], v, "{what}: column {k}: got {} want {v}", got[k]);
+    }
+    assert_eq!(
+        got.as_object().map(|o| o.len()),
+        want.as_object().map(|o| o.len()),
+        "{what}: {got}"
+    );
+}

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use super::text;
 use super::types::{ConnectType, Conversion, Scalar, Shape};
 use crate::config::DecimalHandling;
-use crate::schema::avro_value::decimal_unscaled;
+use crate::schema::avro_value::{decimal_unscaled, value_kind};
 use crate::value::{
     render_text, Value, MICROS_PER_DAY, TIMESTAMP_INFINITY, TIMESTAMP_NEG_INFINITY,
 };
@@ -44,7 +44,7 @@ pub fn convert<'a>(t: &ConnectType, v: &'a Value) -> Result<ConnectValue<'a>, St
     let misfit = || {
         format!(
             "a {} value where {} was expected",
-            kind(v),
+            value_kind(v),
             t.name.unwrap_or(match &t.shape {
                 Shape::Scalar(s) => s.connect_name(),
                 Shape::Array(_) => "an array",
@@ -222,23 +222,6 @@ fn trim_fraction(mut text: String) -> String {
     let cut = if digits == 0 { dot } else { dot + 1 + digits };
     text.replace_range(cut..end, "");
     text
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "NULL",
-        Value::Bool(_) => "boolean",
-        Value::Int(_) | Value::UInt(_) => "integer",
-        Value::Float32(_) | Value::Float64(_) => "floating-point",
-        Value::Decimal(_) => "decimal",
-        Value::Text(_) | Value::Enum(_) | Value::Uuid(_) => "text",
-        Value::Bytes(_) => "binary",
-        Value::Json(_) => "JSON",
-        Value::Array(_) => "array",
-        Value::Geometry { .. } => "geometry",
-        Value::Unavailable => "not-in-the-log",
-        _ => "temporal",
-    }
 }
 
 #[cfg(test)]
