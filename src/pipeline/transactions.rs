@@ -23,7 +23,8 @@ struct Open {
     id: Arc<str>,
     ts_ms: i64,
     events: u64,
-    per_table: Vec<(String, u64)>,
+    /// Events per table, in first-seen order (named as text only at the END).
+    per_table: Vec<(crate::event::TableId, u64)>,
 }
 
 impl Open {
@@ -33,7 +34,11 @@ impl Open {
             id: self.id,
             ts_ms: self.ts_ms,
             event_count: self.events,
-            data_collections: self.per_table,
+            data_collections: self
+                .per_table
+                .into_iter()
+                .map(|(t, n)| (t.to_string(), n))
+                .collect(),
         }
     }
 }
@@ -88,10 +93,10 @@ impl TransactionTracker {
             }
         });
         open.events += 1;
-        let table = event.table.id.to_string();
-        match open.per_table.iter_mut().find(|(t, _)| *t == table) {
+        let table = &event.table.id;
+        match open.per_table.iter_mut().find(|(t, _)| t == table) {
             Some((_, n)) => *n += 1,
-            None => open.per_table.push((table, 1)),
+            None => open.per_table.push((table.clone(), 1)),
         }
     }
 
