@@ -113,7 +113,7 @@ raw_produce() {
 tidemark_start() {
   TM_T0=$(date +%s.%N)
   TM_B0=$(busy_ticks)
-  target/release/tidemark run --config "$1" 2>"$OUT/tidemark.log" &
+  TIDEMARK__ADMIN__LISTEN=127.0.0.1:0 target/release/tidemark run --config "$1" 2>"$OUT/tidemark.log" &
   TM=$!
 }
 

@@ -6,6 +6,7 @@
 //! [`offsets`] tracker commits a source position only once everything before it is
 //! acknowledged.
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod schema;
 pub mod sink;
 pub mod snapshot;
 pub mod source;
+pub mod status;
 pub mod tls;
 pub mod value;
 

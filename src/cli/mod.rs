@@ -4,6 +4,7 @@ pub mod check;
 pub mod logging;
 pub mod run;
 pub mod snapshot;
+pub mod status;
 pub mod tail;
 
 use std::path::PathBuf;
@@ -80,6 +81,33 @@ pub enum Command {
         #[arg(long)]
         base64: bool,
     },
+    /// Print the state of a running daemon's connectors (from its admin API): phase, events,
+    /// lag, position, snapshot progress, last error.
+    Status {
+        /// The daemon file (its `admin:` says where the API is).
+        #[arg(
+            long,
+            short,
+            env = "TIDEMARK_CONFIG",
+            default_value = "configs/tidemark.yaml"
+        )]
+        config: PathBuf,
+        /// Print the API's JSON as it is.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Exit 0 when a running daemon is ready (every connector streaming or snapshotting), 1
+    /// otherwise, saying why: for a container's healthcheck.
+    Health {
+        /// The daemon file (its `admin:` says where the API is).
+        #[arg(
+            long,
+            short,
+            env = "TIDEMARK_CONFIG",
+            default_value = "configs/tidemark.yaml"
+        )]
+        config: PathBuf,
+    },
     /// Ask a running connector for a snapshot of its tables, one table, or a key range of one
     /// table (rows arrive as `op=r`); or pause, resume or stop the snapshot in progress.
     Snapshot {
@@ -135,6 +163,8 @@ pub fn main() -> i32 {
         match cli.command {
             Command::Run { config } => run::run(&config).await,
             Command::Check { config, offline } => check::check(&config, offline).await,
+            Command::Status { config, json } => status::status(&config, json).await,
+            Command::Health { config } => status::health(&config).await,
             Command::Tail {
                 topic,
                 brokers,

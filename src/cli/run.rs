@@ -63,6 +63,15 @@ async fn run_daemon(settings: Arc<config::Settings>) -> Result<bool> {
         SinkKind::Kafka => Sink::Kafka(KafkaSink::new(&settings.daemon.kafka)?),
         SinkKind::Stdout => Sink::Stdout(StdoutSink::default()),
     });
+    if let Sink::Kafka(k) = sink.as_ref() {
+        crate::status::registry().set_producer_queue(k.queue_reader());
+    }
+    for c in settings.connectors.iter().filter(|c| c.enabled) {
+        crate::status::register(c);
+    }
+    if let Some(admin) = &settings.admin {
+        crate::admin::start(admin, settings.clone(), shutdown_rx.clone()).await?;
+    }
     let store = Arc::new(match settings.position_store {
         PositionStoreKind::File => {
             PositionStore::File(FileStore::new(settings.positions_dir.clone()))

@@ -73,47 +73,20 @@ pub async fn snapshot(config_path: &Path, connector: &str, request: Request) -> 
             return 2;
         }
     };
-    let mut signal = Signal {
-        connector: cfg.name.clone(),
+    let signal = match signal_for(
+        cfg,
         action,
-        tables: table.into_iter().collect(),
+        table.into_iter().collect(),
         from,
         to,
         condition,
-        expires_ms: None,
-        auth: None,
-    };
-    if let Some(key) = cfg
-        .snapshot
-        .signing_key
-        .as_ref()
-        .filter(|_| signal.condition.is_none())
-    {
-        // With a key configured every signal goes out signed, with an expiry.
-        signal.expires_ms =
-            Some(crate::event::now_ms() + crate::snapshot::signal::SIGNED_VALIDITY_MS);
-        signal.sign(key);
-    }
-    if signal.condition.is_some() {
-        let Some(key) = &cfg.snapshot.signing_key else {
-            eprintln!(
-                "tidemark: connector {}: --where needs a signing key shared by this command and the connector: \
-                 set `snapshot.signing_key_env` (or `signing_key_file`) in {}",
-                cfg.name,
-                cfg.file.display()
-            );
-            return 2;
-        };
-        signal.expires_ms =
-            Some(crate::event::now_ms() + crate::snapshot::signal::SIGNED_VALIDITY_MS);
-        signal.sign(key);
-    }
-    if action == Action::Snapshot {
-        if let Err(e) = signal.tasks(cfg) {
+    ) {
+        Ok(s) => s,
+        Err(e) => {
             eprintln!("tidemark: {e}");
             return 2;
         }
-    }
+    };
     let written = crate::source::write_signal(cfg, &signal).await;
     match written {
         Ok(at) => {
@@ -128,6 +101,47 @@ pub async fn snapshot(config_path: &Path, connector: &str, request: Request) -> 
             1
         }
     }
+}
+
+/// The signal of a request (the command line's or the admin API's), signed when the
+/// connector has a signing key (a `where` condition requires one), and checked against the
+/// connector's tables.
+pub fn signal_for(
+    cfg: &config::ConnectorConfig,
+    action: Action,
+    tables: Vec<String>,
+    from: Option<Vec<String>>,
+    to: Option<Vec<String>>,
+    condition: Option<String>,
+) -> Result<Signal, String> {
+    let mut signal = Signal {
+        connector: cfg.name.clone(),
+        action,
+        tables,
+        from,
+        to,
+        condition,
+        expires_ms: None,
+        auth: None,
+    };
+    if signal.condition.is_some() && cfg.snapshot.signing_key.is_none() {
+        return Err(format!(
+            "connector {}: a `where` condition needs a signing key shared by the requester and the connector: \
+             set `snapshot.signing_key_env` (or `signing_key_file`) in {}",
+            cfg.name,
+            cfg.file.display()
+        ));
+    }
+    if let Some(key) = &cfg.snapshot.signing_key {
+        // With a key configured every signal goes out signed, with an expiry.
+        signal.expires_ms =
+            Some(crate::event::now_ms() + crate::snapshot::signal::SIGNED_VALIDITY_MS);
+        signal.sign(key);
+    }
+    if action == Action::Snapshot {
+        signal.tasks(cfg).map_err(|e| e.to_string())?;
+    }
+    Ok(signal)
 }
 
 #[cfg(test)]

@@ -132,6 +132,53 @@ pub struct DaemonConfig {
     /// nothing more (what was not committed is sent again after the restart).
     #[serde(default = "default_shutdown_timeout_ms")]
     pub shutdown_timeout_ms: u64,
+    /// The admin HTTP API: health, metrics, connectors.
+    #[serde(default)]
+    pub admin: AdminConfig,
+    /// What the daemon does when a connector stops on a definite error: `keep_running` (the
+    /// default while the admin API is on: the process stays up, not ready, the error in
+    /// `GET /connectors/{name}`, until `POST /connectors/{name}/restart` or a signal) or
+    /// `exit` (the default without the admin API: exit with status 1 once no connector runs).
+    #[serde(default)]
+    pub on_connector_failure: Option<OnConnectorFailure>,
+}
+
+/// See [`DaemonConfig::on_connector_failure`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnConnectorFailure {
+    KeepRunning,
+    Exit,
+}
+
+/// `admin:` in the daemon file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// `host:port` the admin API listens on (`127.0.0.1:8083`), or `off`.
+    #[serde(default = "default_admin_listen")]
+    pub listen: String,
+    /// The environment variable holding the bearer token every request must carry (required
+    /// when `listen` is not a loopback address).
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// A file holding the token, relative to this file.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_admin_listen(),
+            token_env: None,
+            token_file: None,
+        }
+    }
+}
+
+fn default_admin_listen() -> String {
+    "127.0.0.1:8083".into()
 }
 
 fn default_shutdown_timeout_ms() -> u64 {
@@ -327,6 +374,8 @@ impl Default for DaemonConfig {
             transaction_metadata: TransactionMetadataConfig::default(),
             schema_registry: None,
             shutdown_timeout_ms: default_shutdown_timeout_ms(),
+            admin: AdminConfig::default(),
+            on_connector_failure: None,
         }
     }
 }

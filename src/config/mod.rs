@@ -33,16 +33,16 @@ use std::path::{Path, PathBuf};
 pub use connector::{Connection, GtidUse, OnLostPosition, SnapshotMode, SourceKind, SslMode};
 pub use contract::Contract;
 pub use daemon::{
-    DaemonConfig, DecimalHandling, Format, LogFormat, PositionStoreKind, SinkKind, ValueProfile,
-    Values,
+    AdminConfig, DaemonConfig, DecimalHandling, Format, LogFormat, OnConnectorFailure,
+    PositionStoreKind, SinkKind, ValueProfile, Values,
 };
 pub use error::ConfigError;
 pub use registry::{CompatibilityLevel, RegistryAuth, RegistrySettings, SubjectStrategy};
 #[cfg(test)]
 pub use resolved::test_mysql_connector;
 pub use resolved::{
-    ConnectorConfig, MysqlSettings, PostgresSettings, Settings, SnapshotSettings, SourceSettings,
-    TableEntry,
+    AdminSettings, ConnectorConfig, MysqlSettings, PostgresSettings, Settings, SnapshotSettings,
+    SourceSettings, TableEntry,
 };
 pub use secret::Secret;
 pub use table::TableConfig;
@@ -213,9 +213,17 @@ pub fn load(
             }
         }
     }
+    let admin = resolve::admin(path, &dir, &daemon.admin, &vars)?;
+    let keep_running_on_failure = match daemon.on_connector_failure {
+        Some(OnConnectorFailure::KeepRunning) => true,
+        Some(OnConnectorFailure::Exit) => false,
+        None => admin.is_some(),
+    };
     Ok(Settings {
         file: path.to_path_buf(),
         schema_registry,
+        admin,
+        keep_running_on_failure,
         positions_dir: dir.join(&daemon.offsets.path),
         daemon,
         position_store,

@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use super::connector::{self, Connection, ConnectorFile, SourceKind};
-use super::daemon::RouterConfig;
+use super::daemon::{AdminConfig, RouterConfig};
 use super::loader::{env_overrides, load_file};
-use super::resolved::{SnapshotSettings, SourceSettings, TableEntry};
+use super::resolved::{AdminSettings, SnapshotSettings, SourceSettings, TableEntry};
 use super::table::Mask;
 use super::validate::{connector_env_prefix, valid_topic_name};
 use super::{base_dir, secret, ConfigError, ConnectorConfig, Secret, TableConfig};
@@ -271,17 +271,36 @@ pub fn hash_salt(
     router: &RouterConfig,
     env: &[(String, String)],
 ) -> Result<Option<Secret>, ConfigError> {
-    match (&router.hash_salt_env, &router.hash_salt_file) {
+    env_or_file_secret(
+        file,
+        base_dir,
+        ("router.hash_salt_env", router.hash_salt_env.as_deref()),
+        ("router.hash_salt_file", router.hash_salt_file.as_deref()),
+        env,
+    )
+}
+
+/// A secret named by a pair of keys: `<x>_env` (an environment variable) or `<x>_file` (a
+/// file relative to `base_dir`, trailing newline trimmed), at most one of them; the errors
+/// name `file` and the key at fault.
+pub fn env_or_file_secret(
+    file: &Path,
+    base_dir: &Path,
+    (env_key, env_var): (&str, Option<&str>),
+    (file_key, path): (&str, Option<&Path>),
+    env: &[(String, String)],
+) -> Result<Option<Secret>, ConfigError> {
+    match (env_var, path) {
         (Some(_), Some(_)) => Err(ConfigError::invalid(
             file,
-            "router",
-            "set only one of `hash_salt_env` and `hash_salt_file`",
+            env_key,
+            format!("set only one of `{env_key}` and `{file_key}`"),
         )),
         (Some(var), None) => match env.iter().find(|(n, _)| n == var) {
             Some((_, v)) if !v.is_empty() => Ok(Some(Secret::new(v.clone()))),
             _ => Err(ConfigError::invalid(
                 file,
-                "router.hash_salt_env",
+                env_key,
                 format!("environment variable `{var}` is not set (or empty)"),
             )),
         },
@@ -290,22 +309,65 @@ pub fn hash_salt(
             let text = std::fs::read_to_string(&path).map_err(|e| {
                 ConfigError::invalid(
                     file,
-                    "router.hash_salt_file",
+                    file_key,
                     format!("cannot read {}: {e}", path.display()),
                 )
             })?;
-            let salt = text.trim_end_matches(['\n', '\r']);
-            if salt.is_empty() {
+            let secret = text.trim_end_matches(['\n', '\r']);
+            if secret.is_empty() {
                 return Err(ConfigError::invalid(
                     file,
-                    "router.hash_salt_file",
+                    file_key,
                     format!("{} is empty", path.display()),
                 ));
             }
-            Ok(Some(Secret::new(salt)))
+            Ok(Some(Secret::new(secret)))
         }
         (None, None) => Ok(None),
     }
+}
+
+/// The admin API's settings (`None`: `admin.listen: off`). Refuses a non-loopback address
+/// without a token: the API can pause connectors and read their errors.
+pub fn admin(
+    file: &Path,
+    base_dir: &Path,
+    admin: &AdminConfig,
+    env: &[(String, String)],
+) -> Result<Option<AdminSettings>, ConfigError> {
+    let token = env_or_file_secret(
+        file,
+        base_dir,
+        ("admin.token_env", admin.token_env.as_deref()),
+        ("admin.token_file", admin.token_file.as_deref()),
+        env,
+    )?;
+    let listen = admin.listen.trim();
+    if listen.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let addr: std::net::SocketAddr = listen.parse().map_err(|_| {
+        ConfigError::invalid(
+            file,
+            "admin.listen",
+            format!("`{listen}` is not an address (`ip:port`, such as 127.0.0.1:8083 or 0.0.0.0:8083), nor `off`"),
+        )
+    })?;
+    if !addr.ip().is_loopback() && token.is_none() {
+        return Err(ConfigError::invalid(
+            file,
+            "admin.listen",
+            format!(
+                "{addr} is not a loopback address: set admin.token_env or admin.token_file, \
+                 the bearer token every request must then carry (anyone who reaches the API can \
+                 pause and restart connectors)"
+            ),
+        ));
+    }
+    Ok(Some(AdminSettings {
+        listen: addr,
+        token,
+    }))
 }
 
 /// The checks of a table file's routing rules that need no server: templates and filters

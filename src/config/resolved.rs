@@ -26,6 +26,19 @@ pub struct Settings {
     pub hash_salt: Option<Secret>,
     /// `schema_registry:`, resolved (required by the avro format).
     pub schema_registry: Option<super::RegistrySettings>,
+    /// The admin API (`None`: `admin.listen: off`).
+    pub admin: Option<AdminSettings>,
+    /// A connector stopped by a definite error leaves the process running (see
+    /// `DaemonConfig::on_connector_failure`).
+    pub keep_running_on_failure: bool,
+}
+
+/// `admin:`, resolved.
+#[derive(Debug, Clone)]
+pub struct AdminSettings {
+    pub listen: std::net::SocketAddr,
+    /// The bearer token every request must carry, when set.
+    pub token: Option<super::Secret>,
 }
 
 /// One connector, resolved.

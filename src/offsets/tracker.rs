@@ -34,6 +34,9 @@ use crate::sink::AckWindow;
 pub struct Checkpoint {
     pub position: Position,
     pub after: u64,
+    /// The source commit time of the newest change handed over since the previous
+    /// checkpoint (`None`: none), for the lag the status reports.
+    pub newest_commit_ms: Option<i64>,
 }
 
 /// Runs until `checkpoints` closes, then waits for the acknowledgements of what was handed
@@ -50,24 +53,38 @@ pub async fn run(
     let mut committable: Option<Position> = None;
     let mut committed: Option<Position> = None;
     let mut last_commit = Instant::now();
-    let commit = |p: Option<Position>| {
+    let status = crate::status::connector(&connector);
+    // The newest commit time among the committable checkpoints not committed yet.
+    let mut newest_commit_ms: Option<i64> = None;
+    let commit = |p: Option<Position>, newest: Option<i64>| {
         let store = store.clone();
         let connector = connector.clone();
+        let status = status.clone();
         async move {
             if let Some(p) = &p {
                 store.commit(&connector, p).await?;
+                if let Some(s) = &status {
+                    s.committed(p, newest);
+                }
             }
             Ok::<_, crate::error::Error>(p)
         }
+    };
+    let newer = |a: Option<i64>, b: Option<i64>| match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
     };
     let mut failed = None;
     loop {
         let prefix = window.acked().prefix;
         while queue.front().is_some_and(|c| c.after <= prefix) {
-            committable = queue.pop_front().map(|c| c.position);
+            if let Some(c) = queue.pop_front() {
+                newest_commit_ms = newer(newest_commit_ms, c.newest_commit_ms);
+                committable = Some(c.position);
+            }
         }
         if committable != committed && last_commit.elapsed() >= interval {
-            committed = commit(committable.clone()).await?;
+            committed = commit(committable.clone(), newest_commit_ms.take()).await?;
             last_commit = Instant::now();
             acked.send_replace(committed.clone());
         }
@@ -79,7 +96,10 @@ pub async fn run(
             next = checkpoints.recv() => match next {
                 // A checkpoint with no message since the previous one supersedes it.
                 Some(c) => match queue.back_mut() {
-                    Some(last) if last.after == c.after => *last = c,
+                    Some(last) if last.after == c.after => {
+                        let newest = newer(last.newest_commit_ms, c.newest_commit_ms);
+                        *last = Checkpoint { newest_commit_ms: newest, ..c };
+                    }
                     _ => queue.push_back(c),
                 },
                 None => break,
@@ -99,7 +119,10 @@ pub async fn run(
     if failed.is_none() {
         while let Some(c) = queue.pop_front() {
             match window.wait_for(c.after).await {
-                Ok(_) => committable = Some(c.position),
+                Ok(_) => {
+                    newest_commit_ms = newer(newest_commit_ms, c.newest_commit_ms);
+                    committable = Some(c.position);
+                }
                 Err(e) => {
                     failed = Some(e);
                     break;
@@ -108,7 +131,7 @@ pub async fn run(
         }
     }
     if committable != committed {
-        committed = commit(committable).await?;
+        committed = commit(committable, newest_commit_ms).await?;
         acked.send_replace(committed.clone());
     }
     if let Some(p) = &committed {
@@ -134,6 +157,7 @@ mod tests {
         Checkpoint {
             position: pos(n),
             after,
+            newest_commit_ms: None,
         }
     }
 

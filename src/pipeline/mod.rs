@@ -25,6 +25,7 @@ use crate::schema::registry::RegistryClient;
 use crate::schema::Encoder;
 use crate::sink::{Output, Sink};
 use crate::source::{SourceContext, StartHints};
+use crate::status::{BatchCounts, Control, Desired, Phase};
 use faults::{Faults, Verdict};
 
 pub mod faults;
@@ -36,35 +37,120 @@ const BATCH: usize = 1024;
 /// Checkpoints on their way to the tracker (one per batch at most).
 const CHECKPOINTS_QUEUED: usize = 64;
 
-/// Runs one connector until shutdown, restarting it after transient errors. Returns the
-/// definite error that stopped it, if any.
+/// What ended a wait of the supervisor.
+enum Woken {
+    Shutdown,
+    /// An operator asked for something through the admin API (pause, resume, restart).
+    Control,
+    Elapsed,
+}
+
+/// Waits for `delay` (forever with `None`), a shutdown, or a control request other than
+/// `seen`.
+async fn wait(
+    delay: Option<Duration>,
+    shutdown: &mut watch::Receiver<bool>,
+    control: &mut watch::Receiver<Control>,
+    seen: Control,
+) -> Woken {
+    let sleep = async {
+        match delay {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = shutdown.wait_for(|s| *s) => Woken::Shutdown,
+        changed = control.wait_for(|c| *c != seen) => match changed {
+            Ok(_) => Woken::Control,
+            // The status outlives the supervisor: cannot happen; treat as a shutdown.
+            Err(_) => Woken::Shutdown,
+        },
+        _ = sleep => Woken::Elapsed,
+    }
+}
+
+/// Runs one connector until shutdown, restarting it after transient errors and when the
+/// admin API asks, pausing it when asked. Returns the definite error that stopped it, if any.
+///
+/// After a definite error, with `keep_running_on_failure`, the connector stays `failed` (the
+/// process up, not ready, the error in its status) until a restart request or a shutdown.
 pub async fn supervise(
     cfg: Arc<ConnectorConfig>,
     settings: Arc<Settings>,
     sink: Arc<Sink>,
     store: Arc<PositionStore>,
-    shutdown: watch::Receiver<bool>,
+    mut shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
+    let status = crate::status::register(&cfg);
+    let mut control = status.control();
     let mut backoff = crate::retry::Backoff::connector();
+    let mut lives = 0u64;
     loop {
+        let mut seen = *control.borrow_and_update();
+        if seen.desired == Desired::Paused {
+            status.set_phase(Phase::Paused);
+            tracing::info!(connector = %cfg.name, "connector paused (its position is committed; POST /connectors/{{name}}/resume to go on)");
+            match wait(None, &mut shutdown, &mut control, seen).await {
+                Woken::Shutdown => {
+                    status.set_phase(Phase::Stopped);
+                    return Ok(());
+                }
+                _ => continue,
+            }
+        }
+        if lives > 0 {
+            status.restarted();
+        }
+        lives += 1;
+        status.set_phase(Phase::Starting);
         let started = Instant::now();
-        let result = run_once(
-            cfg.clone(),
-            settings.clone(),
-            sink.clone(),
-            store.clone(),
-            shutdown.clone(),
-        )
-        .await;
+        // This life stops at a shutdown or at a control request.
+        let (life_tx, life_rx) = watch::channel(false);
+        let mut requested = false;
+        let result = {
+            let life = run_once(
+                cfg.clone(),
+                settings.clone(),
+                sink.clone(),
+                store.clone(),
+                life_rx,
+            );
+            tokio::pin!(life);
+            let mut control = control.clone();
+            let mut shutdown = shutdown.clone();
+            loop {
+                tokio::select! {
+                    r = &mut life => break r,
+                    woken = wait(None, &mut shutdown, &mut control, seen), if !*life_tx.borrow() => {
+                        requested = matches!(woken, Woken::Control);
+                        life_tx.send_replace(true);
+                    }
+                }
+            }
+        };
+        status.life_ended();
         if *shutdown.borrow() {
             if let Err(e) = &result {
                 tracing::warn!(connector = %cfg.name, error = %e, "error during shutdown");
             }
+            status.set_phase(Phase::Stopped);
             return Ok(());
         }
+        if requested {
+            if let Err(e) = &result {
+                tracing::warn!(connector = %cfg.name, error = %e, "error while stopping for a request of the admin API");
+            }
+            backoff = crate::retry::Backoff::connector();
+            continue;
+        }
         match result {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                status.set_phase(Phase::Stopped);
+                return Ok(());
+            }
             Err(e) if e.is_transient() => {
+                status.error(&e, Phase::Retrying);
                 let delay = backoff.next_delay(started);
                 let attempt = backoff.attempt();
                 if e.unclassified {
@@ -77,15 +163,31 @@ pub async fn supervise(
                     tracing::warn!(connector = %cfg.name, error = %e, retry_in_ms = delay.as_millis() as u64,
                         attempt, "transient error; restarting the connector from its last committed position");
                 }
-                let mut sd = shutdown.clone();
-                if !crate::retry::sleep_unless_stopped(delay, &mut sd).await {
+                seen = *control.borrow_and_update();
+                if let Woken::Shutdown = wait(Some(delay), &mut shutdown, &mut control, seen).await
+                {
+                    status.set_phase(Phase::Stopped);
                     return Ok(());
                 }
             }
             Err(e) => {
+                status.error(&e, Phase::Failed);
                 tracing::error!(connector = %cfg.name, error = %e,
                     table = e.table.as_ref().map(|t| t.to_string()), "connector stopped");
-                return Err(e);
+                if !settings.keep_running_on_failure {
+                    return Err(e);
+                }
+                tracing::warn!(connector = %cfg.name,
+                    "the connector stays stopped and the daemon keeps running (on_connector_failure: keep_running): \
+                     GET /connectors/{{name}} shows the error; fix it, then POST /connectors/{{name}}/restart");
+                seen = *control.borrow_and_update();
+                match wait(None, &mut shutdown, &mut control, seen).await {
+                    Woken::Shutdown => return Err(e),
+                    _ => {
+                        backoff = crate::retry::Backoff::connector();
+                        continue;
+                    }
+                }
             }
         }
     }
@@ -240,6 +342,10 @@ pub async fn run_once(
     }
     let mut transaction_tracker = transactions::TransactionTracker::default();
     let mut stream_report = report::StreamReport::new(settings.daemon.logging.progress_interval_ms);
+    let status = crate::status::connector(&cfg.name);
+    let mut counts = BatchCounts::default();
+    // The newest commit time of the changes since the last checkpoint (for the lag).
+    let mut newest_commit_ms: Option<i64> = None;
     let forward = async {
         // Topics this connector already made sure of: the sink is asked once per topic, not
         // once per event.
@@ -260,6 +366,10 @@ pub async fn run_once(
                 match msg {
                     SourceMessage::Change(event) => {
                         stream_report.event(event.source.ts_ms);
+                        newest_commit_ms = Some(
+                            newest_commit_ms
+                                .map_or(event.source.ts_ms, |n| n.max(event.source.ts_ms)),
+                        );
                         if let Some(topic) = &transaction_topic {
                             transaction_tracker.before_change(&event, &mut transaction_records);
                             for record in transaction_records.drain(..) {
@@ -280,6 +390,7 @@ pub async fn run_once(
                             }
                             if let Body::Rejected { reason, .. } = &r.body {
                                 let reason = reason.clone();
+                                counts.fault(EventFault::Routing.as_str());
                                 let verdict =
                                     faults.handle(&r, EventFault::Routing, &reason, now)?;
                                 set_aside(verdict, &sink, &mut output, &mut dead_letter_ready)
@@ -311,6 +422,7 @@ pub async fn run_once(
                                 continue;
                             }
                             if let Some((fault, why)) = encoder.prepare(&r).await? {
+                                counts.fault(fault.as_str());
                                 let verdict = faults.handle(&r, fault, &why, now)?;
                                 set_aside(verdict, &sink, &mut output, &mut dead_letter_ready)
                                     .await?;
@@ -334,8 +446,14 @@ pub async fn run_once(
                                             message.wire_size()
                                         ),
                                     )),
-                                    _ => match output.send(message).await {
-                                        Ok(()) => None,
+                                    _ => {
+                                        let bytes = message.wire_size();
+                                        match output.send(message).await {
+                                        Ok(()) => {
+                                            let op = r.change().map_or(crate::event::Op::Create, |e| e.op);
+                                            counts.produced(&schema.id, op, bytes);
+                                            None
+                                        }
                                         Err(e) => match e.fault {
                                             Some(fault) => Some((fault, e.to_string())),
                                             // A broker outage concerns no table; a refusal does.
@@ -354,10 +472,11 @@ pub async fn run_once(
                                                     .for_table(&schema.id))
                                             }
                                         },
-                                    },
+                                    }},
                                 },
                             };
                             if let Some((fault, why)) = fault {
+                                counts.fault(fault.as_str());
                                 let verdict = faults.handle(&r, fault, &why, now)?;
                                 set_aside(verdict, &sink, &mut output, &mut dead_letter_ready)
                                     .await?;
@@ -379,14 +498,28 @@ pub async fn run_once(
                                 .await?;
                             output.send(message).await?;
                         }
+                        // A later checkpoint of the batch replaces an earlier one: it
+                        // carries the earlier one's newest commit time too.
+                        let earlier = checkpoint
+                            .as_ref()
+                            .and_then(|c: &Checkpoint| c.newest_commit_ms);
+                        let newest = match (earlier, newest_commit_ms.take()) {
+                            (Some(a), Some(b)) => Some(a.max(b)),
+                            (a, b) => a.or(b),
+                        };
                         checkpoint = Some(Checkpoint {
                             position,
                             after: output.sent(),
+                            newest_commit_ms: newest,
                         })
                     }
                 }
             }
             output.end_batch()?;
+            if let Some(status) = &status {
+                status.batch(&mut counts, output.sent() - window.acked().prefix);
+                status.left_out(faults.dead_lettered, faults.skipped, router.filtered());
+            }
             if stream_report.due() {
                 if let Some(c) = &checkpoint {
                     stream_report.position(c.position.to_string());

@@ -184,6 +184,18 @@ pub struct Driver {
     /// Chunks read again in a row, and when that was last logged.
     retries: u32,
     retry_reported: Option<Instant>,
+    /// Where the progress is published for the admin API and the metrics.
+    status: Option<Arc<crate::status::ConnectorStatus>>,
+}
+
+impl Drop for Driver {
+    /// The snapshot is complete (or this life of the connector ends): no snapshot in
+    /// progress as far as the status is concerned (the next life publishes its own).
+    fn drop(&mut self) {
+        if let Some(s) = &self.status {
+            s.snapshot_progress(None);
+        }
+    }
 }
 
 impl Driver {
@@ -201,7 +213,7 @@ impl Driver {
             .map_or_else(|| "the start".to_string(), super::progress::key_text);
         tracing::info!(connector = %cfg.name, tasks = %tasks, resume_after = %resume_after,
             chunk_size = cfg.snapshot.chunk_size, "snapshot starting");
-        Self {
+        let driver = Self {
             connector: cfg.name.clone(),
             cfg: cfg.clone(),
             session: format!("{:016x}", rand::random::<u64>()),
@@ -221,7 +233,29 @@ impl Driver {
             stalled_after: STALLED_AFTER,
             retries: 0,
             retry_reported: None,
-        }
+            status: crate::status::connector(&cfg.name),
+        };
+        driver.publish(0.0);
+        driver
+    }
+
+    /// Publishes the progress to the connector's status (`rate`: rows per second).
+    fn publish(&self, rate: f64) {
+        let (Some(status), Some(p)) = (&self.status, &self.progress) else {
+            return;
+        };
+        let Some(table) = p.task().map(|t| &t.table) else {
+            return;
+        };
+        let estimate = self.estimates.get(table).map_or(0.0, |e| e.max(0.0));
+        status.snapshot_progress(Some(crate::status::SnapshotStatus {
+            table: table.to_string(),
+            rows: p.rows,
+            estimated_total: estimate.round() as u64,
+            rows_per_second: rate.round() as u64,
+            tables_left: p.tasks.len(),
+            paused: p.paused,
+        }));
     }
 
     /// What the next checkpoint stores (`None` once the snapshot is complete).
@@ -591,6 +625,7 @@ impl Driver {
         } else {
             None
         };
+        self.publish(rate);
         tracing::info!(connector = %self.connector, table = %table, rows = p.rows,
             estimated_total = estimate.round() as u64, rows_per_second = rate.round() as u64,
             eta_seconds = eta, tasks_left = p.tasks.len(), chunks_in_flight = self.interleaver.pending(),

@@ -138,3 +138,44 @@ fn tidemark_gets_longer_to_stop_than_its_shutdown_timeout() {
         "{COMPOSE}: tidemark's stop_grace_period ({grace}) must exceed shutdown_timeout_ms ({timeout_ms} ms)"
     );
 }
+
+/// Under `restart: unless-stopped`, a definite error must not become a crash loop: the
+/// process stays up and unhealthy (its error in the admin API), and the healthcheck asks the
+/// admin API of the same configuration the service runs.
+#[test]
+fn tidemark_is_health_checked_through_its_admin_api_and_does_not_crash_loop() {
+    let c = compose();
+    let t = service(&c, "tidemark");
+    let test = words(&t["healthcheck"]["test"]);
+    let command = words(&t["command"]);
+    assert!(
+        test.iter().any(|w| w == "tidemark") && test.iter().any(|w| w == "health"),
+        "{COMPOSE}: tidemark's healthcheck.test should run `tidemark health`; it is {test:?}"
+    );
+    let config_of = |words: &[String]| {
+        words
+            .iter()
+            .position(|w| w == "--config")
+            .and_then(|i| words.get(i + 1).cloned())
+    };
+    assert_eq!(
+        config_of(&test),
+        config_of(&command),
+        "{COMPOSE}: the healthcheck must read the configuration the service runs"
+    );
+    let env = environment(&c, "tidemark");
+    let settings = tidemark::config::load(&root().join("configs/tidemark.yaml"), env)
+        .unwrap_or_else(|e| panic!("configs/tidemark.yaml with {COMPOSE}'s environment: {e}"));
+    let admin = settings.admin.as_ref().unwrap_or_else(|| {
+        panic!("configs/tidemark.yaml: the admin API is off, so the healthcheck cannot pass")
+    });
+    assert!(
+        admin.listen.ip().is_loopback() || admin.token.is_some(),
+        "the healthcheck runs inside the container: loopback is enough"
+    );
+    assert!(
+        settings.keep_running_on_failure,
+        "configs/tidemark.yaml: on_connector_failure must keep the process running under \
+         `restart: unless-stopped` (a definite error would otherwise restart it in a loop)"
+    );
+}

@@ -171,8 +171,13 @@ impl TestConfig {
 
     pub fn tidemark(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_tidemark"));
+        // Each daemon's admin API on a port of its own (tests run side by side); a definite
+        // error ends the process, as the tests of it expect (tests/postgres/admin.rs sets
+        // the defaults of a deployment).
         c.args(args)
             .env("TIDEMARK_TEST_PG_PASSWORD", pg_url().password)
+            .env("TIDEMARK__ADMIN__LISTEN", "127.0.0.1:0")
+            .env("TIDEMARK__ON_CONNECTOR_FAILURE", "exit")
             .env_remove("RUST_LOG");
         c
     }
@@ -184,6 +189,15 @@ impl TestConfig {
 
     /// Starts `tidemark run` with its standard output going to `stdout`.
     pub fn start_with_stdout(&self, stdout: impl Into<Stdio>) -> Daemon {
+        self.start_with(stdout, &[])
+    }
+
+    /// Starts `tidemark run` with `vars` set in its environment (over the tests' defaults).
+    pub fn start_with_env(&self, vars: &[(&str, &str)]) -> Daemon {
+        self.start_with(Stdio::null(), vars)
+    }
+
+    fn start_with(&self, stdout: impl Into<Stdio>, vars: &[(&str, &str)]) -> Daemon {
         static RUN: AtomicU32 = AtomicU32::new(0);
         let log = self.path(&format!(
             "tidemark-{}.log",
@@ -192,6 +206,7 @@ impl TestConfig {
         let file = std::fs::File::create(&log).expect("log file");
         let child = self
             .tidemark(&["run", "--config", self.config_file().to_str().unwrap()])
+            .envs(vars.iter().copied())
             .stdout(stdout)
             .stderr(file)
             .spawn()
@@ -417,8 +432,9 @@ pub fn consume_until_at(
     settle: Duration,
     done: impl Fn(&[Msg]) -> bool,
 ) -> Vec<Msg> {
-    let consumer = consumer_from_start(brokers, topic);
+    let mut consumer = consumer_from_start(brokers, topic);
     let start = Instant::now();
+    let mut last_error: Option<String> = None;
     let mut out: Vec<Msg> = Vec::new();
     let mut done_at: Option<Instant> = None;
     loop {
@@ -465,11 +481,17 @@ pub fn consume_until_at(
                 }
             }
             Some(Err(e)) => {
-                // The topic may not exist yet.
-                if start.elapsed() > timeout {
-                    panic!("consuming {topic}: {e}");
+                // The topic may not exist yet: a new consumer asks the broker again (one
+                // that was told the topic is unknown may keep that answer for minutes).
+                // The caller's own check says what is missing, with the daemon's log.
+                if last_error.is_none() {
+                    eprintln!("consuming {topic}: {e} (retrying until the timeout)");
                 }
-                std::thread::sleep(Duration::from_millis(100));
+                last_error = Some(e.to_string());
+                std::thread::sleep(Duration::from_millis(200));
+                if out.is_empty() {
+                    consumer = consumer_from_start(brokers, topic);
+                }
             }
             None => {}
         }

@@ -5,6 +5,7 @@
 // helpers).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin;
 mod avro;
 #[path = "../shared/avro_check.rs"]
 mod avro_check;

@@ -14,6 +14,9 @@ use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
+/// The name of the sink's producer client (whose outages the status reports).
+pub const PRODUCER: &str = "producer";
+
 /// How long a report is not repeated.
 pub const REPEAT: Duration = Duration::from_secs(30);
 
@@ -86,6 +89,9 @@ impl ClientContext for BrokerEvents {
                 {
                     tracing::info!(client = %self.client, brokers = %self.brokers,
                         "Kafka: a broker answers again");
+                    if self.client == PRODUCER {
+                        crate::status::registry().kafka_up();
+                    }
                 }
             }
             RDKafkaLogLevel::Debug => {}
@@ -96,6 +102,10 @@ impl ClientContext for BrokerEvents {
         let all_down = matches!(error, KafkaError::Global(RDKafkaErrorCode::AllBrokersDown));
         if all_down {
             self.down.store(true, Ordering::Relaxed);
+            // The producer's brokers gone: every connector waits (readiness says so).
+            if self.client == PRODUCER {
+                crate::status::registry().kafka_down(&format!("{error}: {reason}"));
+            }
         }
         if self.fresh(reason) {
             tracing::warn!(client = %self.client, brokers = %self.brokers, error = %error,

@@ -53,7 +53,12 @@ impl ProducerContext for AckContext {
 
     fn delivery(&self, result: &DeliveryResult<'_>, delivery: Box<Delivery>) {
         let outcome = match result {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                // An acknowledgement: the brokers answer (also when their return was not
+                // logged).
+                crate::status::registry().kafka_answered();
+                Ok(())
+            }
             Err((e, m)) => {
                 use rdkafka::Message as _;
                 let what = match e.rdkafka_error_code() {
@@ -123,7 +128,7 @@ impl KafkaSink {
     pub fn new(settings: &KafkaConfig) -> Result<Self> {
         let producer: ThreadedProducer<AckContext> = producer_config(settings)
             .create_with_context(AckContext(BrokerEvents::new(
-                "producer",
+                events::PRODUCER,
                 settings.brokers.as_deref().unwrap_or_default(),
             )))
             .map_err(|e| kafka_error("creating the Kafka producer (check kafka.producer)", e))?;
@@ -143,6 +148,17 @@ impl KafkaSink {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(1_000_000),
             topic_limits: std::sync::Mutex::new(std::collections::HashMap::new()),
+        })
+    }
+
+    /// Reads the messages and requests librdkafka's producer holds (for the metrics).
+    pub fn queue_reader(&self) -> Arc<dyn Fn() -> u64 + Send + Sync> {
+        use rdkafka::producer::Producer;
+        let producer = Arc::downgrade(&self.producer);
+        Arc::new(move || {
+            producer
+                .upgrade()
+                .map_or(0, |p| p.in_flight_count().max(0) as u64)
         })
     }
 
@@ -414,6 +430,7 @@ mod tests {
             .send(Checkpoint {
                 position: pos(1),
                 after: output.sent(),
+                newest_commit_ms: None,
             })
             .await
             .unwrap();
@@ -427,6 +444,7 @@ mod tests {
             .send(Checkpoint {
                 position: pos(2),
                 after: output.sent(),
+                newest_commit_ms: None,
             })
             .await
             .unwrap();

@@ -759,6 +759,9 @@ impl Decoder {
                 if let Some(progress) =
                     signal::apply(&content, &self.cfg, self.snapshot.as_mut(), &at)
                 {
+                    // The previous driver (if any) goes first: its drop clears the status's
+                    // snapshot, which the new one then sets.
+                    self.snapshot = None;
                     self.snapshot = Some(Driver::new(&self.cfg, progress));
                 }
             }

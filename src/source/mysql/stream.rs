@@ -180,6 +180,9 @@ pub async fn run(ctx: SourceContext) -> Result<()> {
     // checked before every step and raced against every wait (an idle server sends only
     // heartbeats). A rows event's messages are handed over whole or not at all.
     let mut control = LoopControl::new(shutdown, acked);
+    if let Some(status) = crate::status::connector(&cfg.name) {
+        status.reading();
+    }
     'stream: while !control.stop_requested() {
         match (&decoder.snapshot, &chunks) {
             (Some(_), None) => {

@@ -120,6 +120,9 @@ pub async fn run(ctx: SourceContext) -> Result<()> {
     // the first message not sent (nothing after it is sent, so no later checkpoint can commit
     // past it); the restart replays it.
     let mut control = LoopControl::new(shutdown, acked);
+    if let Some(status) = crate::status::connector(&cfg.name) {
+        status.reading();
+    }
     'stream: while !control.stop_requested() {
         match (&decoder.snapshot, &chunks) {
             (Some(_), None) => chunks = Some(PgBackend::open(&cfg).await?),
@@ -322,6 +325,9 @@ impl Decoder {
         if let Some(progress) =
             signal::apply(content, &self.cfg, self.snapshot.as_mut(), &format_lsn(lsn))
         {
+            // The previous driver (if any) goes first: its drop clears the status's
+            // snapshot, which the new one then sets.
+            self.snapshot = None;
             self.snapshot = Some(Driver::new(&self.cfg, progress));
         }
     }
