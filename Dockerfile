@@ -8,9 +8,10 @@
 # The toolchain rust-toolchain.toml pins (COPY . . brings it in; rustup would fetch another)
 FROM rust:1.95-bookworm AS build
 # rdkafka builds its bundled librdkafka with ./configure + make (build-essential, pkg-config,
-# python3, perl); ring and aws-lc (rustls) build C with cc; cmake is there for crates that want it.
+# python3, perl) against the system's OpenSSL (libssl-dev: Kafka TLS and SASL SCRAM); ring and
+# aws-lc (rustls) build C with cc; cmake is there for crates that want it.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends build-essential pkg-config python3 perl cmake \
+ && apt-get install -y --no-install-recommends build-essential pkg-config libssl-dev python3 perl cmake \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -25,7 +26,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 # ---- runtime ----------------------------------------------------------------------------------
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates \
+ && apt-get install -y --no-install-recommends ca-certificates libssl3 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 tidemark \
  && useradd --system --uid 10001 --gid tidemark --home-dir /var/lib/tidemark --create-home \

@@ -693,6 +693,17 @@ usage() {
     exit "${1:-0}"
 }
 
+# What building tidemark and its Kafka security tests need from the system: OpenSSL's headers
+# (rdkafka's TLS and SASL SCRAM link the system's libssl), pkg-config to find them, and socat
+# (the tests' TLS terminator in front of a private tansu, which speaks no TLS itself).
+ensure_build_deps() {
+    local missing=()
+    command -v pkg-config >/dev/null || missing+=(pkg-config)
+    { command -v pkg-config >/dev/null && pkg-config --exists openssl; } || missing+=(libssl-dev)
+    command -v socat >/dev/null || missing+=(socat)
+    ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
+}
+
 main() {
     local cmd=${1:-}
     (($# > 0)) && shift
@@ -701,6 +712,7 @@ main() {
         mkdir -p "$DEV"
         local c start=$SECONDS
         components "$@"
+        ensure_build_deps
         for c in "${COMPONENTS[@]}"; do
             case $c in
             pg) pg_up ;;

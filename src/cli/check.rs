@@ -4,7 +4,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::ClientConfig;
 
 use crate::config::{self, SinkKind};
 use crate::source::check::{CheckItem, CheckStatus};
@@ -45,10 +44,9 @@ pub async fn check(config_path: &Path, offline: bool) -> i32 {
     }
     if settings.daemon.sink == SinkKind::Kafka {
         let brokers = settings.daemon.kafka.brokers.clone().unwrap_or_default();
+        let client = settings.daemon.kafka.client_config();
         let result = tokio::task::spawn_blocking(move || {
-            let consumer: BaseConsumer = ClientConfig::new()
-                .set("bootstrap.servers", &brokers)
-                .create()?;
+            let consumer: BaseConsumer = client.create()?;
             consumer
                 .fetch_metadata(None, Duration::from_secs(10))
                 .map(|m| (brokers, m.brokers().len()))

@@ -39,20 +39,31 @@ pub async fn tail(
     config_path: &Path,
     reading: Reading,
 ) -> i32 {
-    let brokers = match brokers {
-        Some(b) => b,
-        // The daemon file alone: tail needs no database, nor its password.
-        None => match crate::config::load_daemon(config_path, std::env::vars()) {
-            Ok(d) => d.kafka.brokers.unwrap_or_default(),
-            Err(e) => {
-                eprintln!("tidemark tail: pass --brokers, or fix the configuration: {e}");
-                return 2;
+    // The daemon file alone (tail needs no database, nor its password): its brokers and
+    // `kafka.client` (TLS, SASL). With --brokers and no usable file, a plain connection.
+    let client = match (
+        crate::config::load_daemon(config_path, std::env::vars()),
+        brokers,
+    ) {
+        (Ok(d), brokers) => {
+            let mut c = d.kafka.client_config();
+            if let Some(b) = brokers {
+                c.set("bootstrap.servers", b);
             }
-        },
+            c
+        }
+        (Err(_), Some(b)) => {
+            let mut c = ClientConfig::new();
+            c.set("bootstrap.servers", b);
+            c
+        }
+        (Err(e), None) => {
+            eprintln!("tidemark tail: pass --brokers, or fix the configuration: {e}");
+            return 2;
+        }
     };
     let topic = topic.to_string();
-    let result =
-        tokio::task::spawn_blocking(move || tail_blocking(&topic, &brokers, reading)).await;
+    let result = tokio::task::spawn_blocking(move || tail_blocking(&topic, client, reading)).await;
     match result {
         Ok(Ok(())) => 0,
         Ok(Err(e)) => {
@@ -66,15 +77,18 @@ pub async fn tail(
     }
 }
 
-fn tail_blocking(topic: &str, brokers: &str, reading: Reading) -> Result<(), String> {
+fn tail_blocking(topic: &str, mut client: ClientConfig, reading: Reading) -> Result<(), String> {
+    let brokers = client
+        .get("bootstrap.servers")
+        .unwrap_or_default()
+        .to_string();
     let Reading {
         from_beginning,
         max_messages,
         idle_timeout_ms,
         base64,
     } = reading;
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+    let consumer: BaseConsumer = client
         .set("group.id", "tidemark-tail")
         .set("enable.auto.commit", "false")
         .create()

@@ -219,9 +219,63 @@ pub struct KafkaConfig {
     /// from its last committed position).
     #[serde(default = "default_delivery_timeout_ms")]
     pub delivery_timeout_ms: u64,
-    /// Extra librdkafka producer properties (`linger.ms`, `security.protocol`, ...).
+    /// Extra librdkafka producer properties (`linger.ms`, `batch.size`, ...), over tidemark's own.
     #[serde(default)]
     pub producer: BTreeMap<String, String>,
+    /// librdkafka properties for **every** Kafka client tidemark makes (the producer, the
+    /// admin client, the position store's producer and consumers, `check`, `tail`):
+    /// `security.protocol`, `ssl.*`, `sasl.mechanism`, `sasl.username`, ... Relative
+    /// `ssl.*.location` paths are relative to this file. No secret here: see
+    /// `sasl_password_env` and `ssl_key_password_env`.
+    #[serde(default)]
+    pub client: BTreeMap<String, String>,
+    /// The SASL password (`sasl.password`): an environment variable's name ...
+    #[serde(default)]
+    pub sasl_password_env: Option<String>,
+    /// ... or a file, relative to this file.
+    #[serde(default)]
+    pub sasl_password_file: Option<PathBuf>,
+    /// The password of `ssl.key.location`'s key (`ssl.key.password`), from the environment ...
+    #[serde(default)]
+    pub ssl_key_password_env: Option<String>,
+    /// ... or a file.
+    #[serde(default)]
+    pub ssl_key_password_file: Option<PathBuf>,
+    /// The secrets above, resolved when the files are loaded (`sasl.password`,
+    /// `ssl.key.password`), and `client` with its paths resolved.
+    #[serde(skip)]
+    pub resolved: ResolvedClient,
+}
+
+/// `kafka.client` as the clients take it: properties with absolute paths, and the secrets.
+#[derive(Debug, Clone, Default)]
+pub struct ResolvedClient {
+    pub properties: BTreeMap<String, String>,
+    pub secrets: Vec<(&'static str, super::Secret)>,
+}
+
+impl KafkaConfig {
+    /// The properties every Kafka client starts from: `bootstrap.servers` and `kafka.client`
+    /// (with its secrets).
+    pub fn client_config(&self) -> rdkafka::ClientConfig {
+        let mut c = rdkafka::ClientConfig::new();
+        c.set(
+            "bootstrap.servers",
+            self.brokers.as_deref().unwrap_or_default(),
+        );
+        let properties = if self.resolved.properties.is_empty() {
+            &self.client
+        } else {
+            &self.resolved.properties
+        };
+        for (key, value) in properties {
+            c.set(key, value);
+        }
+        for (key, secret) in &self.resolved.secrets {
+            c.set(*key, secret.expose());
+        }
+        c
+    }
 }
 
 impl Default for KafkaConfig {
@@ -236,6 +290,12 @@ impl Default for KafkaConfig {
             topic_replication_factor: default_replication(),
             delivery_timeout_ms: default_delivery_timeout_ms(),
             producer: BTreeMap::new(),
+            client: BTreeMap::new(),
+            sasl_password_env: None,
+            sasl_password_file: None,
+            ssl_key_password_env: None,
+            ssl_key_password_file: None,
+            resolved: ResolvedClient::default(),
         }
     }
 }

@@ -65,9 +65,16 @@ pub fn load_daemon(
     path: &Path,
     vars: impl IntoIterator<Item = (String, String)>,
 ) -> Result<DaemonConfig, ConfigError> {
-    let overrides = env_overrides(vars, "TIDEMARK__", &["TIDEMARK__CONNECTORS__".to_string()]);
-    let daemon: DaemonConfig = load_file(path, &overrides)?;
+    let vars_for_secrets: Vec<(String, String)> = vars.into_iter().collect();
+    let overrides = env_overrides(
+        vars_for_secrets.iter().cloned(),
+        "TIDEMARK__",
+        &["TIDEMARK__CONNECTORS__".to_string()],
+    );
+    let mut daemon: DaemonConfig = load_file(path, &overrides)?;
     validate_daemon(path, &daemon)?;
+    let vars: Vec<(String, String)> = vars_for_secrets;
+    daemon.kafka.resolved = resolve::kafka_client(path, &base_dir(path), &daemon.kafka, &vars)?;
     Ok(daemon)
 }
 
@@ -83,9 +90,10 @@ pub fn load(
         "TIDEMARK__",
         &["TIDEMARK__CONNECTORS__".to_string()],
     );
-    let daemon: DaemonConfig = load_file(path, &daemon_overrides)?;
+    let mut daemon: DaemonConfig = load_file(path, &daemon_overrides)?;
     let dir = base_dir(path);
     validate_daemon(path, &daemon)?;
+    daemon.kafka.resolved = resolve::kafka_client(path, &dir, &daemon.kafka, &vars)?;
 
     let position_store = daemon.offsets.store.unwrap_or(match daemon.sink {
         SinkKind::Kafka => PositionStoreKind::Kafka,

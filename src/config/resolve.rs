@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::connector::{self, Connection, ConnectorFile, SourceKind};
-use super::daemon::{AdminConfig, RouterConfig};
+use super::daemon::{AdminConfig, KafkaConfig, ResolvedClient, RouterConfig};
 use super::loader::{env_overrides, load_file};
 use super::resolved::{AdminSettings, SnapshotSettings, SourceSettings, TableEntry};
 use super::table::Mask;
@@ -325,6 +325,183 @@ pub fn env_or_file_secret(
         }
         (None, None) => Ok(None),
     }
+}
+
+/// librdkafka properties that hold a secret: never written inline.
+const KAFKA_SECRETS: [(&str, &str); 5] = [
+    (
+        "sasl.password",
+        "kafka.sasl_password_env (or sasl_password_file)",
+    ),
+    (
+        "ssl.key.password",
+        "kafka.ssl_key_password_env (or ssl_key_password_file)",
+    ),
+    (
+        "ssl.keystore.password",
+        "a PEM key (ssl.key.location) with kafka.ssl_key_password_env",
+    ),
+    ("ssl.truststore.password", "a PEM CA file (ssl.ca.location)"),
+    ("sasl.oauthbearer.client.secret", "SASL PLAIN or SCRAM"),
+];
+
+/// `kafka.client` checked and resolved: no secret inline, no `bootstrap.servers` (that is
+/// `kafka.brokers`), a known `security.protocol` with what it needs, `ssl.*.location` files
+/// that exist (relative to the daemon file), and the SASL and key passwords from their
+/// `_env` / `_file`. Errors name the file and the key.
+pub fn kafka_client(
+    file: &Path,
+    base_dir: &Path,
+    kafka: &KafkaConfig,
+    env: &[(String, String)],
+) -> Result<ResolvedClient, ConfigError> {
+    let invalid = |key: &str, message: String| ConfigError::invalid(file, key, message);
+    for (map, properties) in [
+        ("kafka.client", &kafka.client),
+        ("kafka.producer", &kafka.producer),
+    ] {
+        for (secret, instead) in KAFKA_SECRETS {
+            if properties.contains_key(secret) {
+                return Err(invalid(
+                    &format!("{map}.{secret}"),
+                    format!("a secret is not written in the file: use {instead}"),
+                ));
+            }
+        }
+        if properties.contains_key("bootstrap.servers") {
+            return Err(invalid(
+                &format!("{map}.bootstrap.servers"),
+                "the brokers are kafka.brokers".into(),
+            ));
+        }
+    }
+    for key in kafka.producer.keys() {
+        if key.starts_with("security.") || key.starts_with("ssl.") || key.starts_with("sasl.") {
+            return Err(invalid(
+                &format!("kafka.producer.{key}"),
+                "security settings go under kafka.client, which every Kafka client of tidemark takes (the producer alone would leave the admin client and the position store without them)".into(),
+            ));
+        }
+    }
+    let protocol = kafka
+        .client
+        .get("security.protocol")
+        .map_or("plaintext".to_string(), |p| p.to_ascii_lowercase());
+    let (tls, sasl) = match protocol.as_str() {
+        "plaintext" => (false, false),
+        "ssl" => (true, false),
+        "sasl_plaintext" => (false, true),
+        "sasl_ssl" => (true, true),
+        other => {
+            return Err(invalid(
+                "kafka.client.security.protocol",
+                format!("`{other}` is not one of plaintext, ssl, sasl_plaintext, sasl_ssl"),
+            ))
+        }
+    };
+    let mut properties = kafka.client.clone();
+    for (key, value) in properties.iter_mut() {
+        if key.starts_with("ssl.") && key.ends_with(".location") {
+            let path = base_dir.join(&*value);
+            if !path.exists() {
+                return Err(invalid(
+                    &format!("kafka.client.{key}"),
+                    format!("{} does not exist", path.display()),
+                ));
+            }
+            *value = path.to_string_lossy().into_owned();
+        }
+    }
+    if !tls && properties.keys().any(|k| k.starts_with("ssl.")) {
+        return Err(invalid(
+            "kafka.client.security.protocol",
+            format!(
+                "ssl.* settings are set but security.protocol is {protocol}: set ssl or sasl_ssl"
+            ),
+        ));
+    }
+    let password = env_or_file_secret(
+        file,
+        base_dir,
+        (
+            "kafka.sasl_password_env",
+            kafka.sasl_password_env.as_deref(),
+        ),
+        (
+            "kafka.sasl_password_file",
+            kafka.sasl_password_file.as_deref(),
+        ),
+        env,
+    )?;
+    let key_password = env_or_file_secret(
+        file,
+        base_dir,
+        (
+            "kafka.ssl_key_password_env",
+            kafka.ssl_key_password_env.as_deref(),
+        ),
+        (
+            "kafka.ssl_key_password_file",
+            kafka.ssl_key_password_file.as_deref(),
+        ),
+        env,
+    )?;
+    if sasl {
+        let mechanism = properties
+            .get("sasl.mechanism")
+            .or_else(|| properties.get("sasl.mechanisms"))
+            .map(|m| m.to_ascii_uppercase());
+        match mechanism.as_deref() {
+            Some("PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512") => {
+                if !properties.contains_key("sasl.username") {
+                    return Err(invalid(
+                        "kafka.client.sasl.username",
+                        format!("security.protocol {protocol} needs sasl.username"),
+                    ));
+                }
+                if password.is_none() {
+                    return Err(invalid(
+                        "kafka.sasl_password_env",
+                        format!("security.protocol {protocol} needs the SASL password: set kafka.sasl_password_env or kafka.sasl_password_file"),
+                    ));
+                }
+            }
+            Some(other) => {
+                return Err(invalid(
+                    "kafka.client.sasl.mechanism",
+                    format!("`{other}` is not supported by this build: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"),
+                ))
+            }
+            None => {
+                return Err(invalid(
+                    "kafka.client.sasl.mechanism",
+                    format!("security.protocol {protocol} needs sasl.mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"),
+                ))
+            }
+        }
+    } else if password.is_some() {
+        return Err(invalid(
+            "kafka.sasl_password_env",
+            format!("a SASL password is set but security.protocol is {protocol}: set sasl_plaintext or sasl_ssl"),
+        ));
+    }
+    let mut secrets = Vec::new();
+    if let Some(p) = password {
+        secrets.push(("sasl.password", p));
+    }
+    if let Some(p) = key_password {
+        if !properties.contains_key("ssl.key.location") {
+            return Err(invalid(
+                "kafka.ssl_key_password_env",
+                "a key password is set but kafka.client has no ssl.key.location".into(),
+            ));
+        }
+        secrets.push(("ssl.key.password", p));
+    }
+    Ok(ResolvedClient {
+        properties,
+        secrets,
+    })
 }
 
 /// The admin API's settings (`None`: `admin.listen: off`). Refuses a non-loopback address

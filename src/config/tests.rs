@@ -409,3 +409,97 @@ fn a_broker_list_that_is_not_host_port_is_refused_naming_the_entry() {
         "{e}"
     );
 }
+
+#[test]
+fn kafka_client_settings_reach_every_client_and_secrets_stay_out_of_the_files() {
+    let (dir, daemon) = setup(CONNECTOR);
+    write(
+        dir.path(),
+        "configs/kafka-ca.pem",
+        "-----BEGIN CERTIFICATE-----\n",
+    );
+    let with = |kafka: &str| {
+        write(
+            dir.path(),
+            "configs/tidemark.yaml",
+            &format!("kafka:\n  brokers: 127.0.0.1:9092\n{kafka}"),
+        );
+    };
+    let err = |vars: Vec<(String, String)>| load(&daemon, vars).unwrap_err().to_string();
+    with("  client:\n    security.protocol: sasl_ssl\n    sasl.mechanism: SCRAM-SHA-512\n    sasl.username: tm\n    ssl.ca.location: kafka-ca.pem\n  sasl_password_env: KP\n");
+    let s = load(&daemon, vec![("KP".to_string(), "pw-1".to_string())]).unwrap();
+    let c = s.daemon.kafka.client_config();
+    assert_eq!(c.get("security.protocol"), Some("sasl_ssl"));
+    assert_eq!(c.get("sasl.password"), Some("pw-1"));
+    assert_eq!(c.get("bootstrap.servers"), Some("127.0.0.1:9092"));
+    // Relative to the daemon file.
+    assert_eq!(
+        c.get("ssl.ca.location").map(PathBuf::from),
+        Some(dir.path().join("configs/kafka-ca.pem"))
+    );
+    assert!(!format!("{:?}", s.daemon).contains("pw-1"));
+    // The daemon file alone (tail, status) resolves the same.
+    let d = load_daemon(&daemon, vec![("KP".to_string(), "pw-1".to_string())]).unwrap();
+    assert_eq!(d.kafka.client_config().get("sasl.password"), Some("pw-1"));
+    assert!(err(Vec::new()).contains("kafka.sasl_password_env"));
+
+    with("  client:\n    security.protocol: sasl_plaintext\n    sasl.mechanism: PLAIN\n    sasl.username: tm\n    sasl.password: inline\n");
+    let e = err(Vec::new());
+    assert!(
+        e.contains("kafka.client.sasl.password") && e.contains("sasl_password_env"),
+        "{e}"
+    );
+    with("  producer:\n    security.protocol: ssl\n");
+    assert!(err(Vec::new()).contains("kafka.producer.security.protocol"));
+    with("  client:\n    security.protocol: tls\n");
+    assert!(err(Vec::new()).contains("`tls` is not one of"));
+    with("  client:\n    security.protocol: sasl_plaintext\n    sasl.username: tm\n  sasl_password_env: KP\n");
+    assert!(err(vec![("KP".into(), "x".into())]).contains("needs sasl.mechanism"));
+    with("  client:\n    security.protocol: sasl_plaintext\n    sasl.mechanism: GSSAPI\n");
+    assert!(err(Vec::new()).contains("not supported by this build"));
+    with("  client:\n    security.protocol: ssl\n    ssl.ca.location: missing.pem\n");
+    let e = err(Vec::new());
+    assert!(
+        e.contains("kafka.client.ssl.ca.location") && e.contains("missing.pem"),
+        "{e}"
+    );
+    with("  client:\n    ssl.ca.location: kafka-ca.pem\n");
+    assert!(err(Vec::new()).contains("security.protocol is plaintext"));
+}
+
+#[test]
+fn the_admin_api_needs_a_token_beyond_loopback() {
+    let (dir, daemon) = setup(CONNECTOR);
+    let s = load(&daemon, Vec::new()).unwrap();
+    let admin = s.admin.as_ref().unwrap();
+    assert_eq!(admin.listen.to_string(), "127.0.0.1:8083");
+    assert!(admin.token.is_none());
+    assert!(s.keep_running_on_failure);
+    let var = |k: &str, v: &str| (k.to_string(), v.to_string());
+    let e = load(
+        &daemon,
+        vec![var("TIDEMARK__ADMIN__LISTEN", "0.0.0.0:8083")],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("admin.listen") && e.contains("token_env"), "{e}");
+    let s = load(
+        &daemon,
+        vec![
+            var("TIDEMARK__ADMIN__LISTEN", "0.0.0.0:8083"),
+            var("TIDEMARK__ADMIN__TOKEN_ENV", "T"),
+            var("T", "tok"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(s.admin.unwrap().token.unwrap().expose(), "tok");
+    let s = load(&daemon, vec![var("TIDEMARK__ADMIN__LISTEN", "off")]).unwrap();
+    assert!(s.admin.is_none() && !s.keep_running_on_failure);
+    let s = load(&daemon, vec![var("TIDEMARK__ON_CONNECTOR_FAILURE", "exit")]).unwrap();
+    assert!(!s.keep_running_on_failure);
+    let e = load(&daemon, vec![var("TIDEMARK__ADMIN__LISTEN", "localhost")])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not an address"), "{e}");
+    drop(dir);
+}

@@ -29,7 +29,8 @@ use crate::sink::kafka::create_topic;
 const LOAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct KafkaStore {
-    brokers: String,
+    /// `bootstrap.servers` and `kafka.client`: what every client of the store starts from.
+    client: ClientConfig,
     topic: String,
     producer: FutureProducer<BrokerEvents>,
     load_timeout: Duration,
@@ -42,8 +43,9 @@ pub struct KafkaStore {
 impl KafkaStore {
     pub async fn new(kafka: &KafkaConfig, topic: &str) -> Result<Self> {
         let brokers = kafka.brokers.clone().unwrap_or_default();
-        let producer: FutureProducer<BrokerEvents> = ClientConfig::new()
-            .set("bootstrap.servers", &brokers)
+        let client = kafka.client_config();
+        let producer: FutureProducer<BrokerEvents> = client
+            .clone()
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "0")
@@ -52,8 +54,7 @@ impl KafkaStore {
             .set("client.id", "tidemark-positions")
             .create_with_context(BrokerEvents::new("position store", &brokers))
             .map_err(|e| Error::definite("creating the position-store producer").with_source(e))?;
-        let admin: AdminClient<BrokerEvents> = ClientConfig::new()
-            .set("bootstrap.servers", &brokers)
+        let admin: AdminClient<BrokerEvents> = client
             .create_with_context(BrokerEvents::new("position store admin", &brokers))
             .map_err(|e| Error::definite("creating the Kafka admin client").with_source(e))?;
         match topic_replicas(&producer, topic).await? {
@@ -61,7 +62,7 @@ impl KafkaStore {
             Some(replicas) => check_existing_topic(&admin, topic, replicas, &brokers).await,
         }
         Ok(Self {
-            brokers,
+            client,
             topic: topic.to_string(),
             producer,
             load_timeout: LOAD_TIMEOUT,
@@ -83,13 +84,13 @@ impl KafkaStore {
     }
 
     pub async fn load(&self, connector: &str) -> Result<Option<Position>> {
-        let brokers = self.brokers.clone();
+        let client = self.client.clone();
         let topic = self.topic.clone();
         let connector = connector.to_string();
         let timeout = self.load_timeout;
         tokio::task::spawn_blocking(move || {
             let mut latest: Option<Position> = None;
-            read_to_end(&brokers, &topic, timeout, |offset, key, payload| {
+            read_to_end(&client, &topic, timeout, |offset, key, payload| {
                 if key != Some(connector.as_bytes()) {
                     return Ok(());
                 }
@@ -116,7 +117,7 @@ impl KafkaStore {
     /// Takes `connector` for this process (see [`super::lease`]): refused when a newer process
     /// holds it; the receiver turns to `Some(why)` when a newer process takes it later.
     pub async fn acquire(&self, connector: &str) -> Result<watch::Receiver<Option<String>>> {
-        let brokers = self.brokers.clone();
+        let client = self.client.clone();
         let topic = self.topic.clone();
         let key = LeaseRecord::key(connector);
         let timeout = self.load_timeout;
@@ -128,7 +129,7 @@ impl KafkaStore {
             let key = key.clone();
             tokio::task::spawn_blocking(move || {
                 let mut newest: Option<LeaseRecord> = None;
-                let high = read_to_end(&brokers, &topic, timeout, |_, k, payload| {
+                let high = read_to_end(&client, &topic, timeout, |_, k, payload| {
                     if k == Some(key.as_bytes()) {
                         if let Some(lease) =
                             payload.and_then(|p| serde_json::from_slice::<LeaseRecord>(p).ok())
@@ -175,10 +176,10 @@ impl KafkaStore {
                     .with_source(e)
             })?;
         let (tx, rx) = watch::channel(None);
-        let (brokers, topic) = (self.brokers.clone(), self.topic.clone());
+        let (client, topic) = (self.client.clone(), self.topic.clone());
         std::thread::Builder::new()
             .name(format!("tidemark-lease-{connector}"))
-            .spawn(move || watch_lease(&brokers, &topic, &key, ours, high, tx))
+            .spawn(move || watch_lease(&client, &topic, &key, ours, high, tx))
             .map_err(|e| Error::definite("starting the lease watcher").with_source(e))?;
         Ok(rx)
     }
@@ -271,14 +272,15 @@ async fn check_existing_topic(
 /// `timeout`, handing each record (offset, key, payload) to `on_record`; returns that end.
 /// Not reaching it is an error, never a shorter answer.
 fn read_to_end(
-    brokers: &str,
+    client: &ClientConfig,
     topic: &str,
     timeout: Duration,
     mut on_record: impl FnMut(i64, Option<&[u8]>, Option<&[u8]>) -> Result<()>,
 ) -> Result<i64> {
     let deadline = Instant::now() + timeout;
-    let consumer: BaseConsumer<BrokerEvents> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+    let brokers = client.get("bootstrap.servers").unwrap_or_default();
+    let consumer: BaseConsumer<BrokerEvents> = client
+        .clone()
         .set("group.id", "tidemark-positions-reader")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
@@ -339,15 +341,16 @@ fn read_to_end(
 /// Follows `topic` from offset `from` until `tx` has no receiver, and reports the first lease
 /// under `key` newer than `ours`.
 fn watch_lease(
-    brokers: &str,
+    client: &ClientConfig,
     topic: &str,
     key: &str,
     ours: Epoch,
     from: i64,
     tx: watch::Sender<Option<String>>,
 ) {
-    let consumer: BaseConsumer<BrokerEvents> = match ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+    let brokers = client.get("bootstrap.servers").unwrap_or_default();
+    let consumer: BaseConsumer<BrokerEvents> = match client
+        .clone()
         .set("group.id", "tidemark-lease-watcher")
         .set("enable.auto.commit", "false")
         .create_with_context(BrokerEvents::new("lease watcher", brokers))

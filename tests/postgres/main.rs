@@ -20,6 +20,7 @@ mod ddl;
 mod dead_letter;
 mod debezium;
 mod e2e;
+mod kafka_security;
 mod lost_position;
 mod restart;
 mod routing;

@@ -90,20 +90,16 @@ pub struct KafkaSink {
 
 /// The producer properties tidemark sets; `kafka.producer` entries override them.
 pub fn producer_config(k: &KafkaConfig) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set(
-        "bootstrap.servers",
-        k.brokers.as_deref().unwrap_or_default(),
-    )
-    .set("enable.idempotence", "true")
-    .set("acks", "all")
-    .set("compression.type", &k.compression)
-    .set("linger.ms", "5")
-    .set("batch.num.messages", "10000")
-    .set("queue.buffering.max.messages", "200000")
-    .set("queue.buffering.max.kbytes", "262144")
-    .set("message.timeout.ms", k.delivery_timeout_ms.to_string())
-    .set("client.id", "tidemark");
+    let mut c = k.client_config();
+    c.set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("compression.type", &k.compression)
+        .set("linger.ms", "5")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "200000")
+        .set("queue.buffering.max.kbytes", "262144")
+        .set("message.timeout.ms", k.delivery_timeout_ms.to_string())
+        .set("client.id", "tidemark");
     for (key, value) in &k.producer {
         c.set(key, value);
     }
@@ -133,8 +129,8 @@ impl KafkaSink {
             )))
             .map_err(|e| kafka_error("creating the Kafka producer (check kafka.producer)", e))?;
         let brokers = settings.brokers.as_deref().unwrap_or_default();
-        let admin: AdminClient<BrokerEvents> = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
+        let admin: AdminClient<BrokerEvents> = settings
+            .client_config()
             .create_with_context(BrokerEvents::new("admin", brokers))
             .map_err(|e| kafka_error("creating the Kafka admin client", e))?;
         Ok(Self {
