@@ -354,3 +354,97 @@ async fn tls_with_the_right_ca_streams_and_a_wrong_ca_is_refused_saying_why() {
     daemon.terminate(Duration::from_secs(30));
     cfg.cleanup_and(&client, &format!("DROP TABLE {t}")).await;
 }
+
+/// The broker gone while the daemon runs: the log says so with the cause within seconds, the
+/// daemon is not ready (the reason names Kafka), and when the broker is back the rows written
+/// meanwhile arrive and it is ready again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broker_outage_while_running_is_logged_and_unready_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let engine = "sqlite://tansu.db";
+    let mut tansu = start_tansu(dir.path(), "tidemark-outage", port, port, engine, false);
+    let broker = Broker {
+        children: Vec::new(),
+        brokers: format!("127.0.0.1:{port}"),
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    let client = pg().await;
+    let t = unique("kout");
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE {t} (id bigint PRIMARY KEY, v bigint, s text); INSERT INTO {t} VALUES (1, 10, 'a');"
+        ))
+        .await
+        .unwrap();
+    let cfg = TestConfig::new(&[&format!("public.{t}")], "");
+    use_broker(&cfg, &broker, "");
+    let mut daemon = cfg.start_with_env(&[("TIDEMARK__ON_CONNECTOR_FAILURE", "keep_running")]);
+    let topic = cfg.topic(&format!("public.{t}"));
+    assert_eq!(tail_ids(&cfg, &topic, 1, &[]), [1]);
+    let log = daemon.log_text();
+    let api = log
+        .lines()
+        .find(|l| l.contains("admin API listening"))
+        .and_then(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("address="))
+        })
+        .expect("the admin API's address")
+        .to_string();
+    let ready = |api: &str| {
+        let mut s = std::net::TcpStream::connect(api).unwrap();
+        use std::io::{Read, Write};
+        write!(
+            s,
+            "GET /health/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        text
+    };
+    let wait_ready = |want: &[&str]| {
+        let start = Instant::now();
+        loop {
+            let answer = ready(&api);
+            if want.iter().any(|w| answer.contains(w)) {
+                return answer;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "none of {want:?} in /health/ready after 60 s: {answer}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    wait_ready(&["200 OK"]);
+
+    // The broker stops; rows are written meanwhile.
+    let _ = Command::new("kill").arg(tansu.id().to_string()).status();
+    let _ = tansu.wait();
+    client
+        .batch_execute(&format!("INSERT INTO {t} VALUES (2, 20, 'b')"))
+        .await
+        .unwrap();
+    // Not ready, saying why: the producer's brokers down, or the connector restarting
+    // after a Kafka error (the position store's reads fail too).
+    let answer = wait_ready(&["Kafka unreachable", "AllBrokersDown"]);
+    assert!(answer.contains("503"), "{answer}");
+    let log = wait_log(&mut daemon, "Connection refused");
+    assert!(log.contains(&broker.brokers), "{log}");
+    daemon.assert_running();
+
+    // Back: ready again, and the row written during the outage arrives.
+    let tansu = start_tansu(dir.path(), "tidemark-outage", port, port, engine, false);
+    let _back = Broker {
+        children: vec![tansu],
+        brokers: broker.brokers.clone(),
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    wait_ready(&["200 OK"]);
+    assert_eq!(tail_ids(&cfg, &topic, 2, &[]), [1, 2]);
+    let status = daemon.terminate(Duration::from_secs(30));
+    assert!(status.success(), "{}", daemon.log_text());
+    cfg.cleanup_and(&client, &format!("DROP TABLE {t}")).await;
+}
