@@ -84,7 +84,8 @@ step "creating the demo table inventory in tidemark_demo on MariaDB (docker/mysq
 printf 'inventory: %s rows\n' "$(my_sql 'SELECT count(*) FROM inventory')"
 
 step "building tidemark (cargo build --release; the first build takes a few minutes)"
-cargo build --release --quiet --bin tidemark
+# Cargo's own progress (a bar on a terminal, one line per crate otherwise).
+cargo build --release --bin tidemark
 TIDEMARK=target/release/tidemark
 
 # The same overrides as docker-compose.yml, pointed at the dev-env servers.
@@ -175,8 +176,17 @@ stop_tidemark || rc=$?
 ((rc == 0)) || die "tidemark exited with status $rc on SIGTERM"
 echo "tidemark stopped cleanly"
 
+retained=$(sql "SELECT pg_size_pretty(pg_current_wal_lsn() - restart_lsn) FROM pg_replication_slots
+                WHERE slot_name = 'tidemark_demo'" || true)
 cat <<EOF
 
 Done. The local servers are still running (scripts/dev-env.sh status);
 stop them with: scripts/dev-env.sh down
+
+PostgreSQL keeps WAL for tidemark's replication slot tidemark_demo while tidemark is stopped
+(${retained:-unknown} now): that is how the next start resumes without losing a change, and it
+grows with every write to the server. When you are done with the demo, drop the slot:
+  $TIDEMARK_DEV_PG_BIN/psql "$DEMO_URL" -c "SELECT pg_drop_replication_slot('tidemark_demo')"
+(a later start creates it again and snapshots the tables again). In production, alert on
+tidemark_replication_slot_retained_bytes (README, Admin API, health and metrics).
 EOF

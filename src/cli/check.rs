@@ -1,12 +1,8 @@
 //! `tidemark check`: validates the configuration and each source's prerequisites.
 
-use std::path::Path;
-use std::time::Duration;
-
-use rdkafka::consumer::{BaseConsumer, Consumer};
-
 use crate::config::{self, SinkKind};
 use crate::source::check::{CheckItem, CheckStatus};
+use std::path::Path;
 
 pub async fn check(config_path: &Path, offline: bool) -> i32 {
     let settings = match config::load(config_path, std::env::vars()) {
@@ -43,29 +39,7 @@ pub async fn check(config_path: &Path, offline: bool) -> i32 {
         }
     }
     if settings.daemon.sink == SinkKind::Kafka {
-        let brokers = settings.daemon.kafka.brokers.clone().unwrap_or_default();
-        let client = settings.daemon.kafka.client_config();
-        let result = tokio::task::spawn_blocking(move || {
-            let consumer: BaseConsumer = client.create()?;
-            consumer
-                .fetch_metadata(None, Duration::from_secs(10))
-                .map(|m| (brokers, m.brokers().len()))
-        })
-        .await;
-        match result {
-            Ok(Ok((b, n))) => println!("ok    Kafka at {b}: {n} broker(s)"),
-            Ok(Err(e)) => {
-                println!(
-                    "FAIL  Kafka at {}: {e}",
-                    settings.daemon.kafka.brokers.as_deref().unwrap_or("")
-                );
-                failed = true;
-            }
-            Err(e) => {
-                println!("FAIL  Kafka: {e}");
-                failed = true;
-            }
-        }
+        failed |= super::check_kafka::check(&settings).await;
     }
     failed |= check_registry(&settings).await;
     if failed {
@@ -106,7 +80,6 @@ async fn check_registry(settings: &config::Settings) -> bool {
     }
 }
 
-/// Prints check items; true when any failed.
 /// The table files' column names against the live tables; `true` when one is missing.
 async fn check_table_files(c: &config::ConnectorConfig) -> bool {
     match crate::source::table_columns(c).await {
@@ -128,21 +101,25 @@ async fn check_table_files(c: &config::ConnectorConfig) -> bool {
     }
 }
 
+/// Prints check items; true when any failed.
 fn print_items(items: Vec<CheckItem>) -> bool {
     let mut failed = false;
     for item in items {
-        let tag = match item.status {
-            CheckStatus::Ok => "ok  ",
-            CheckStatus::Warn => "WARN",
-            CheckStatus::Fail => {
-                failed = true;
-                "FAIL"
-            }
-        };
-        println!("  {tag}  {}", item.what);
-        if !item.fix.is_empty() {
-            println!("        fix: {}", item.fix);
-        }
+        failed |= print_item(&item, "  ");
     }
     failed
+}
+
+/// Prints one check item under `indent`; true when it failed.
+pub fn print_item(item: &CheckItem, indent: &str) -> bool {
+    let tag = match item.status {
+        CheckStatus::Ok => "ok  ",
+        CheckStatus::Warn => "WARN",
+        CheckStatus::Fail => "FAIL",
+    };
+    println!("{indent}{tag}  {}", item.what);
+    if !item.fix.is_empty() {
+        println!("{indent}      fix: {}", item.fix);
+    }
+    item.status == CheckStatus::Fail
 }

@@ -1,6 +1,7 @@
 //! The `tidemark` command line: `run`, `check`, `tail`, `snapshot`.
 
 pub mod check;
+pub mod check_kafka;
 pub mod logging;
 pub mod run;
 pub mod snapshot;

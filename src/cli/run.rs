@@ -65,6 +65,7 @@ async fn run_daemon(settings: Arc<config::Settings>) -> Result<bool> {
     });
     if let Sink::Kafka(k) = sink.as_ref() {
         crate::status::registry().set_producer_queue(k.queue_reader());
+        k.spawn_outage_probe(shutdown_rx.clone());
     }
     for c in settings.connectors.iter().filter(|c| c.enabled) {
         crate::status::register(c);
@@ -88,6 +89,15 @@ async fn run_daemon(settings: Arc<config::Settings>) -> Result<bool> {
         },
     });
 
+    if let Some(every) = settings.admin.as_ref().and_then(|a| a.source_poll) {
+        for c in settings.connectors.iter().filter(|c| c.enabled) {
+            tokio::spawn(crate::source::backlog::watch(
+                Arc::new(c.clone()),
+                every,
+                shutdown_rx.clone(),
+            ));
+        }
+    }
     let mut tasks = Vec::new();
     for c in settings.connectors.iter().filter(|c| c.enabled) {
         tasks.push(tokio::spawn(crate::pipeline::supervise(

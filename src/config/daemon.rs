@@ -165,6 +165,11 @@ pub struct AdminConfig {
     /// A file holding the token, relative to this file.
     #[serde(default)]
     pub token_file: Option<PathBuf>,
+    /// How often each connector's source watcher reads how far behind the server's log the
+    /// connector is (lag in bytes, a slot's retained WAL), over one connection of its own;
+    /// `0`: never (no extra connection).
+    #[serde(default = "default_source_poll_ms")]
+    pub source_poll_ms: u64,
 }
 
 impl Default for AdminConfig {
@@ -173,8 +178,13 @@ impl Default for AdminConfig {
             listen: default_admin_listen(),
             token_env: None,
             token_file: None,
+            source_poll_ms: default_source_poll_ms(),
         }
     }
+}
+
+fn default_source_poll_ms() -> u64 {
+    15_000
 }
 
 fn default_admin_listen() -> String {

@@ -544,6 +544,8 @@ pub fn admin(
     Ok(Some(AdminSettings {
         listen: addr,
         token,
+        source_poll: (admin.source_poll_ms > 0)
+            .then(|| std::time::Duration::from_millis(admin.source_poll_ms.max(1_000))),
     }))
 }
 

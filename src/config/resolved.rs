@@ -39,6 +39,8 @@ pub struct AdminSettings {
     pub listen: std::net::SocketAddr,
     /// The bearer token every request must carry, when set.
     pub token: Option<super::Secret>,
+    /// How often the source watchers read the connectors' backlog (`None`: never).
+    pub source_poll: Option<std::time::Duration>,
 }
 
 /// One connector, resolved.

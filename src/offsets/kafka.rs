@@ -1,5 +1,8 @@
-//! The Kafka position store: a compacted topic (one partition), key = connector name, value =
-//! [`StoredPosition`] JSON. Each commit is one record, produced alone and awaited.
+//! The Kafka position store: a compacted topic, key = connector name, value =
+//! [`StoredPosition`] JSON. Each commit is one record, produced alone and awaited, always to
+//! partition 0 (tidemark creates the topic with one partition; a topic made beforehand with
+//! more, by a broker's `num.partitions` or a user, would otherwise scatter the keys over
+//! partitions that loads never read, and every position would be lost at the next start).
 //!
 //! Loading reads the partition from the beginning to its end (the high watermark) and keeps
 //! the last value of the connector's key. A load that cannot reach the end within its time
@@ -167,7 +170,10 @@ impl KafkaStore {
             .map_err(|e| Error::definite("encoding a lease").with_source(e))?;
         self.producer
             .send(
-                FutureRecord::to(&self.topic).key(&key).payload(&value),
+                FutureRecord::to(&self.topic)
+                    .partition(0)
+                    .key(&key)
+                    .payload(&value),
                 Duration::from_secs(60),
             )
             .await
@@ -192,7 +198,11 @@ impl KafkaStore {
         };
         let value = serde_json::to_vec(&stored)
             .map_err(|e| Error::definite("encoding a position").with_source(e))?;
-        let record = FutureRecord::to(&self.topic).key(connector).payload(&value);
+        // Partition 0, the one loads read, whatever partitions the topic has.
+        let record = FutureRecord::to(&self.topic)
+            .partition(0)
+            .key(connector)
+            .payload(&value);
         self.producer
             .send(record, Duration::from_secs(60))
             .await

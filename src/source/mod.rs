@@ -11,6 +11,7 @@
 //! `setup.rs` for `check`, `stream.rs` for `run`, and its snapshot backend) and one arm in
 //! each `match` here and in [`SourceSettings`].
 
+pub mod backlog;
 pub mod check;
 pub mod mysql;
 pub mod postgres;

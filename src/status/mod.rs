@@ -105,6 +105,22 @@ pub struct SnapshotStatus {
     pub paused: bool,
 }
 
+/// How far the connector is behind its server's log, as the source watcher last read it
+/// (`crate::source::backlog`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Backlog {
+    /// The server's current log position, in the source's own text form.
+    pub server_position: String,
+    /// Log bytes between the connector's committed position and the server's current one
+    /// (`None`: unknown, such as a binlog file no longer on the server).
+    pub behind_bytes: Option<u64>,
+    /// PostgreSQL: WAL the server keeps for the connector's replication slot (from the slot's
+    /// `restart_lsn` to the current position); `None` for MySQL (no slot holds binlogs).
+    pub retained_bytes: Option<u64>,
+    /// When it was read (ms since the epoch).
+    pub at_ms: i64,
+}
+
 /// Events and bytes produced for one table, per operation.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct TableCounts {
@@ -194,6 +210,8 @@ pub struct Snapshot {
     /// and the store has it), at the newest commit; 0 when nothing was waiting.
     pub lag_ms: Option<i64>,
     pub snapshot: Option<SnapshotStatus>,
+    /// How far behind the server's log, when the source watcher runs (admin.source_poll_ms).
+    pub backlog: Option<Backlog>,
     /// Messages handed to the producer and not yet acknowledged.
     pub in_flight: u64,
     pub tables: BTreeMap<String, TableCounts>,
@@ -232,6 +250,7 @@ impl ConnectorStatus {
                 committed_at_ms: None,
                 lag_ms: None,
                 snapshot: None,
+                backlog: None,
                 in_flight: 0,
                 tables: BTreeMap::new(),
                 faults: BTreeMap::new(),
@@ -326,6 +345,11 @@ impl ConnectorStatus {
         s.position = Some(position.0.clone());
         s.committed_at_ms = Some(now);
         s.lag_ms = Some(newest_commit_ms.map_or(0, |c| (now - c).max(0)));
+    }
+
+    /// The source watcher's newest reading.
+    pub fn backlog(&self, backlog: Backlog) {
+        self.lock().backlog = Some(backlog);
     }
 
     /// Merges a batch's counts (and clears them) and records the messages in flight.

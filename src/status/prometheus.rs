@@ -208,6 +208,30 @@ pub fn render(registry: &Registry) -> String {
         }
     );
     family!(
+        "tidemark_source_lag_bytes",
+        "gauge",
+        "Log bytes (WAL or binlog) between the connector's committed position and the server's current position, as last read (admin.source_poll_ms).",
+        |f, c, kind, s| {
+            if let Some(b) = s.backlog.as_ref().and_then(|b| b.behind_bytes) {
+                f.sample("tidemark_source_lag_bytes", &[("connector", c)], b as f64);
+            }
+        }
+    );
+    family!(
+        "tidemark_replication_slot_retained_bytes",
+        "gauge",
+        "PostgreSQL: WAL the server keeps for the connector's replication slot (restart_lsn to the current position), also while the connector is paused or failed.",
+        |f, c, kind, s| {
+            if let Some(b) = s.backlog.as_ref().and_then(|b| b.retained_bytes) {
+                f.sample(
+                    "tidemark_replication_slot_retained_bytes",
+                    &[("connector", c)],
+                    b as f64,
+                );
+            }
+        }
+    );
+    family!(
         "tidemark_last_commit_age_seconds",
         "gauge",
         "Time since the connector last committed a position.",

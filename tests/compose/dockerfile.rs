@@ -104,3 +104,78 @@ fn build_context_contains_cargo_lock() {
         }
     }
 }
+
+/// The final stage's instructions of the Dockerfile compose builds: (line number, text), with
+/// continuation lines joined.
+fn final_stage() -> (PathBuf, Vec<(usize, String)>) {
+    let (_, dockerfile) = build_context(&compose());
+    let text = std::fs::read_to_string(&dockerfile).unwrap();
+    let mut instructions: Vec<(usize, String)> = Vec::new();
+    let mut open = false;
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if l.starts_with('#') || (l.is_empty() && !open) {
+            continue;
+        }
+        let body = l.trim_end_matches('\\').trim();
+        match instructions.last_mut() {
+            Some((_, last)) if open => {
+                last.push(' ');
+                last.push_str(body);
+            }
+            _ => instructions.push((i + 1, body.to_string())),
+        }
+        open = l.ends_with('\\');
+    }
+    let from = instructions
+        .iter()
+        .rposition(|(_, l)| l.starts_with("FROM "))
+        .expect("a FROM");
+    (dockerfile, instructions.split_off(from))
+}
+
+/// The file position store's default directory (`offsets.path: ../positions`, relative to the
+/// daemon file the image's CMD names) is a declared volume that the image's user owns: a
+/// container with `offsets.store: file` can write its positions, and they outlive it.
+#[test]
+fn the_default_positions_directory_is_a_volume_the_user_owns() {
+    let (dockerfile, stage) = final_stage();
+    let cmd = &stage
+        .iter()
+        .find(|(_, l)| l.starts_with("CMD "))
+        .expect("a CMD")
+        .1;
+    let args: Vec<String> =
+        serde_json::from_str(cmd.trim_start_matches("CMD ")).expect("CMD as a JSON array");
+    let config = args
+        .iter()
+        .skip_while(|a| *a != "--config")
+        .nth(1)
+        .expect("CMD names --config");
+    let config_dir = std::path::Path::new(config).parent().unwrap();
+    let positions = normalize(&config_dir.join("../positions"));
+    let positions = positions.to_str().unwrap();
+    let user = stage
+        .iter()
+        .rfind(|(_, l)| l.starts_with("USER "))
+        .map(|(_, l)| l[5..].trim().to_string())
+        .expect("a USER");
+    let volume = stage
+        .iter()
+        .find(|(_, l)| l.starts_with("VOLUME ") && l.contains(&format!("\"{positions}\"")));
+    assert!(
+        volume.is_some(),
+        "{}: no VOLUME [\"{positions}\"] in the final stage (offsets.path's default for {config})",
+        dockerfile.display()
+    );
+    let owned = stage.iter().any(|(_, l)| {
+        l.starts_with("RUN ")
+            && l.contains(&format!("chown {user}:{user} {positions}"))
+            && l.contains("mkdir -p")
+    });
+    assert!(
+        owned,
+        "{}: the final stage does not create {positions} and chown it to {user}",
+        dockerfile.display()
+    );
+}

@@ -286,3 +286,61 @@ async fn truncate_is_an_event() {
     );
     daemon.stop_cleanly();
 }
+
+/// The source watcher on MariaDB: the server's binlog position and the bytes behind it, read
+/// with the documented grants (`SHOW BINARY LOGS` needs BINLOG MONITOR); no slot, so no
+/// retained bytes.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_lag_in_binlog_bytes_is_read_with_the_documented_grants() {
+    let mut c = my().await;
+    let a = unique("my_backlog");
+    c.query_drop(format!("CREATE TABLE {a} (id INT PRIMARY KEY, v INT)"))
+        .await
+        .unwrap();
+    let d = db();
+    let cfg = mysql_config(&[&format!("{d}.{a}")], "");
+    let mut daemon = cfg.start_with_env(&[("TIDEMARK__ADMIN__SOURCE_POLL_MS", "1000")]);
+    wait_binlog_streaming(&mut daemon).await;
+    c.query_drop(format!("INSERT INTO {a} VALUES (1, 1)"))
+        .await
+        .unwrap();
+    assert_eq!(
+        consume_n(&cfg.topic(&format!("{d}.{a}")), 1, Duration::from_secs(60)).len(),
+        1
+    );
+    let api = daemon.admin_address();
+    let path = format!("/connectors/{}", cfg.name);
+    let start = std::time::Instant::now();
+    let backlog = loop {
+        let (_, body) = get_json(&api, &path);
+        let b = &body["backlog"];
+        if b["behind_bytes"].is_u64() && !body["position"].is_null() {
+            break b.clone();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no backlog reading after 60 s: {body}\nlog:\n{}",
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let server = backlog["server_position"].as_str().unwrap();
+    assert!(
+        server.contains("-bin.") && server.contains(':'),
+        "{backlog}"
+    );
+    assert!(backlog["retained_bytes"].is_null(), "{backlog}");
+    let (_, metrics) = http(&api, "GET", "/metrics", None, "");
+    assert!(
+        metrics.contains(&format!(
+            "tidemark_source_lag_bytes{{connector=\"{}\"}} ",
+            cfg.name
+        )),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("tidemark_replication_slot_retained_bytes{"),
+        "{metrics}"
+    );
+    daemon.stop_cleanly();
+}

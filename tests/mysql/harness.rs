@@ -198,10 +198,16 @@ impl PrivateMariaDb {
                    CREATE USER IF NOT EXISTS 'tidemark_cdc'@'127.0.0.1' IDENTIFIED BY 'tidemark_cdc';\
                    GRANT REPLICATION SLAVE, BINLOG MONITOR, SELECT ON *.* TO 'tidemark_cdc'@'127.0.0.1';\
                    GRANT CREATE, INSERT, UPDATE ON tidemark_test.* TO 'tidemark_cdc'@'127.0.0.1';";
+        server.root_sql(sql);
+        server
+    }
+
+    /// Runs `sql` as root over the server's socket.
+    pub fn root_sql(&self, sql: &str) {
         let out = std::process::Command::new("mariadb")
             .args([
                 "--no-defaults",
-                &format!("--socket={}/sock", server.dir),
+                &format!("--socket={}/sock", self.dir),
                 "-u",
                 "root",
                 "-e",
@@ -211,10 +217,9 @@ impl PrivateMariaDb {
             .expect("mariadb client");
         assert!(
             out.status.success(),
-            "setup: {}",
+            "{sql}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        server
     }
 
     fn spawn(&mut self) {

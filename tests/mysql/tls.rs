@@ -1,5 +1,7 @@
 //! TLS to MariaDB: `verify-full` streams from a server whose certificate names 127.0.0.1 and
-//! is signed by the configured CA; a CA that did not sign it is refused, naming TLS.
+//! is signed by the configured CA; a CA that did not sign it is refused, naming TLS; an
+//! account that requires a client certificate (`REQUIRE X509`) streams with `sslcert` /
+//! `sslkey` and is refused without them.
 
 use std::time::Duration;
 
@@ -67,4 +69,57 @@ async fn verify_full_streams_and_a_foreign_ca_is_refused() {
         out.to_lowercase().contains("certificate") || out.to_lowercase().contains("tls"),
         "{out}"
     );
+
+    // An account that authenticates with a client certificate as well.
+    server.root_sql(
+        "CREATE USER 'tidemark_x509'@'127.0.0.1' IDENTIFIED BY 'x509pw' REQUIRE X509; \
+         GRANT REPLICATION SLAVE, BINLOG MONITOR, SELECT ON *.* TO 'tidemark_x509'@'127.0.0.1'; \
+         GRANT CREATE, INSERT, UPDATE ON tidemark_test.* TO 'tidemark_x509'@'127.0.0.1';",
+    );
+    let x509 = text
+        .replace(
+            &format!("  user: {}\n", cdc_url().user),
+            "  user: tidemark_x509\n",
+        )
+        .replace(&password, "  password: x509pw\n");
+    assert!(
+        x509.contains("tidemark_x509") && x509.contains("x509pw"),
+        "{x509}"
+    );
+    std::fs::write(&connector, &x509).unwrap();
+    let (status, out) = cfg.run_to_end(
+        &["check", "--config", cfg.config_file().to_str().unwrap()],
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "no client certificate: refused\n{out}"
+    );
+    assert!(out.contains("Access denied"), "{out}");
+    std::fs::write(
+        &connector,
+        x509.replace(
+            "  sslmode: verify-full\n",
+            &format!(
+                "  sslmode: verify-full\n  sslcert: {}\n  sslkey: {}\n",
+                p("client.pem"),
+                p("client.key")
+            ),
+        ),
+    )
+    .unwrap();
+    let mut daemon = cfg.start();
+    wait_binlog_streaming(&mut daemon).await;
+    c.query_drop(format!("INSERT INTO {t} VALUES (2, 'by cert')"))
+        .await
+        .unwrap();
+    let m = consume_n(
+        &cfg.topic(&format!("tidemark_test.{t}")),
+        2,
+        Duration::from_secs(60),
+    );
+    assert_eq!(m.len(), 2, "log:\n{}", daemon.log_text());
+    assert_eq!(m[1].value.as_ref().unwrap()["after"]["v"], "by cert");
+    daemon.stop_cleanly();
 }

@@ -3,8 +3,6 @@
 //! token, a definite error that leaves the process up (not ready, the error visible) instead
 //! of a crash loop, and the OpenAPI document walked against the server.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value as Json};
@@ -13,55 +11,6 @@ use crate::common::*;
 
 /// A deployment's defaults: a definite error keeps the process running.
 const DEPLOYED: &[(&str, &str)] = &[("TIDEMARK__ON_CONNECTOR_FAILURE", "keep_running")];
-
-/// The admin API's address, from the daemon's log.
-fn admin_address(daemon: &mut Daemon) -> String {
-    let start = Instant::now();
-    loop {
-        let log = daemon.log_text();
-        if let Some(line) = log.lines().find(|l| l.contains("admin API listening")) {
-            let address = line
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix("address="))
-                .expect("address= in the line");
-            return address.to_string();
-        }
-        daemon.assert_running();
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "no admin API address in the log:\n{log}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// One HTTP/1.1 request: (status, body).
-fn http(address: &str, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(address).expect("connect to the admin API");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP answer");
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, body.to_string())
-}
-
-fn get_json(address: &str, path: &str) -> (u16, Json) {
-    let (status, body) = http(address, "GET", path, None, "");
-    (
-        status,
-        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}")),
-    )
-}
 
 /// Polls `GET path` until `done(status, body)` holds (60 s at most).
 fn wait_until(address: &str, path: &str, what: &str, done: impl Fn(u16, &Json) -> bool) -> Json {
@@ -123,7 +72,7 @@ async fn health_metrics_connectors_pause_resume_restart_and_snapshot_requests() 
     let cfg = TestConfig::new(&[&format!("public.{t}")], "");
     let topic = cfg.topic(&format!("public.{t}"));
     let mut daemon = cfg.start_with_env(DEPLOYED);
-    let api = admin_address(&mut daemon);
+    let api = daemon.admin_address();
 
     let (status, live) = get_json(&api, "/health/live");
     assert_eq!((status, live), (200, json!({"live": true})));
@@ -271,6 +220,109 @@ async fn health_metrics_connectors_pause_resume_restart_and_snapshot_requests() 
     cfg.cleanup_and(&client, &format!("DROP TABLE {t}")).await;
 }
 
+/// The value of the sample `name{connector="c"}` in a metrics text.
+fn gauge(metrics: &str, name: &str, connector: &str) -> Option<f64> {
+    let prefix = format!("{name}{{connector=\"{connector}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.parse().ok())
+}
+
+/// The source watcher: while the connector is paused the slot keeps the WAL written
+/// meanwhile, and both byte gauges (and `/connectors/{name}`) show it; after the resume the
+/// connector catches up and the lag in bytes falls.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_slots_retained_wal_and_the_lag_in_bytes_grow_while_paused() {
+    let client = pg().await;
+    let t = unique("admb");
+    table_with_rows(&client, &t, 1..=1).await;
+    let cfg = TestConfig::new(&[&format!("public.{t}")], "");
+    let mut env = DEPLOYED.to_vec();
+    env.push(("TIDEMARK__ADMIN__SOURCE_POLL_MS", "1000"));
+    let mut daemon = cfg.start_with_env(&env);
+    let api = daemon.admin_address();
+    let path = format!("/connectors/{}", cfg.name);
+    let c = wait_until(&api, &path, "a backlog reading", |_, c| {
+        c["backlog"]["retained_bytes"].is_u64() && c["phase"] == json!("streaming")
+    });
+    assert!(
+        c["backlog"]["server_position"]
+            .as_str()
+            .unwrap()
+            .contains('/'),
+        "an LSN: {c}"
+    );
+    assert_eq!(
+        http(&api, "POST", &format!("{path}/pause"), None, "").0,
+        202
+    );
+    wait_until(&api, &path, "paused", |_, c| c["phase"] == json!("paused"));
+    let (_, before) = http(&api, "GET", "/metrics", None, "");
+    let retained_before = gauge(
+        &before,
+        "tidemark_replication_slot_retained_bytes",
+        &cfg.name,
+    )
+    .unwrap_or_else(|| panic!("no retained bytes: {before}"));
+    // About 4 MB of WAL for this connector's table while it is paused.
+    client
+        .batch_execute(&format!(
+            "INSERT INTO {t} SELECT i, i, repeat(md5(i::text), 32) FROM generate_series(2, 4001) i"
+        ))
+        .await
+        .unwrap();
+    const GREW: f64 = 3_000_000.0;
+    let grown = wait_until(&api, &path, "the backlog grows while paused", |_, c| {
+        c["backlog"]["retained_bytes"]
+            .as_f64()
+            .is_some_and(|r| r >= retained_before + GREW)
+            && c["backlog"]["behind_bytes"]
+                .as_f64()
+                .is_some_and(|b| b >= GREW)
+    });
+    let (_, metrics) = http(&api, "GET", "/metrics", None, "");
+    let lag = gauge(&metrics, "tidemark_source_lag_bytes", &cfg.name)
+        .unwrap_or_else(|| panic!("no lag bytes: {metrics}"));
+    assert!(lag >= GREW, "{lag} in {metrics}");
+    assert!(
+        gauge(
+            &metrics,
+            "tidemark_replication_slot_retained_bytes",
+            &cfg.name
+        )
+        .is_some_and(|r| r >= retained_before + GREW),
+        "{metrics}"
+    );
+    let paused_lag = grown["backlog"]["behind_bytes"].as_f64().unwrap();
+
+    assert_eq!(
+        http(&api, "POST", &format!("{path}/resume"), None, "").0,
+        202
+    );
+    assert_eq!(
+        consume_n(
+            &cfg.topic(&format!("public.{t}")),
+            4001,
+            Duration::from_secs(120)
+        )
+        .len(),
+        4001
+    );
+    wait_until(
+        &api,
+        &path,
+        "the lag in bytes falls after the resume",
+        |_, c| {
+            c["backlog"]["behind_bytes"]
+                .as_f64()
+                .is_some_and(|b| b < paused_lag - GREW / 2.0)
+        },
+    );
+    daemon.terminate(Duration::from_secs(60));
+    cfg.cleanup_and(&client, &format!("DROP TABLE {t}")).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_definite_error_keeps_the_process_up_not_ready_with_the_error_until_restarted() {
     let client = pg().await;
@@ -283,7 +335,7 @@ async fn a_definite_error_keeps_the_process_up_not_ready_with_the_error_until_re
         "columns:\n  exclude: [ssn]\n",
     );
     let mut daemon = cfg.start_with_env(DEPLOYED);
-    let api = admin_address(&mut daemon);
+    let api = daemon.admin_address();
     let path = format!("/connectors/{}", cfg.name);
     let c = wait_until(&api, &path, "failed", |_, c| c["phase"] == json!("failed"));
     assert_eq!(c["last_error"]["kind"], json!("definite"), "{c}");
@@ -369,7 +421,7 @@ async fn a_token_guards_every_endpoint_and_a_public_address_needs_one() {
         ("TM_TEST_ADMIN_TOKEN", token),
     ];
     let mut daemon = cfg.start_with_env(&with_token);
-    let api = admin_address(&mut daemon);
+    let api = daemon.admin_address();
     for path in [
         "/health/live",
         "/health/ready",
@@ -490,7 +542,7 @@ async fn the_openapi_document_describes_every_answer_of_the_server() {
     table_with_rows(&client, &t, 1..=2).await;
     let cfg = TestConfig::new(&[&format!("public.{t}")], "");
     let mut daemon = cfg.start_with_env(DEPLOYED);
-    let api = admin_address(&mut daemon);
+    let api = daemon.admin_address();
     wait_until(&api, "/health/ready", "ready", |s, _| s == 200);
     let (_, served) = http(&api, "GET", "/openapi.yaml", None, "");
     assert_eq!(

@@ -302,6 +302,64 @@ impl Daemon {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The CPU time (user + system) the daemon has used so far, from `/proc/<pid>/stat`.
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .expect("the daemon's /proc stat");
+        // The fields after the command name (which may hold spaces, in parentheses).
+        let rest = &stat[stat.rfind(')').expect("(comm)") + 2..];
+        let fields: Vec<&str> = rest.split(' ').collect();
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        let per_second: f64 = Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0);
+        ticks / per_second
+    }
+
+    /// Waits until the log contains `needle` (case-insensitive), 30 s at most; the log.
+    pub fn wait_log(&mut self, needle: &str) -> String {
+        let start = Instant::now();
+        let needle = needle.to_lowercase();
+        loop {
+            let log = self.log_text();
+            if log.to_lowercase().contains(&needle) {
+                return log;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "no `{needle}` in the log within 30 s:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The admin API's address (`host:port`), from the daemon's log.
+    pub fn admin_address(&mut self) -> String {
+        let start = Instant::now();
+        loop {
+            let log = self.log_text();
+            if let Some(address) = log
+                .lines()
+                .filter(|l| l.contains("admin API listening"))
+                .find_map(|l| {
+                    l.split_whitespace()
+                        .find_map(|w| w.strip_prefix("address="))
+                })
+            {
+                return address.to_string();
+            }
+            self.assert_running();
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "no admin API address in the log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn kill9(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -725,4 +783,39 @@ pub fn wal_position(log: &str) -> String {
         .take(3)
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// One HTTP/1.1 request to the admin API at `address`: (status, body).
+pub fn http(
+    address: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).expect("connect to the admin API");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP answer");
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, body.to_string())
+}
+
+pub fn get_json(address: &str, path: &str) -> (u16, Json) {
+    let (status, body) = http(address, "GET", path, None, "");
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}")),
+    )
 }

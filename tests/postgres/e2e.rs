@@ -387,10 +387,14 @@ async fn a_stream_line_reports_rate_lag_position_and_caught_up() {
     let start = std::time::Instant::now();
     let line = loop {
         let log = daemon.log_text();
-        if let Some(l) = log
-            .lines()
-            .find(|l| l.contains(" stream ") && l.contains("events=") && !l.contains("events=0 "))
-        {
+        // A line with events and a checkpointed position (a line due before the first
+        // checkpoint says `position=none yet`, as it should).
+        if let Some(l) = log.lines().find(|l| {
+            l.contains(" stream ")
+                && l.contains("events=")
+                && !l.contains("events=0 ")
+                && l.contains("position={")
+        }) {
             break l.to_string();
         }
         assert!(

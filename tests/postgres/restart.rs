@@ -226,3 +226,96 @@ async fn database_restart_loses_nothing() {
     let status = daemon.terminate(Duration::from_secs(60));
     assert!(status.success(), "exit {status}; log:\n{log}");
 }
+
+/// Creates `topic` with `partitions` partitions and `cleanup.policy` = `policy`.
+async fn create_topic(topic: &str, partitions: i32, policy: &str) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", kafka_brokers())
+        .create()
+        .unwrap();
+    let new =
+        NewTopic::new(topic, partitions, TopicReplication::Fixed(1)).set("cleanup.policy", policy);
+    let results = admin
+        .create_topics([&new], &AdminOptions::new())
+        .await
+        .unwrap();
+    for r in results {
+        r.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
+    }
+}
+
+/// Topics made beforehand by someone else: `tidemark check` says what it finds (a table's
+/// topic that is not compacted is a warning), and a positions topic with several partitions
+/// (a broker's `num.partitions`, or a user's script) still keeps every connector's position:
+/// the store writes and reads partition 0 only, whatever partition the connector's name
+/// would hash to.
+#[tokio::test(flavor = "multi_thread")]
+async fn topics_made_beforehand_are_checked_and_a_many_partition_positions_topic_keeps_positions() {
+    let client = pg().await;
+    let t = unique("pre");
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE {t} (id int PRIMARY KEY, v int); INSERT INTO {t} VALUES (1, 1), (2, 2);"
+        ))
+        .await
+        .unwrap();
+    let cfg = TestConfig::new(&[&format!("public.{t}")], "");
+    let topic = cfg.topic(&format!("public.{t}"));
+    let positions = format!("{}.positions", cfg.prefix);
+    create_topic(&positions, 16, "compact").await;
+    create_topic(&topic, 1, "delete").await;
+
+    let config = cfg.config_file();
+    let out = cfg
+        .tidemark(&["check", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains(&format!(
+            "WARN  topic {topic} has cleanup.policy=delete, not compact"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "ok    positions topic {positions}: 16 partition(s), cleanup.policy=compact"
+        )),
+        "{text}"
+    );
+    assert!(
+        out.status.success(),
+        "a warning does not fail the check: {text}"
+    );
+
+    let mut daemon = cfg.start();
+    assert_eq!(consume_n(&topic, 2, Duration::from_secs(60)).len(), 2);
+    client
+        .batch_execute(&format!("INSERT INTO {t} VALUES (3, 3)"))
+        .await
+        .unwrap();
+    assert_eq!(consume_n(&topic, 3, Duration::from_secs(60)).len(), 3);
+    daemon.stop_cleanly();
+
+    let mut daemon = cfg.start();
+    daemon.wait_log("starting connector");
+    let log = daemon.log_text();
+    assert!(
+        !log.contains("none (first start)"),
+        "the position was not found at the restart:\n{log}"
+    );
+    client
+        .batch_execute(&format!("INSERT INTO {t} VALUES (4, 4)"))
+        .await
+        .unwrap();
+    let all = consume_n(&topic, 4, Duration::from_secs(60));
+    let reads = all
+        .iter()
+        .filter(|m| m.value.as_ref().is_some_and(|v| v["op"] == "r"))
+        .count();
+    assert_eq!((all.len(), reads), (4, 2), "{all:?}");
+    daemon.stop_cleanly();
+    cfg.cleanup_and(&client, &format!("DROP TABLE {t}")).await;
+}

@@ -137,16 +137,7 @@ async fn no_password_reaches_a_log_or_an_output() {
     assert!(status.success(), "{out}");
     assert_clean("tail", &out, &secrets);
     // The admin API's view of the connector, as `status --json` prints it.
-    let log = daemon.log_text();
-    let api = log
-        .lines()
-        .find(|l| l.contains("admin API listening"))
-        .and_then(|l| {
-            l.split_whitespace()
-                .find_map(|w| w.strip_prefix("address="))
-        })
-        .expect("the admin API's address in the log")
-        .to_string();
+    let api = daemon.admin_address();
     let out = cfg
         .tidemark(&["status", "--json", "--config", &config])
         .env("TIDEMARK__ADMIN__LISTEN", &api)

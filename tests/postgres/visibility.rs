@@ -197,6 +197,7 @@ impl Drop for CpuHogs {
 /// table.
 #[tokio::test(flavor = "multi_thread")]
 async fn snapshot_under_a_fast_writer_on_a_loaded_machine_never_goes_back() {
+    const WRITER_SECONDS: Duration = Duration::from_secs(60);
     let rows: i64 = std::env::var("TIDEMARK_TEST_STRESS_ROWS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -221,7 +222,11 @@ async fn snapshot_under_a_fast_writer_on_a_loaded_machine_never_goes_back() {
         tokio::spawn(async move {
             let client = pg().await;
             let mut n: i64 = 0;
-            while !stop.load(Ordering::Relaxed) {
+            // The writer stops after WRITER_SECONDS even if the snapshot has not ended:
+            // the race is in the chunks read while it writes, and an unbounded writer on a
+            // slow machine only makes the snapshot longer (562 s in one CI run).
+            let began = Instant::now();
+            while !stop.load(Ordering::Relaxed) && began.elapsed() < WRITER_SECONDS {
                 n += 1;
                 // A deterministic spread of updates, deletes and re-inserts over the keys.
                 let id = (n * 7919) % (rows + rows / 10) + 1;

@@ -28,6 +28,9 @@ use crate::error::{Error, Result};
 use error::kafka_error;
 pub use events::BrokerEvents;
 
+/// How often the brokers are asked whether they answer while they are reported down.
+const OUTAGE_PROBE_EVERY: Duration = Duration::from_secs(2);
+
 /// What a message carries to its delivery report.
 pub struct Delivery {
     window: Arc<AckWindow>,
@@ -156,6 +159,36 @@ impl KafkaSink {
                 .upgrade()
                 .map_or(0, |p| p.in_flight_count().max(0) as u64)
         })
+    }
+
+    /// While the producer's brokers are reported down, asks them for metadata every
+    /// `OUTAGE_PROBE_EVERY` and clears the outage when one answers. An idle connector
+    /// produces nothing, so no acknowledgement would clear it; without the probe readiness
+    /// would say "Kafka unreachable" long after the brokers came back. Ends at `shutdown`.
+    pub fn spawn_outage_probe(&self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let producer = Arc::downgrade(&self.producer);
+        tokio::spawn(async move {
+            loop {
+                if !crate::retry::sleep_unless_stopped(OUTAGE_PROBE_EVERY, &mut shutdown).await {
+                    return;
+                }
+                if crate::status::registry().kafka_outage().is_none() {
+                    continue;
+                }
+                let Some(p) = producer.upgrade() else { return };
+                let answered = tokio::task::spawn_blocking(move || {
+                    p.client()
+                        .fetch_metadata(None, OUTAGE_PROBE_EVERY)
+                        .is_ok_and(|m| !m.brokers().is_empty())
+                })
+                .await
+                .unwrap_or(false);
+                if answered && crate::status::registry().kafka_outage().is_some() {
+                    tracing::info!("Kafka: a broker answers metadata requests again");
+                    crate::status::registry().kafka_up();
+                }
+            }
+        });
     }
 
     pub async fn ensure_topic(&self, topic: &str, compact: bool) -> Result<()> {

@@ -25,6 +25,7 @@
 //! Must not: buffer a transaction (each rows event is emitted as it is decoded), or commit
 //! positions (the pipeline does, after Kafka acknowledged; see [`position`]).
 
+pub mod backlog;
 pub mod binlog;
 pub mod config;
 pub mod decoder;

@@ -12,6 +12,7 @@
 //! the pgoutput payloads to us (except Begin/Commit/Message, which it pre-parses and which we
 //! map back onto our decoder's types).
 
+pub mod backlog;
 pub mod config;
 pub mod error;
 pub mod pgoutput;
