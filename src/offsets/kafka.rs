@@ -47,9 +47,16 @@ impl KafkaStore {
     pub async fn new(kafka: &KafkaConfig, topic: &str) -> Result<Self> {
         let brokers = kafka.brokers.clone().unwrap_or_default();
         let client = kafka.client_config();
+        // Not idempotent: each record is awaited before the next of its connector, so no two
+        // of one key are ever in flight (a retry can only repeat a record, which a load reads
+        // as the same position), and an idempotent producer's state is a liability here: after
+        // a broker loses it (tansu 0.6 across a restart panics on the stale producer id;
+        // Kafka answers UNKNOWN_PRODUCER_ID), librdkafka stalls until the in-flight records
+        // time out.
         let producer: FutureProducer<BrokerEvents> = client
             .clone()
-            .set("enable.idempotence", "true")
+            .set("enable.idempotence", "false")
+            .set("max.in.flight.requests.per.connection", "1")
             .set("acks", "all")
             .set("linger.ms", "0")
             .set("batch.num.messages", "1")

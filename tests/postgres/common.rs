@@ -286,6 +286,18 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// A free port below the kernel's ephemeral range (32768 up), for a server a test stops and
+/// starts again on the same port: while it is down no other test's `free_port()` (nor an
+/// outgoing connection's local port) can take it, as one did from the port of a restarted
+/// broker when the tests ran side by side.
+pub fn restartable_port() -> u16 {
+    let start = 20_000 + (std::process::id() % 10_000) as u16;
+    (start..30_000)
+        .chain(20_000..start)
+        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .expect("a free port in 20000..30000")
+}
+
 pub fn write(dir: &Path, rel: &str, text: &str) {
     let p = dir.join(rel);
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
