@@ -18,6 +18,17 @@
 //! `--ts-column`, the commit time is the row's column C instead (an RFC 3339 timestamp the
 //! writer sets to the statement's time): the binlog's `ts_ms` has whole-second resolution.
 
+//!
+//! `broker-latency --brokers B --topic T --rate R --messages N`: the floor under the latency
+//! above: rdkafka with tidemark's producer settings sends N small JSON messages at R per
+//! second, each carrying its send time as `source.ts_ms`, while the `latency` consumer (the
+//! same settings) reads them: the send-to-consumer latency through the broker and the two
+//! clients, with no database and no tidemark. `--linger-ms` (5) sets the producer's linger
+//! (tidemark's is 5: measured here, 0 made p99 ten times worse against tansu).
+//!
+//! The consumer of `latency` and `broker-latency` fetches with `fetch.wait.max.ms=1`
+//! (`BENCH_FETCH_WAIT_MS` overrides it): see `latency`.
+
 // A measuring tool run by the bench scripts, not the daemon: a broken setup may panic.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -35,6 +46,13 @@ fn arg(args: &[String], name: &str) -> String {
         .unwrap_or_else(|| panic!("missing {name}"))
 }
 
+fn opt(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -42,17 +60,8 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-async fn produce(brokers: &str, topic: &str, n: usize, sample: &str) {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("compression.type", "lz4")
-        .set("linger.ms", "5")
-        .set("batch.num.messages", "10000")
-        .set("queue.buffering.max.messages", "200000")
-        .create()
-        .expect("producer");
+/// Creates `topic` with one partition (an existing one is fine).
+async fn create_topic(brokers: &str, topic: &str) {
     let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
         ClientConfig::new()
             .set("bootstrap.servers", brokers)
@@ -68,6 +77,20 @@ async fn produce(brokers: &str, topic: &str, n: usize, sample: &str) {
             &rdkafka::admin::AdminOptions::new(),
         )
         .await;
+}
+
+async fn produce(brokers: &str, topic: &str, n: usize, sample: &str) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("compression.type", "lz4")
+        .set("linger.ms", "5")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "200000")
+        .create()
+        .expect("producer");
+    create_topic(brokers, topic).await;
     let text = std::fs::read_to_string(sample).expect("sample file");
     // A line is a value as it is, or `b64:<base64>` of a binary value (the avro format).
     let payloads: Vec<Vec<u8>> = text
@@ -157,7 +180,14 @@ fn latency(brokers: &str, topic: &str, n: usize, op: Option<&str>, ts_column: Op
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", "tidemark-bench")
-        .set("fetch.wait.max.ms", "10")
+        // tansu 0.6 holds a fetch for the whole fetch.wait.max.ms even when data arrives
+        // (Kafka answers as soon as fetch.min.bytes is there): measured here, the consumer's
+        // wait was the larger part of the latency (p50 21 ms with 10 ms, 7 ms with 1 ms,
+        // 150 ms with 100 ms, the same producer). 1 ms keeps the measuring consumer out of it.
+        .set(
+            "fetch.wait.max.ms",
+            std::env::var("BENCH_FETCH_WAIT_MS").unwrap_or_else(|_| "1".into()),
+        )
         .create()
         .expect("consumer");
     let mut tpl = TopicPartitionList::new();
@@ -196,6 +226,43 @@ fn latency(brokers: &str, topic: &str, n: usize, op: Option<&str>, ts_column: Op
     );
 }
 
+async fn broker_latency(brokers: &str, topic: &str, rate: u64, n: usize, linger_ms: &str) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("compression.type", "lz4")
+        .set("linger.ms", linger_ms)
+        .create()
+        .expect("producer");
+    // The topic exists before the consumer starts at its end.
+    create_topic(brokers, topic).await;
+    producer
+        .send(
+            FutureRecord::to(topic).key("setup").payload("{}"),
+            Duration::from_secs(30),
+        )
+        .await
+        .expect("the first message");
+    let (brokers_c, topic_c) = (brokers.to_string(), topic.to_string());
+    let consumer = std::thread::spawn(move || latency(&brokers_c, &topic_c, n, None, None));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let start = Instant::now();
+    let mut pending = Vec::with_capacity(n);
+    for i in 0..n {
+        let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
+        tokio::time::sleep_until(due.into()).await;
+        let value = format!("{{\"source\":{{\"ts_ms\":{}}}}}", now_ms());
+        let key = i.to_string();
+        let record = FutureRecord::to(topic).key(&key).payload(&value);
+        pending.push(producer.send_result(record).expect("queued"));
+    }
+    for p in pending {
+        let _ = p.await;
+    }
+    consumer.join().unwrap();
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -227,6 +294,18 @@ async fn main() {
                 .and_then(|i| args.get(i + 1))
                 .map(String::as_str),
         ),
-        _ => eprintln!("usage: kafka_baseline produce|latency ... (see scripts/bench.sh)"),
+        Some("broker-latency") => {
+            broker_latency(
+                &arg(&args, "--brokers"),
+                &arg(&args, "--topic"),
+                arg(&args, "--rate").parse().unwrap(),
+                arg(&args, "--messages").parse().unwrap(),
+                &opt(&args, "--linger-ms").unwrap_or_else(|| "5".into()),
+            )
+            .await
+        }
+        _ => eprintln!(
+            "usage: kafka_baseline produce|wal-read|latency|broker-latency ... (see scripts/bench.sh)"
+        ),
     }
 }

@@ -134,3 +134,37 @@ tidemark_wait() {
   TM_CPU_US=$(calc "round($(proc_cpu_s "$TM") * 1e6 / $count, 2)")
   PEAK_RSS_KB=$(awk '/VmHWM/ {print $2}' "/proc/$TM/status")
 }
+
+# latency_at_rates TOPIC WRITER [TOOL_ARGS...]: for each rate of $RATES, the commit-to-consumer
+# latency of RATE * $SECS changes that the shell function WRITER writes (it reads RATE, LN, the
+# count, and NEXT_ID, the first id), read from TOPIC by the latency tool (TOOL_ARGS: --op,
+# --ts-column), then the same rate through the broker and the two clients alone (the floor
+# under it). Appends both lines per rate to $OUT/latency.txt; adds every LN to LAT_TOTAL.
+latency_at_rates() {
+  local topic=$1 writer=$2 l0 l1 lat floor
+  shift 2
+  : > "$OUT/latency.txt"
+  LAT_TOTAL=0
+  for RATE in $RATES; do
+    LN=$((RATE * SECS))
+    if [ "${BENCH_FORMAT:-json}" = avro ]; then
+      echo "$RATE/s: not measured (BENCH_FORMAT=avro: the latency tool reads JSON envelopes)" >> "$OUT/latency.txt"
+      continue
+    fi
+    "$BASE" latency --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" --topic "$topic" --messages "$LN" "$@" \
+      > "$OUT/latency-$RATE.txt" &
+    lat=$!
+    sleep 2
+    l0=$(date +%s.%N)
+    "$writer"
+    l1=$(date +%s.%N)
+    wait $lat
+    NEXT_ID=$((NEXT_ID + LN))
+    LAT_TOTAL=$((LAT_TOTAL + LN))
+    floor=$("$BASE" broker-latency --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" --topic "floor_${RATE}_$RUN" \
+      --rate "$RATE" --messages "$LN" | tail -1)
+    printf "%s/s (achieved %.0f/s): %s\n" "$RATE" "$(calc "$LN / ($l1 - $l0)")" \
+      "$(tail -1 "$OUT/latency-$RATE.txt")" >> "$OUT/latency.txt"
+    echo "    broker and clients alone (rdkafka producer -> tansu -> consumer): $floor" >> "$OUT/latency.txt"
+  done
+}

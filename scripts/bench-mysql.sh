@@ -5,12 +5,15 @@
 #   (2) raw produce: rdkafka with tidemark's producer settings, same count and mean size
 #   (3) tidemark end to end: binlog -> Kafka, until the committed position reaches the end
 #   (4) tidemark's peak RSS, including one transaction of BENCH_BIG_TX rows
-# Usage: scripts/bench-mysql.sh   (BENCH_CHANGES=500000 BENCH_BIG_TX=1000000 BENCH_FORMAT=json|json-schema|avro BENCH_VALUES=tidemark|debezium)
+#   (5) commit-to-consumer latency p50/p99 at fixed rates (BENCH_RATES, BENCH_SECONDS each)
+# Usage: scripts/bench-mysql.sh   (BENCH_CHANGES=500000 BENCH_BIG_TX=1000000 BENCH_RATES="1000 10000" BENCH_SECONDS=20 BENCH_FORMAT=json|json-schema|avro BENCH_VALUES=tidemark|debezium)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 N=${BENCH_CHANGES:-500000}
 BIG=${BENCH_BIG_TX:-1000000}
+RATES=${BENCH_RATES:-1000 10000}
+SECS=${BENCH_SECONDS:-20}
 
 # shellcheck source=scripts/bench-lib.sh
 . scripts/bench-lib.sh
@@ -64,7 +67,7 @@ raw_read() {
   (cd "$OUT/raw" && mariadb-binlog --no-defaults --read-from-remote-server --raw -h 127.0.0.1 -P "$PORT" -u tidemark \
     --password=tidemark --start-position="$START_POS" --to-last-log "$START_FILE" >/dev/null)
   r1=$(date +%s.%N)
-  calc "$TOTAL / ($r1 - $r0)"
+  calc "$READ_COUNT / ($r1 - $r0)"
 }
 decoded_read() {
   local r0 r1
@@ -72,8 +75,10 @@ decoded_read() {
   mariadb-binlog --no-defaults --read-from-remote-server -v -h 127.0.0.1 -P "$PORT" -u tidemark --password=tidemark \
     --start-position="$START_POS" --to-last-log "$START_FILE" >/dev/null
   r1=$(date +%s.%N)
-  calc "$TOTAL / ($r1 - $r0)"
+  calc "$READ_COUNT / ($r1 - $r0)"
 }
+# The changes in the binlog from the start position to its end (the latency runs add theirs).
+READ_COUNT=$TOTAL
 RAW_1=$(raw_read)
 
 # (3) tidemark end to end, from the workload's start position
@@ -95,6 +100,27 @@ tidemark_start "$CFG/tidemark.yaml"
 trap 'kill $TM 2>/dev/null || true' EXIT
 tidemark_wait "$TOTAL" committed
 RSS=$PEAK_RSS_KB
+
+# (5) latency at fixed rates, tidemark still running: paced single-row inserts (autocommit);
+# the binlog's ts_ms has whole seconds, so the commit time is the row's c5 (NOW(6)).
+write_late() {
+  "${MY[@]}" <<SQL
+DELIMITER //
+BEGIN NOT ATOMIC
+  DECLARE t0 DOUBLE DEFAULT UNIX_TIMESTAMP(NOW(6));
+  DECLARE lag DOUBLE;
+  FOR i IN 1..$LN DO
+    INSERT INTO $T VALUES ($NEXT_ID + i, i, i, 'late', 1, NOW(6), 1, 1, 'x', CURDATE());
+    SET lag = t0 + i / $RATE - UNIX_TIMESTAMP(NOW(6));
+    IF lag > 0 THEN DO SLEEP(lag); END IF;
+  END FOR;
+END //
+DELIMITER ;
+SQL
+}
+NEXT_ID=$((TOTAL + 1))
+latency_at_rates "$RUN.tidemark_test.$T" write_late --op c --ts-column c5
+READ_COUNT=$((TOTAL + LAT_TOTAL))
 kill -TERM $TM; wait $TM || true
 trap - EXIT
 DELIVERED=$(count_topic "$RUN.tidemark_test.$T")
@@ -115,7 +141,9 @@ RATIO=$(python3 -c "print(round($E2E / $MIN * 100, 1))")
   printf "raw binlog read (mariadb-binlog --raw): %.0f changes/s (%.0f before, %.0f after tidemark); decoding rows (-v): %.0f changes/s\n" "$RAW" "$RAW_1" "$RAW_2" "$DECODED"
   printf "raw produce (rdkafka, idempotent, acks=all, lz4): %.0f msgs/s; machine CPU %s us/msg\n" "$PRODUCE" "$PRODUCE_CPU_US"
   printf "tidemark end to end: %.0f events/s = %s%% of min(raw binlog read, raw produce); machine CPU %s us/event, of which tidemark %s us\n" "$E2E" "$RATIO" "$E2E_CPU_US" "$TM_CPU_US"
-  echo "messages in the topic: $DELIVERED (expected $TOTAL)"
+  echo "messages in the topic: $DELIVERED (expected $((TOTAL + LAT_TOTAL)): the workload and the latency runs)"
   echo "peak RSS: $((RSS / 1024)) MiB (the run includes the $BIG-row transaction)"
+  echo "latency, commit to consumer, $SECS s per rate:"
+  sed 's/^/  /' "$OUT/latency.txt"
 } | tee "$OUT/results.txt"
 "${MY[@]}" -e "DROP TABLE $T" >/dev/null
