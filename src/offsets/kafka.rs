@@ -100,10 +100,12 @@ impl KafkaStore {
         let timeout = self.load_timeout;
         tokio::task::spawn_blocking(move || {
             let mut latest: Option<Position> = None;
-            read_to_end(&client, &topic, timeout, |offset, key, payload| {
+            let mut latest_offset = None;
+            let high = read_to_end(&client, &topic, timeout, |offset, key, payload| {
                 if key != Some(connector.as_bytes()) {
                     return Ok(());
                 }
+                latest_offset = Some(offset);
                 latest = match payload {
                     None => None,
                     Some(p) => {
@@ -118,6 +120,9 @@ impl KafkaStore {
                 };
                 Ok(())
             })?;
+            tracing::debug!(connector, end = high, offset = ?latest_offset,
+                position = %latest.as_ref().map_or_else(|| "none".to_string(), ToString::to_string),
+                "position loaded");
             Ok(latest)
         })
         .await
@@ -210,14 +215,16 @@ impl KafkaStore {
             .partition(0)
             .key(connector)
             .payload(&value);
-        self.producer
+        let delivered = self
+            .producer
             .send(record, Duration::from_secs(60))
             .await
-            .map(|_| ())
             .map_err(|(e, _)| {
                 Error::transient(format!("committing the position to topic {}", self.topic))
                     .with_source(e)
-            })
+            })?;
+        tracing::debug!(connector, offset = delivered.offset, %position, "position stored");
+        Ok(())
     }
 }
 

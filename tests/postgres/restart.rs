@@ -4,6 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use serde_json::Value as Json;
+
 use crate::common::*;
 
 const KEYS: i32 = 500;
@@ -318,4 +320,150 @@ async fn topics_made_beforehand_are_checked_and_a_many_partition_positions_topic
     assert_eq!((all.len(), reads), (4, 2), "{all:?}");
     daemon.stop_cleanly();
     cfg.cleanup_and(&client, &format!("DROP TABLE {t}")).await;
+}
+
+/// The connector's position records in the positions topic, oldest first: (offset, LSN).
+fn stored_lsns(cfg: &TestConfig) -> Vec<(i64, u64)> {
+    let topic = format!("{}.positions", cfg.prefix);
+    let key = Json::String(cfg.name.clone());
+    consume_until(&topic, Duration::from_secs(10), Duration::ZERO, |_| false)
+        .into_iter()
+        .filter(|m| m.key.as_ref() == Some(&key) && m.value.is_some())
+        .map(|m| {
+            let lsn = m.value.as_ref().unwrap()["position"]["lsn"]
+                .as_str()
+                .unwrap_or_else(|| panic!("a position record without an LSN: {:?}", m.value))
+                .to_string();
+            (m.offset, parse_lsn(&lsn))
+        })
+        .collect()
+}
+
+async fn slot_confirmed(client: &tokio_postgres::Client, slot: &str) -> u64 {
+    let confirmed: String = client
+        .query_one(
+            "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1",
+            &[&slot],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    parse_lsn(&confirmed)
+}
+
+/// A position stored ahead of the slot's confirmed_flush_lsn: the state a process leaves when
+/// it stops after the store took a position and before the server was told. The restart
+/// streams on from the stored position, and no position it stores is older than that one
+/// (the server re-reads WAL from the slot's restart_lsn and its keepalives carry the older
+/// positions it passes). Once the store moved back below the slot, the next start refused:
+/// "confirmed_flush_lsn ... is past the stored position".
+#[tokio::test(flavor = "multi_thread")]
+async fn a_position_stored_ahead_of_the_slot_never_moves_back() {
+    let client = pg().await;
+    let t = unique("ahead");
+    let filler = unique("ahead_filler");
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE {t} (id int PRIMARY KEY, v int); CREATE TABLE {filler} (x int)"
+        ))
+        .await
+        .unwrap();
+    let cfg = TestConfig::new(&[&format!("public.{t}")], "snapshot:\n  mode: never\n");
+    let topic = cfg.topic(&format!("public.{t}"));
+    let mut daemon = cfg.start();
+    wait_streaming(&client, &cfg.slot, &mut daemon).await;
+    client
+        .batch_execute(&format!("INSERT INTO {t} VALUES (1, 1)"))
+        .await
+        .unwrap();
+    assert_eq!(consume_n(&topic, 1, Duration::from_secs(60)).len(), 1);
+    daemon.stop_cleanly();
+
+    // WAL the connector does not capture, and a position at its end stored for the connector
+    // (as the last process would have, had it stopped before telling the server).
+    client
+        .batch_execute(&format!(
+            "INSERT INTO {filler} SELECT generate_series(1, 20000)"
+        ))
+        .await
+        .unwrap();
+    let ahead: String = client
+        .query_one("SELECT pg_current_wal_lsn()::text", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let confirmed = slot_confirmed(&client, &cfg.slot).await;
+    assert!(confirmed < parse_lsn(&ahead), "{confirmed:#X} {ahead}");
+    let positions = format!("{}.positions", cfg.prefix);
+    let last = consume_until(&positions, Duration::from_secs(10), Duration::ZERO, |_| {
+        false
+    })
+    .into_iter()
+    .rev()
+    .find(|m| m.key == Some(Json::String(cfg.name.clone())) && m.value.is_some())
+    .expect("a stored position");
+    let mut forged = last.value.unwrap();
+    forged["position"]["lsn"] = Json::String(ahead.clone());
+    let forged_at = {
+        let producer: rdkafka::producer::FutureProducer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", kafka_brokers())
+            .create()
+            .unwrap();
+        let value = serde_json::to_vec(&forged).unwrap();
+        let record = rdkafka::producer::FutureRecord::to(&positions)
+            .partition(0)
+            .key(&cfg.name)
+            .payload(&value);
+        producer
+            .send(record, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .offset
+    };
+
+    // The restart: a change after the stored position arrives, and every position stored
+    // from then on is at or after it.
+    let mut daemon = cfg.start();
+    wait_streaming(&client, &cfg.slot, &mut daemon).await;
+    client
+        .batch_execute(&format!("INSERT INTO {t} VALUES (2, 2)"))
+        .await
+        .unwrap();
+    assert_eq!(
+        consume_n(&topic, 2, Duration::from_secs(60)).len(),
+        2,
+        "{}",
+        daemon.log_text()
+    );
+    // Keepalives come every status interval (300 ms): give the daemon several.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    daemon.stop_cleanly();
+    let after: Vec<(i64, u64)> = stored_lsns(&cfg)
+        .into_iter()
+        .filter(|(offset, _)| *offset > forged_at)
+        .collect();
+    assert!(!after.is_empty(), "{}", daemon.log_text());
+    let behind: Vec<String> = after
+        .iter()
+        .filter(|(_, lsn)| *lsn < parse_lsn(&ahead))
+        .map(|(offset, lsn)| format!("offset {offset}: {lsn:#X}"))
+        .collect();
+    assert!(
+        behind.is_empty(),
+        "positions stored behind the one the connector started from ({ahead}): {behind:?}\n{}",
+        daemon.log_text()
+    );
+
+    // And the next start goes on from there.
+    let mut daemon = cfg.start();
+    wait_streaming(&client, &cfg.slot, &mut daemon).await;
+    client
+        .batch_execute(&format!("INSERT INTO {t} VALUES (3, 3)"))
+        .await
+        .unwrap();
+    assert_eq!(consume_n(&topic, 3, Duration::from_secs(60)).len(), 3);
+    daemon.stop_cleanly();
+    assert!(!daemon.log_text().contains("past the stored position"));
+    cfg.cleanup_and(&client, &format!("DROP TABLE {t}; DROP TABLE {filler}"))
+        .await;
 }

@@ -10,7 +10,13 @@
 //! - resumption is at a transaction boundary: positions are only ever commit ends;
 //! - the slot's `confirmed_flush_lsn` is only advanced (standby status update) to positions
 //!   already committed to the position store, so the server never frees WAL that a restart
-//!   could still need, and frees it right after.
+//!   could still need, and frees it right after;
+//! - positions only move forward, also across restarts: the server streams from the later of
+//!   the requested position and the slot's `confirmed_flush_lsn`, but decodes from
+//!   `restart_lsn`, and its keepalives carry the older positions it passes on the way. The
+//!   stream's first checkpoint is never older than where it resumes, so the stored position
+//!   never falls behind the slot's confirmed one (a start refuses a slot past the stored
+//!   position: something else moved it, and changes between the two would be lost).
 //!
 //! Duplicates are possible only after a crash: events acknowledged after the last commit of
 //! the position are sent again.

@@ -698,20 +698,27 @@ pub async fn prepare(
         }
         Some(_) => {}
     }
-    if inspection.slot.is_none() {
-        // PostgreSQL 17+: a failover slot, which `sync_replication_slots` on a standby keeps
-        // in step, so the connector can go on after a promotion.
-        let sql = if inspection.server_version_num >= 170_000 {
-            "SELECT pg_create_logical_replication_slot($1, 'pgoutput', false, false, true)"
-        } else {
-            "SELECT pg_create_logical_replication_slot($1, 'pgoutput')"
-        };
-        client.execute(sql, &[&pg.slot]).await.map_err(q(&ctx))?;
-        tracing::info!(connector = %cfg.name, slot = %pg.slot, "created replication slot");
-    }
+    let slot_confirmed = match &inspection.slot {
+        Some(s) => s.confirmed_flush(),
+        None => {
+            // PostgreSQL 17+: a failover slot, which `sync_replication_slots` on a standby
+            // keeps in step, so the connector can go on after a promotion.
+            let sql = if inspection.server_version_num >= 170_000 {
+                "SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput', false, false, true)"
+            } else {
+                "SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput')"
+            };
+            let row = client.query_one(sql, &[&pg.slot]).await.map_err(q(&ctx))?;
+            tracing::info!(connector = %cfg.name, slot = %pg.slot, "created replication slot");
+            row.get::<_, Option<String>>(0)
+                .as_deref()
+                .and_then(super::pgoutput::parse_lsn)
+        }
+    };
     Ok(Prepared {
         inspection,
         resnapshot: lost.is_some(),
+        slot_confirmed,
     })
 }
 
@@ -728,6 +735,8 @@ pub struct Prepared {
     pub inspection: Inspection,
     /// The slot was lost and is new: stream from it and snapshot every table again.
     pub resnapshot: bool,
+    /// The slot's confirmed_flush_lsn as the stream starts (a new slot's consistent point).
+    pub slot_confirmed: Option<u64>,
 }
 
 /// Why the slot cannot carry on from where the connector stopped, if it cannot: it is missing

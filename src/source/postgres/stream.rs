@@ -111,7 +111,10 @@ pub async fn run(ctx: SourceContext) -> Result<()> {
     );
 
     let history = CommitHistory::new(next_xid(&sql, &cfg.name).await?);
-    let mut decoder = Decoder::new(cfg.clone(), sql, history);
+    // The server streams from the later of the requested position and the slot's confirmed
+    // one; no checkpoint may be older than that (see `Decoder::last_checkpoint`).
+    let resume_from = start_lsn.max(prepared.slot_confirmed.unwrap_or(0));
+    let mut decoder = Decoder::new(cfg.clone(), sql, history, resume_from);
     decoder.snapshot = snapshot_progress.map(|progress| Driver::new(&cfg, progress));
     // Reads the snapshot's chunks while the decoder's driver has a snapshot in progress.
     let mut chunks: Option<PgSnapshot> = None;
@@ -246,6 +249,12 @@ struct Decoder {
     /// The relation cache and the commit history, shared with the snapshot reader.
     shared: StreamShared,
     tx: Option<OpenTransaction>,
+    /// The newest checkpoint handed out, starting at the position the stream resumes from.
+    /// Checkpoints never go below it: the server re-reads WAL from the slot's restart_lsn and
+    /// its keepalives carry the positions it passes on the way, older than where the stream
+    /// resumes (a position stored after the last one the server was told of, by a process
+    /// that stopped between the two). A checkpoint there would move the stored position back
+    /// behind the slot's confirmed_flush_lsn, and the next start would find the slot past it.
     last_checkpoint: u64,
     name: Arc<str>,
     db: Arc<str>,
@@ -259,7 +268,12 @@ struct Decoder {
 }
 
 impl Decoder {
-    fn new(cfg: Arc<ConnectorConfig>, sql: tokio_postgres::Client, history: CommitHistory) -> Self {
+    fn new(
+        cfg: Arc<ConnectorConfig>,
+        sql: tokio_postgres::Client,
+        history: CommitHistory,
+        resume_from: u64,
+    ) -> Self {
         Self {
             name: Arc::from(cfg.name.as_str()),
             db: Arc::from(cfg.connection.database.as_str()),
@@ -270,7 +284,7 @@ impl Decoder {
                 history,
             },
             tx: None,
-            last_checkpoint: 0,
+            last_checkpoint: resume_from,
             ignored_logged: HashSet::new(),
             snapshot: None,
             reshaped: Vec::new(),
@@ -411,6 +425,7 @@ impl Decoder {
                 // the same). This lets the slot advance while captured tables are idle.
                 let lsn = wal_end.as_u64();
                 if self.tx.is_none() && lsn > self.last_checkpoint {
+                    tracing::trace!(connector = %self.name, wal_end = %format_lsn(lsn), "keepalive: a checkpoint");
                     self.last_checkpoint = lsn;
                     return Ok(vec![self.checkpoint(lsn)?]);
                 }
@@ -454,7 +469,7 @@ impl Decoder {
             PgOutputMessage::Commit { end_lsn, .. } => {
                 self.tx = None;
                 self.last_checkpoint = self.last_checkpoint.max(end_lsn);
-                Ok(vec![self.checkpoint(end_lsn)?])
+                Ok(vec![self.checkpoint(self.last_checkpoint)?])
             }
             PgOutputMessage::Relation {
                 oid,
