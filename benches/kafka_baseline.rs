@@ -7,10 +7,12 @@
 //! prints `produce_rate_msgs_per_s=<f>`.
 //!
 //! `wal-read --host H --port P --user U --password W --database D --slot S --publication P
-//! --end-lsn L`: the raw replication read rate: pgwire-replication alone, pgoutput proto 1, no
-//! decoding beyond counting Insert/Update/Delete messages, confirming each commit (status
-//! every 100 ms, as tidemark in the bench), until the stream passes L; prints
-//! `wal_read_rate_changes_per_s=<f>`.
+//! --end-lsn L`: the raw replication read rate: pgwire-replication alone, pgoutput proto 1,
+//! each message decoded by tidemark's pgoutput decoder (tuples split into columns) and
+//! discarded, Insert/Update/Delete counted, each commit confirmed (status every 100 ms, as
+//! tidemark in the bench), until the stream passes L; prints `wal_read_rate_changes_per_s=<f>`.
+//! The fair floor under tidemark's PostgreSQL path: the same client and wire decoding, without
+//! events, routing, encoding or producing.
 //!
 //! `latency --brokers B --topic T --messages N [--op O] [--ts-column C]`: consumes N messages
 //! (of operation O only, when given) from the end of T and prints p50/p99 of (receive time -
@@ -159,7 +161,14 @@ async fn wal_read(args: &[String]) {
     while let Some(ev) = client.recv().await.expect("recv") {
         match ev {
             ReplicationEvent::XLogData { data, .. } => {
-                if matches!(data.first(), Some(b'I' | b'U' | b'D')) {
+                // Decoded as tidemark decodes it (tuples split into columns), then discarded.
+                use tidemark::source::postgres::pgoutput::{decode, PgOutputMessage};
+                if matches!(
+                    decode(&data).expect("pgoutput"),
+                    PgOutputMessage::Insert { .. }
+                        | PgOutputMessage::Update { .. }
+                        | PgOutputMessage::Delete { .. }
+                ) {
                     changes += 1;
                 }
             }

@@ -72,6 +72,21 @@ us_per() { python3 -c "print(round(($3 - $2) / $(getconf CLK_TCK) * 1e6 / $1, 2)
 # proc_cpu_s PID: CPU seconds (user + system) process PID used so far.
 proc_cpu_s() { awk -v t="$(getconf CLK_TCK)" '{print ($14 + $15) / t}' "/proc/$1/stat"; }
 
+# cpu_run FILE CMD...: runs CMD (its output passes through) and writes to FILE the CPU seconds
+# (user + system) CMD and its children used: a raw client's own CPU, apart from the servers'.
+cpu_run() {
+  local file=$1
+  shift
+  python3 -c 'import resource, subprocess, sys
+rc = subprocess.run(sys.argv[2:]).returncode
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+open(sys.argv[1], "w").write(str(r.ru_utime + r.ru_stime))
+sys.exit(rc)' "$file" "$@"
+}
+
+# cpu_us FILE COUNT: microseconds per item of the CPU seconds cpu_run wrote to FILE.
+cpu_us() { python3 -c "print(round($(cat "$1") * 1e6 / $2, 2))"; }
+
 # count_topic TOPIC: the messages in TOPIC (read to an idle timeout).
 count_topic() {
   target/release/tidemark tail "$1" --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" --from-beginning \
@@ -97,14 +112,17 @@ print(sum(n)//len(n))"
 }
 
 # raw_produce COUNT SAMPLE TOPIC: the produce rate (msgs/s) of COUNT messages with SAMPLE's values;
-# sets PRODUCE_CPU_US, the machine's CPU per message meanwhile (client and broker).
+# sets PRODUCE_CPU_US, the machine's CPU per message meanwhile (client and broker), and
+# PRODUCE_CLIENT_US, the producer process's own CPU per message (call it with its output
+# redirected, not in a command substitution, whose variables would be lost).
 raw_produce() {
   local b0 b1 out
   b0=$(busy_ticks)
-  out=$("$BASE" produce --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" --topic "$3" --messages "$1" --sample "$2" \
-    | sed -n 's/.*produce_rate_msgs_per_s=\([0-9.]*\).*/\1/p')
+  out=$(cpu_run "$OUT/produce-client.s" "$BASE" produce --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" --topic "$3" \
+    --messages "$1" --sample "$2" | sed -n 's/.*produce_rate_msgs_per_s=\([0-9.]*\).*/\1/p')
   b1=$(busy_ticks)
   PRODUCE_CPU_US=$(us_per "$1" "$b0" "$b1")
+  PRODUCE_CLIENT_US=$(cpu_us "$OUT/produce-client.s" "$1")
   echo "$out"
 }
 

@@ -60,26 +60,29 @@ BYTES=$("${MY[@]}" -e "SHOW BINARY LOGS" | awk -v s="$START_FILE" -v sp="$START_
 echo "workload written in $(calc "$W1 - $W0") s: $TOTAL changes, $BYTES binlog bytes, $START_FILE:$START_POS .. $END_FILE:$END_POS" >&2
 
 # (1) raw binlog read, before and after tidemark; the faster one counts
+# raw_read TAG prints the rate and writes the reader's own CPU per change to $OUT/binlog-TAG.us.
 raw_read() {
   local r0 r1
   rm -rf "$OUT/raw" && mkdir -p "$OUT/raw"
   r0=$(date +%s.%N)
-  (cd "$OUT/raw" && mariadb-binlog --no-defaults --read-from-remote-server --raw -h 127.0.0.1 -P "$PORT" -u tidemark \
+  (cd "$OUT/raw" && cpu_run "../binlog-$1.s" mariadb-binlog --no-defaults --read-from-remote-server --raw -h 127.0.0.1 -P "$PORT" -u tidemark \
     --password=tidemark --start-position="$START_POS" --to-last-log "$START_FILE" >/dev/null)
   r1=$(date +%s.%N)
+  cpu_us "$OUT/binlog-$1.s" "$READ_COUNT" > "$OUT/binlog-$1.us"
   calc "$READ_COUNT / ($r1 - $r0)"
 }
 decoded_read() {
   local r0 r1
   r0=$(date +%s.%N)
-  mariadb-binlog --no-defaults --read-from-remote-server -v -h 127.0.0.1 -P "$PORT" -u tidemark --password=tidemark \
+  cpu_run "$OUT/binlog-decoded.s" mariadb-binlog --no-defaults --read-from-remote-server -v -h 127.0.0.1 -P "$PORT" -u tidemark --password=tidemark \
     --start-position="$START_POS" --to-last-log "$START_FILE" >/dev/null
   r1=$(date +%s.%N)
+  cpu_us "$OUT/binlog-decoded.s" "$READ_COUNT" > "$OUT/binlog-decoded.us"
   calc "$READ_COUNT / ($r1 - $r0)"
 }
 # The changes in the binlog from the start position to its end (the latency runs add theirs).
 READ_COUNT=$TOTAL
-RAW_1=$(raw_read)
+RAW_1=$(raw_read 1)
 
 # (3) tidemark end to end, from the workload's start position
 CFG="$OUT/configs"
@@ -125,13 +128,16 @@ kill -TERM $TM; wait $TM || true
 trap - EXIT
 DELIVERED=$(count_topic "$RUN.tidemark_test.$T")
 SIZE=$(sample_values "$RUN.tidemark_test.$T" "$OUT/sample.jsonl")
-RAW_2=$(raw_read)
+RAW_2=$(raw_read 2)
 RAW=$(python3 -c "print(max($RAW_1, $RAW_2))")
 DECODED=$(decoded_read)
 
 # (2) raw produce: the same count, values sampled from tidemark's own messages
 raw_produce "$TOTAL" "$OUT/sample.jsonl" "raw_$RUN" > "$OUT/produce.txt"
 PRODUCE=$(cat "$OUT/produce.txt")
+# The raw clients' own CPU per change (not the servers'), and tidemark's against them.
+READER_US=$(python3 -c "print(min($(cat "$OUT/binlog-1.us"), $(cat "$OUT/binlog-2.us")))")
+DECODER_US=$(cat "$OUT/binlog-decoded.us")
 
 MIN=$(python3 -c "print(min($RAW, $PRODUCE))")
 RATIO=$(python3 -c "print(round($E2E / $MIN * 100, 1))")
@@ -139,8 +145,11 @@ RATIO=$(python3 -c "print(round($E2E / $MIN * 100, 1))")
   echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(uname -r); MariaDB $("${MY[@]}" -e 'SELECT VERSION()')"
   echo "workload: $TOTAL changes ($HALF single-row inserts, $HALF updates in 1000-row transactions, one transaction of $BIG inserts), $BYTES binlog bytes, mean message $SIZE bytes"
   printf "raw binlog read (mariadb-binlog --raw): %.0f changes/s (%.0f before, %.0f after tidemark); decoding rows (-v): %.0f changes/s\n" "$RAW" "$RAW_1" "$RAW_2" "$DECODED"
-  printf "raw produce (rdkafka, idempotent, acks=all, lz4): %.0f msgs/s; machine CPU %s us/msg\n" "$PRODUCE" "$PRODUCE_CPU_US"
+  printf "raw produce (rdkafka, idempotent, acks=all, lz4): %.0f msgs/s; machine CPU %s us/msg, of which the producer process %s us\n" "$PRODUCE" "$PRODUCE_CPU_US" "$PRODUCE_CLIENT_US"
   printf "tidemark end to end: %.0f events/s = %s%% of min(raw binlog read, raw produce); machine CPU %s us/event, of which tidemark %s us\n" "$E2E" "$RATIO" "$E2E_CPU_US" "$TM_CPU_US"
+  printf "own CPU per change: tidemark %s us; raw producer %s us (ratio %s, target <= 2); mariadb-binlog --raw %s us; decoding rows (-v) %s us; producer + raw reader %s us (ratio %s)\n" \
+    "$TM_CPU_US" "$PRODUCE_CLIENT_US" "$(calc "round($TM_CPU_US / $PRODUCE_CLIENT_US, 2)")" "$READER_US" "$DECODER_US" \
+    "$(calc "round($PRODUCE_CLIENT_US + $READER_US, 2)")" "$(calc "round($TM_CPU_US / ($PRODUCE_CLIENT_US + $READER_US), 2)")"
   echo "messages in the topic: $DELIVERED (expected $((TOTAL + LAT_TOTAL)): the workload and the latency runs)"
   echo "peak RSS: $((RSS / 1024)) MiB (the run includes the $BIG-row transaction)"
   echo "latency, commit to consumer, $SECS s per rate:"

@@ -49,15 +49,17 @@ SQL
 fi
 
 # (1) raw reads, before and after tidemark; the faster counts
+# raw_select TAG prints the rate and writes the client's own CPU per row to $OUT/select-TAG.us.
 raw_select() {
   local r0 r1
   r0=$(date +%s.%N)
   if [ "$SOURCE" = mysql ]; then
-    "${MY[@]}" --quick -e "SELECT * FROM $T" >/dev/null
+    cpu_run "$OUT/select-$1.s" "${MY[@]}" --quick -e "SELECT * FROM $T" >/dev/null
   else
-    "${PSQL[@]}" -c "SELECT * FROM $T" >/dev/null
+    cpu_run "$OUT/select-$1.s" "${PSQL[@]}" -c "SELECT * FROM $T" >/dev/null
   fi
   r1=$(date +%s.%N)
+  cpu_us "$OUT/select-$1.s" "$ROWS" > "$OUT/select-$1.us"
   calc "$ROWS / ($r1 - $r0)"
 }
 raw_copy() {
@@ -68,7 +70,7 @@ raw_copy() {
   r1=$(date +%s.%N)
   calc "$ROWS / ($r1 - $r0)"
 }
-SELECT_1=$(raw_select)
+SELECT_1=$(raw_select 1)
 COPY_1=$(raw_copy)
 
 # (2) tidemark, initial snapshot
@@ -133,10 +135,14 @@ wait $WRITER || true
 wait $LAT || true
 kill -TERM $TM; wait $TM || true
 trap - EXIT
-SELECT_2=$(raw_select)
+SELECT_2=$(raw_select 2)
 COPY_2=$(raw_copy)
 SELECT_RATE=$(python3 -c "print(max($SELECT_1, $SELECT_2))")
 COPY_RATE=$(python3 -c "print(max($COPY_1, $COPY_2))")
+SELECT_US=$(python3 -c "print(min($(cat "$OUT/select-1.us"), $(cat "$OUT/select-2.us")))")
+# The raw producer on the same rows (values sampled from tidemark's messages).
+SIZE=$(sample_values "$RUN.$DB.$T" "$OUT/sample.jsonl")
+raw_produce "$ROWS" "$OUT/sample.jsonl" "raw_$RUN" > "$OUT/produce.txt"
 READS=$(grep -c '"op":"r"' <(target/release/tidemark tail "$RUN.$DB.$T" --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" \
   --from-beginning --idle-timeout-ms 5000) || true)
 {
@@ -147,6 +153,10 @@ READS=$(grep -c '"op":"r"' <(target/release/tidemark tail "$RUN.$DB.$T" --broker
   printf "tidemark snapshot (to acknowledged Kafka messages, progress committed): %.0f rows/s = %s%% of SELECT; machine CPU %s us/row, of which tidemark %s us\n" \
     "$E2E" "$(python3 -c "print(round($E2E / $SELECT_RATE * 100, 1))")" "$E2E_CPU_US" "$TM_CPU_US"
   [ "$SOURCE" = mysql ] || echo "  = $(python3 -c "print(round($E2E / $COPY_RATE * 100, 1))")% of COPY"
+  printf "raw produce of the same rows (mean message %s bytes): %.0f msgs/s\n" "$SIZE" "$(cat "$OUT/produce.txt")"
+  printf "own CPU per row: tidemark %s us; raw producer %s us (ratio %s, target <= 2.5); SELECT client %s us; producer + SELECT client %s us (ratio %s)\n" \
+    "$TM_CPU_US" "$PRODUCE_CLIENT_US" "$(calc "round($TM_CPU_US / $PRODUCE_CLIENT_US, 2)")" "$SELECT_US" \
+    "$(calc "round($PRODUCE_CLIENT_US + $SELECT_US, 2)")" "$(calc "round($TM_CPU_US / ($PRODUCE_CLIENT_US + $SELECT_US), 2)")"
   echo "op=r messages in the topic: $READS (table rows: $ROWS)"
   echo "live updates during the snapshot, commit to consumer: $(grep -v latency_ready "$OUT/latency.txt")"
   echo "peak RSS: $((RSS / 1024)) MiB"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Throughput and latency of tidemark against raw baselines, in one run on one machine:
-#   (1) raw WAL decode: pg_recvlogical (pgoutput) reading the workload's WAL to /dev/null
+#   (1) raw WAL decode: pg_recvlogical (pgoutput) reading the workload's WAL to /dev/null, and
+#       the replication client alone decoding pgoutput (kafka_baseline wal-read)
 #   (2) raw produce: rdkafka, tidemark's producer settings, same count and mean size
+#   and each raw client's own CPU per change beside tidemark's (the ratios of issue 15)
 #   (3) tidemark end to end: slot -> Kafka, until the slot confirms the workload's end
 #   (4) commit-to-consumer latency p50/p99 at fixed rates (synchronous_commit=on), and peak RSS
 # Usage: scripts/bench.sh            (BENCH_CHANGES=500000 BENCH_RATES="1000 10000" BENCH_SECONDS=20 BENCH_FORMAT=json|json-schema|avro BENCH_VALUES=tidemark|debezium)
@@ -55,7 +57,7 @@ echo "workload written in $(calc "$W1 - $W0") s, WAL end $END_LSN" >&2
 raw_decode() {
   local r0 r1
   r0=$(date +%s.%N)
-  "$TIDEMARK_DEV_PG_BIN/pg_recvlogical" -d "$PGURL" --slot "$1" --start --endpos="$END_LSN" \
+  cpu_run "$OUT/$1.s" "$TIDEMARK_DEV_PG_BIN/pg_recvlogical" -d "$PGURL" --slot "$1" --start --endpos="$END_LSN" \
     -o proto_version=1 -o "publication_names=pub_$RUN" -f /dev/null --no-loop
   r1=$(date +%s.%N)
   calc "$N / ($r1 - $r0)"
@@ -77,8 +79,8 @@ RSS_BULK=$PEAK_RSS_KB
 DELIVERED=$(count_topic "$RUN.public.$T")
 SIZE=$(sample_values "$RUN.public.$T" "$OUT/sample.jsonl")
 RAW_DECODE_2=$(raw_decode "raw2_$RUN")
-# the replication client crate alone (no pgoutput decoding, no producing)
-WAL_READ=$("$BASE" wal-read --host 127.0.0.1 --port "${TIDEMARK_DEV_PG_PORT:-55432}" --user tidemark \
+# the replication client alone, decoding pgoutput with tidemark's decoder and discarding it (no events, no producing)
+WAL_READ=$(cpu_run "$OUT/wal-read.s" "$BASE" wal-read --host 127.0.0.1 --port "${TIDEMARK_DEV_PG_PORT:-55432}" --user tidemark \
   --password tidemark --database tidemark_test --slot "raw3_$RUN" --publication "pub_$RUN" --end-lsn "$END_LSN" \
   | sed -n 's/.*wal_read_rate_changes_per_s=\([0-9.]*\).*/\1/p')
 RAW_DECODE=$(python3 -c "print(max($RAW_DECODE_1, $RAW_DECODE_2, $WAL_READ))")
@@ -86,6 +88,9 @@ RAW_DECODE=$(python3 -c "print(max($RAW_DECODE_1, $RAW_DECODE_2, $WAL_READ))")
 # (2) raw produce: the same count, values sampled from tidemark's own messages
 raw_produce "$N" "$OUT/sample.jsonl" "raw_$RUN" > "$OUT/produce.txt"
 PRODUCE=$(cat "$OUT/produce.txt")
+# The raw clients' own CPU per message (not the servers'), and tidemark's against them.
+RECV_US=$(python3 -c "print(round(min($(cat "$OUT/raw_$RUN.s"), $(cat "$OUT/raw2_$RUN.s")) * 1e6 / $N, 2))")
+WAL_READ_US=$(cpu_us "$OUT/wal-read.s" "$N")
 
 # (4) latency at fixed rates, tidemark still running (the latency tool reads the JSON
 # envelope's source.ts_ms: not measured with BENCH_FORMAT=avro). The writer commits with
@@ -115,9 +120,12 @@ RATIO=$(python3 -c "print(round($E2E / $MIN * 100, 1))")
 {
   echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(uname -r)"
   echo "workload: $N changes ($HALF single-row inserts, $HALF updates in 1000-row transactions), 10 columns, mean message $SIZE bytes"
-  printf "raw WAL read: %.0f changes/s, the fastest of pg_recvlogical (pgoutput, to /dev/null) %.0f before and %.0f after tidemark, and the replication client alone %.0f\n" "$RAW_DECODE" "$RAW_DECODE_1" "$RAW_DECODE_2" "$WAL_READ"
-  printf "raw produce (rdkafka, idempotent, acks=all, lz4): %.0f msgs/s; machine CPU %s us/msg\n" "$PRODUCE" "$PRODUCE_CPU_US"
+  printf "raw WAL read: %.0f changes/s, the fastest of pg_recvlogical (pgoutput, to /dev/null) %.0f before and %.0f after tidemark, and the replication client decoding pgoutput %.0f\n" "$RAW_DECODE" "$RAW_DECODE_1" "$RAW_DECODE_2" "$WAL_READ"
+  printf "raw produce (rdkafka, idempotent, acks=all, lz4): %.0f msgs/s; machine CPU %s us/msg, of which the producer process %s us\n" "$PRODUCE" "$PRODUCE_CPU_US" "$PRODUCE_CLIENT_US"
   printf "tidemark end to end: %.0f events/s = %s%% of min(raw WAL read, raw produce); machine CPU %s us/event, of which tidemark %s us\n" "$E2E" "$RATIO" "$E2E_CPU_US" "$TM_CPU_US"
+  printf "own CPU per change: tidemark %s us; raw producer %s us (ratio %s, target <= 2); replication client decoding pgoutput %s us; pg_recvlogical %s us; producer + replication client %s us (ratio %s)\n" \
+    "$TM_CPU_US" "$PRODUCE_CLIENT_US" "$(calc "round($TM_CPU_US / $PRODUCE_CLIENT_US, 2)")" "$WAL_READ_US" "$RECV_US" \
+    "$(calc "round($PRODUCE_CLIENT_US + $WAL_READ_US, 2)")" "$(calc "round($TM_CPU_US / ($PRODUCE_CLIENT_US + $WAL_READ_US), 2)")"
   echo "messages in the topic after the bulk run: $DELIVERED (expected $N)"
   echo "peak RSS: $((RSS_BULK / 1024)) MiB after the bulk run, $((RSS / 1024)) MiB after the latency run"
   echo "latency, commit to consumer, $SECS s per rate:"
