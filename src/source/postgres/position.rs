@@ -13,10 +13,13 @@
 //!   could still need, and frees it right after;
 //! - positions only move forward, also across restarts: the server streams from the later of
 //!   the requested position and the slot's `confirmed_flush_lsn`, but decodes from
-//!   `restart_lsn`, and its keepalives carry the older positions it passes on the way. The
-//!   stream's first checkpoint is never older than where it resumes, so the stored position
-//!   never falls behind the slot's confirmed one (a start refuses a slot past the stored
-//!   position: something else moved it, and changes between the two would be lost).
+//!   `restart_lsn`, and its keepalives carry the older positions it passes on the way (the one
+//!   failure of this kind seen fits it: a keepalive's position at a flushed-WAL page boundary
+//!   was stored and confirmed; after a restart an earlier commit's end, the last whole record
+//!   before that boundary, was stored, and the next start found the slot past it). The
+//!   stream's checkpoints are never older than where it resumes, so the stored position never
+//!   falls behind the slot's confirmed one (a start refuses a slot past the stored position:
+//!   something else moved it, and changes between the two would be lost).
 //!
 //! Duplicates are possible only after a crash: events acknowledged after the last commit of
 //! the position are sent again.

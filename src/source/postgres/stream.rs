@@ -429,6 +429,10 @@ impl Decoder {
                     self.last_checkpoint = lsn;
                     return Ok(vec![self.checkpoint(lsn)?]);
                 }
+                if lsn < self.last_checkpoint {
+                    tracing::trace!(connector = %self.name, wal_end = %format_lsn(lsn),
+                        checkpoint = %format_lsn(self.last_checkpoint), "keepalive behind the last checkpoint: ignored");
+                }
                 Ok(vec![])
             }
             ReplicationEvent::StoppedAt { .. } => Ok(vec![]),
