@@ -115,15 +115,7 @@ async fn kill_9_and_restart_loses_nothing_and_keeps_per_key_order() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let confirmed: String = client
-        .query_one(
-            "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1",
-            &[&cfg.slot],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    let confirmed = parse_lsn(&confirmed);
+    let confirmed = slot_confirmed(&client, &cfg.slot).await;
     // Every transaction the slot confirmed must already be in Kafka.
     let must_have: BTreeSet<(i32, i32)> = written
         .iter()
@@ -322,13 +314,20 @@ async fn topics_made_beforehand_are_checked_and_a_many_partition_positions_topic
     cfg.cleanup_and(&client, &format!("DROP TABLE {t}")).await;
 }
 
-/// The connector's position records in the positions topic, oldest first: (offset, LSN).
-fn stored_lsns(cfg: &TestConfig) -> Vec<(i64, u64)> {
+/// The connector's position records in the positions topic, oldest first.
+fn position_records(cfg: &TestConfig) -> Vec<Msg> {
     let topic = format!("{}.positions", cfg.prefix);
     let key = Json::String(cfg.name.clone());
     consume_until(&topic, Duration::from_secs(10), Duration::ZERO, |_| false)
         .into_iter()
         .filter(|m| m.key.as_ref() == Some(&key) && m.value.is_some())
+        .collect()
+}
+
+/// [`position_records`] as (offset, LSN).
+fn stored_lsns(cfg: &TestConfig) -> Vec<(i64, u64)> {
+    position_records(cfg)
+        .into_iter()
         .map(|m| {
             let lsn = m.value.as_ref().unwrap()["position"]["lsn"]
                 .as_str()
@@ -395,13 +394,7 @@ async fn a_position_stored_ahead_of_the_slot_never_moves_back() {
     let confirmed = slot_confirmed(&client, &cfg.slot).await;
     assert!(confirmed < parse_lsn(&ahead), "{confirmed:#X} {ahead}");
     let positions = format!("{}.positions", cfg.prefix);
-    let last = consume_until(&positions, Duration::from_secs(10), Duration::ZERO, |_| {
-        false
-    })
-    .into_iter()
-    .rev()
-    .find(|m| m.key == Some(Json::String(cfg.name.clone())) && m.value.is_some())
-    .expect("a stored position");
+    let last = position_records(&cfg).pop().expect("a stored position");
     let mut forged = last.value.unwrap();
     forged["position"]["lsn"] = Json::String(ahead.clone());
     let forged_at = {
