@@ -8,7 +8,9 @@
 #   (3) meanwhile, a writer commits single-row updates at a fixed rate; the commit-to-consumer
 #       latency of those live changes during the snapshot (p50/p99/max)
 # Usage: scripts/bench-snapshot.sh   (BENCH_SOURCE=postgres|mysql BENCH_ROWS=1000000
-#        BENCH_CHUNK=1024 BENCH_RATE=200)
+#        BENCH_CHUNK=1024 BENCH_RATE=200 BENCH_PARALLELISM=1)
+# BENCH_PARALLELISM sets the connector's snapshot.parallelism (chunks read at once; the table
+# is split into that many key ranges).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -16,6 +18,7 @@ SOURCE=${BENCH_SOURCE:-postgres}
 ROWS=${BENCH_ROWS:-1000000}
 CHUNK=${BENCH_CHUNK:-1024}
 RATE=${BENCH_RATE:-200}
+PARALLELISM=${BENCH_PARALLELISM:-1}
 
 # shellcheck source=scripts/bench-lib.sh
 . scripts/bench-lib.sh
@@ -77,10 +80,10 @@ COPY_1=$(raw_copy)
 write_daemon_config info
 if [ "$SOURCE" = mysql ]; then
   write_connector mysql "tidemark_test.$T" "mysql: {server_id: $((20000 + $$ % 10000))}
-snapshot: {chunk_size: $CHUNK}"
+snapshot: {chunk_size: $CHUNK, parallelism: $PARALLELISM}"
 else
   write_connector postgres "public.$T" "postgres: {slot: tm_$RUN, publication: tm_$RUN}
-snapshot: {chunk_size: $CHUNK}"
+snapshot: {chunk_size: $CHUNK, parallelism: $PARALLELISM}"
 fi
 # "t" once the committed position exists and has no snapshot in progress.
 snapshot_committed() {
@@ -148,7 +151,7 @@ READS=$(grep -c '"op":"r"' <(target/release/tidemark tail "$RUN.$DB.$T" --broker
 {
   if [ "$SOURCE" = mysql ]; then VERSION=$("${MY[@]}" -e 'SELECT VERSION()'); else VERSION=$("${PSQL[@]}" -c 'SHOW server_version'); fi
   echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(uname -r); $SOURCE $VERSION"
-  echo "table: $ROWS rows, 10 columns; chunk size $CHUNK; live updates during the snapshot: $RATE/s"
+  echo "table: $ROWS rows, 10 columns; chunk size $CHUNK; parallelism $PARALLELISM; live updates during the snapshot: $RATE/s"
   printf "raw SELECT *: %.0f rows/s; COPY TO STDOUT: %.0f rows/s (0: MySQL has none)\n" "$SELECT_RATE" "$COPY_RATE"
   printf "tidemark snapshot (to acknowledged Kafka messages, progress committed): %.0f rows/s = %s%% of SELECT; machine CPU %s us/row, of which tidemark %s us\n" \
     "$E2E" "$(python3 -c "print(round($E2E / $SELECT_RATE * 100, 1))")" "$E2E_CPU_US" "$TM_CPU_US"

@@ -102,6 +102,9 @@ pub struct SnapshotOptions {
     /// At most this many snapshot tasks wait (further requests are refused with a warning).
     #[serde(default)]
     pub max_queued_tasks: Option<usize>,
+    /// Chunks read at once, each by its own database session (1..16).
+    #[serde(default)]
+    pub parallelism: Option<usize>,
 }
 
 /// What a connector does when the place it must resume from is gone: the stored position was

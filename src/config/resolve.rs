@@ -125,7 +125,15 @@ pub fn load_connector(
         on_lost_position: snap.on_lost_position.unwrap_or_default(),
         require_signed_signals: snap.require_signed_signals.unwrap_or(false),
         max_queued_tasks: snap.max_queued_tasks.unwrap_or(100),
+        parallelism: snap.parallelism.unwrap_or(1),
     };
+    if snapshot.parallelism == 0 || snapshot.parallelism > 16 {
+        return Err(ConfigError::invalid(
+            file,
+            "snapshot.parallelism",
+            "set between 1 and 16 (chunks read at once, each by its own database session)",
+        ));
+    }
     if snapshot.require_signed_signals && snapshot.signing_key.is_none() {
         return Err(ConfigError::invalid(
             file,

@@ -102,6 +102,8 @@ pub struct SnapshotSettings {
     pub require_signed_signals: bool,
     /// At most this many snapshot tasks wait; further requests are refused.
     pub max_queued_tasks: usize,
+    /// Chunks read at once (tables and key ranges of a large table), each by its own session.
+    pub parallelism: usize,
 }
 
 impl Default for SnapshotSettings {
@@ -114,6 +116,7 @@ impl Default for SnapshotSettings {
             on_lost_position: connector::OnLostPosition::Fail,
             require_signed_signals: false,
             max_queued_tasks: 100,
+            parallelism: 1,
         }
     }
 }

@@ -4,9 +4,12 @@
 //!
 //! Sans I/O. A source drives it in two places, both in log order of its stream loop:
 //! - when [`Driver::next_chunk_at`] is due, the source's [`super::backend::ChunkReader`] takes
-//!   a [`ChunkRequest`], writes the low watermark, selects the chunk, writes the high
-//!   watermark and hands the rows to [`Driver::arm`] *before the loop reads further from its
-//!   log* (so the log cannot show the low watermark of a chunk that is not armed yet);
+//!   the round's [`ChunkRequest`]s (one per task read at once, `snapshot.parallelism` of
+//!   them: whole tables, or key ranges of a large table split by [`Driver::split`]), and for
+//!   each, on its own session and at the same time as the others, writes the low watermark,
+//!   selects the chunk and writes the high watermark; it hands the rows to [`Driver::arm`]
+//!   *before the loop reads further from its log* (so the log cannot show a watermark of a
+//!   chunk that is not armed yet);
 //! - for each watermark its log shows it calls [`Driver::on_watermark`] and emits the
 //!   released rows right there; for each captured change, [`Driver::on_change`]; and every
 //!   checkpoint it writes carries [`Driver::progress`].
@@ -17,6 +20,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::progress::ChunkDone;
 use super::visibility::{Conflict, TxnSnapshot};
 use super::window::{Chunk, Interleaver, Watermark};
 use super::{SnapshotProgress, SnapshotTask};
@@ -25,8 +29,9 @@ use crate::error::Error;
 use crate::event::{Row, SnapshotMark, TableId, TableSchema};
 use crate::value::Value;
 
-/// Chunks selected ahead of the log (their rows wait in memory for their high watermark).
-const CHUNKS_AHEAD: usize = 2;
+/// Chunks selected ahead of the log per reader (their rows wait in memory for their high
+/// watermark): the snapshot holds at most `CHUNKS_AHEAD × parallelism × chunk_size` rows.
+pub const CHUNKS_AHEAD: usize = 2;
 /// How often progress is logged.
 const REPORT_EVERY: Duration = Duration::from_secs(5);
 /// A chunk whose high watermark the log has not shown for this long is reported as stalled.
@@ -48,6 +53,8 @@ pub struct ChunkRequest {
     /// Goes into the chunk's watermarks ([`Driver::watermark_text`]).
     pub id: u64,
     pub table: TableId,
+    /// The task it reads a chunk of.
+    pub task: SnapshotTask,
     /// Rows with keys after this one (the previous chunk's last key) ...
     pub after: Option<Vec<String>>,
     /// ... else from this key on (inclusive; the task's lower bound) ...
@@ -58,6 +65,8 @@ pub struct ChunkRequest {
     pub condition: Option<String>,
     /// At most this many rows, in key order.
     pub limit: usize,
+    /// Chunks armed when it was issued (see [`Chunk::issued_after`]).
+    issued_after: u64,
     began: Instant,
 }
 
@@ -103,9 +112,10 @@ impl ReleasePlace {
 
 struct ChunkMeta {
     table: TableId,
+    task: SnapshotTask,
     schema: Arc<TableSchema>,
     last_key: Option<Vec<String>>,
-    last_of_table: bool,
+    last_of_task: bool,
     /// When it was armed (for the stall warning).
     armed: Instant,
 }
@@ -131,7 +141,7 @@ pub fn bounded_tasks(
     };
     let mut out: Vec<SnapshotTask> = Vec::new();
     for task in new {
-        if queued.contains(&task) || out.contains(&task) {
+        if queued.iter().chain(&out).any(|q| q.same_work(&task)) {
             tracing::info!(connector = %cfg.name, table = %task.table, "snapshot request already queued; not added again");
             continue;
         }
@@ -156,15 +166,39 @@ pub fn match_key(row: &Row, key_columns: &[usize]) -> String {
     serde_json::to_string(&values).unwrap_or_default()
 }
 
+/// A task as the reader sees it: where its next chunk starts (ahead of the released
+/// progress by its chunks in flight).
+struct ReadTask {
+    task: SnapshotTask,
+    /// The last key its armed chunks selected (`None`: none yet; the task's own cursor).
+    read_after: Option<Vec<String>>,
+    /// A request of it is out (issued, not yet armed, refused or failed).
+    busy: bool,
+    /// Looked at for splitting into key ranges (once).
+    examined: bool,
+}
+
+impl ReadTask {
+    fn new(task: SnapshotTask) -> Self {
+        Self {
+            read_after: task.next_after().cloned(),
+            task,
+            busy: false,
+            examined: false,
+        }
+    }
+}
+
 pub struct Driver {
     connector: String,
     cfg: Arc<ConnectorConfig>,
     /// Unique per driver: watermarks of other lives and other connectors are ignored.
     session: String,
     next_id: u64,
-    /// The read position: ahead of the released progress by the chunks in flight.
-    tasks: Vec<SnapshotTask>,
-    last_key: Option<Vec<String>>,
+    /// Chunks read at once (`snapshot.parallelism`): the first this many tasks of `tasks`.
+    parallelism: usize,
+    /// The read position: tasks still to read, in order.
+    tasks: Vec<ReadTask>,
     /// Key columns per table (chunks in flight match changes by them).
     key_columns: HashMap<TableId, Vec<usize>>,
     /// Row estimates from the database's statistics, for the progress log.
@@ -201,6 +235,7 @@ impl Drop for Driver {
 impl Driver {
     /// Starts (or resumes) the snapshot described by `progress`.
     pub fn new(cfg: &Arc<ConnectorConfig>, progress: SnapshotProgress) -> Self {
+        let progress = progress.normalized();
         let tasks = progress
             .tasks
             .iter()
@@ -208,18 +243,19 @@ impl Driver {
             .collect::<Vec<_>>()
             .join(", ");
         let resume_after = progress
-            .last_key
-            .as_deref()
+            .task()
+            .and_then(|t| t.after.as_deref())
             .map_or_else(|| "the start".to_string(), super::progress::key_text);
         tracing::info!(connector = %cfg.name, tasks = %tasks, resume_after = %resume_after,
-            chunk_size = cfg.snapshot.chunk_size, "snapshot starting");
+            chunk_size = cfg.snapshot.chunk_size, parallelism = cfg.snapshot.parallelism,
+            "snapshot starting");
         let driver = Self {
             connector: cfg.name.clone(),
             cfg: cfg.clone(),
             session: format!("{:016x}", rand::random::<u64>()),
             next_id: 0,
-            tasks: progress.tasks.clone(),
-            last_key: progress.last_key.clone(),
+            parallelism: cfg.snapshot.parallelism.max(1),
+            tasks: progress.tasks.iter().cloned().map(ReadTask::new).collect(),
             key_columns: HashMap::new(),
             estimates: HashMap::new(),
             chunks: HashMap::new(),
@@ -250,12 +286,20 @@ impl Driver {
         let estimate = self.estimates.get(table).map_or(0.0, |e| e.max(0.0));
         status.snapshot_progress(Some(crate::status::SnapshotStatus {
             table: table.to_string(),
-            rows: p.rows,
+            rows: p.table_rows(table),
             estimated_total: estimate.round() as u64,
             rows_per_second: rate.round() as u64,
-            tables_left: p.tasks.len(),
+            tables_left: self.tables_left(p),
             paused: p.paused,
         }));
+    }
+
+    /// Tables with tasks left.
+    fn tables_left(&self, p: &SnapshotProgress) -> usize {
+        let mut tables: Vec<&TableId> = p.tasks.iter().map(|t| &t.table).collect();
+        tables.sort_unstable();
+        tables.dedup();
+        tables.len()
     }
 
     /// What the next checkpoint stores (`None` once the snapshot is complete).
@@ -273,33 +317,101 @@ impl Driver {
         self.interleaver.pending() > 0
     }
 
-    /// When the source may select the next chunk (`None`: not now; wait for the log).
+    /// Chunks that may be issued now: one per task read at once that has none out, within
+    /// [`CHUNKS_AHEAD`] armed chunks per reader.
+    fn issuable(&self) -> usize {
+        let room = (CHUNKS_AHEAD * self.parallelism).saturating_sub(self.interleaver.pending());
+        let idle = self
+            .tasks
+            .iter()
+            .take(self.parallelism)
+            .filter(|t| !t.busy)
+            .count();
+        room.min(idle)
+    }
+
+    /// When the source may read the next chunks (`None`: not now; wait for the log).
     pub fn next_chunk_at(&self) -> Option<Instant> {
         let paused = self.progress.as_ref().is_some_and(|p| p.paused);
-        (!paused && !self.tasks.is_empty() && self.interleaver.pending() < CHUNKS_AHEAD)
-            .then_some(self.not_before)
+        (!paused && self.issuable() > 0).then_some(self.not_before)
     }
 
-    /// The table the next chunk reads.
-    pub fn current_table(&self) -> Option<&TableId> {
-        self.tasks.first().map(|t| &t.table)
+    /// A whole table, not begun, among the tasks read next, to split into key ranges so that
+    /// several readers share it: the task and the number of ranges (once per task; only with
+    /// `snapshot.parallelism` above 1).
+    pub fn to_split(&mut self) -> Option<(SnapshotTask, usize)> {
+        if self.parallelism < 2 {
+            return None;
+        }
+        let parts = self.parallelism;
+        let t = self
+            .tasks
+            .iter_mut()
+            .take(self.parallelism)
+            .find(|t| !t.examined && !t.busy && t.task.splittable())?;
+        t.examined = true;
+        Some((t.task.clone(), parts))
     }
 
-    /// The next chunk to read, with a fresh id.
-    pub fn next_request(&mut self) -> Option<ChunkRequest> {
-        let task = self.tasks.first()?;
-        let limit = self.limits(&task.table).0;
-        self.next_id += 1;
-        Some(ChunkRequest {
-            id: self.next_id,
-            table: task.table.clone(),
-            after: self.last_key.clone(),
-            from: task.from.clone(),
-            to: task.to.clone(),
-            condition: task.condition.clone(),
-            limit,
-            began: Instant::now(),
-        })
+    /// `task` (from [`Driver::to_split`]) is read as key ranges ending at each of `bounds`
+    /// (in key order; none: it stays whole).
+    pub fn split(&mut self, task: &SnapshotTask, bounds: &[Vec<String>]) {
+        if bounds.is_empty() {
+            return;
+        }
+        let parts = task.split_at(bounds);
+        if let Some(i) = self.tasks.iter().position(|t| t.task.same_work(task)) {
+            self.tasks.splice(
+                i..=i,
+                parts.iter().cloned().map(|p| ReadTask {
+                    examined: true,
+                    ..ReadTask::new(p)
+                }),
+            );
+        }
+        if let Some(p) = self.progress.as_mut() {
+            p.split(task, &parts);
+        }
+        let ranges = parts
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        tracing::info!(connector = %self.connector, table = %task.table, ranges = %ranges,
+            "snapshot of a large table split into key ranges read in parallel");
+    }
+
+    /// The chunks to read now, with fresh ids: one per task read at once that has none out.
+    pub fn next_requests(&mut self) -> Vec<ChunkRequest> {
+        let n = self.issuable();
+        let issued_after = self.interleaver.armed_so_far();
+        let mut out = Vec::with_capacity(n);
+        let parallelism = self.parallelism;
+        for i in 0..self.tasks.len().min(parallelism) {
+            if out.len() == n {
+                break;
+            }
+            if self.tasks[i].busy {
+                continue;
+            }
+            let limit = self.limits(&self.tasks[i].task.table).0;
+            self.next_id += 1;
+            let t = &mut self.tasks[i];
+            t.busy = true;
+            out.push(ChunkRequest {
+                id: self.next_id,
+                table: t.task.table.clone(),
+                task: t.task.clone(),
+                after: t.read_after.clone(),
+                from: t.task.from.clone(),
+                to: t.task.to.clone(),
+                condition: t.task.condition.clone(),
+                limit,
+                issued_after,
+                began: Instant::now(),
+            });
+        }
+        out
     }
 
     /// The text of a watermark of chunk `id` (`kind`: `low` or `high`).
@@ -312,6 +424,18 @@ impl Driver {
     pub fn planned(&mut self, table: &TableId, key_columns: Vec<usize>, estimate: f64) {
         self.key_columns.insert(table.clone(), key_columns);
         self.estimates.insert(table.clone(), estimate);
+    }
+
+    /// The row estimate of `table` (0 when unknown).
+    pub fn estimate(&self, table: &TableId) -> f64 {
+        self.estimates.get(table).map_or(0.0, |e| e.max(0.0))
+    }
+
+    /// The read task of `request`, if it is still to read.
+    fn read_task(&mut self, request: &ChunkRequest) -> Option<&mut ReadTask> {
+        self.tasks
+            .iter_mut()
+            .find(|t| t.task.same_work(&request.task))
     }
 
     /// The rows of `request`, selected between its watermarks, in key order; `seen`: what
@@ -331,15 +455,15 @@ impl Driver {
             .get(&request.table)
             .cloned()
             .unwrap_or_else(|| schema.primary_key.clone());
-        let last_of_table = rows.len() < chunk_size;
+        let last_of_task = rows.len() < chunk_size;
         let last_key = rows.last().map(|r| r.key_text.clone());
-        if last_of_table {
-            if !self.tasks.is_empty() {
-                self.tasks.remove(0);
+        if last_of_task {
+            self.tasks.retain(|t| !t.task.same_work(&request.task));
+        } else if let Some(t) = self.read_task(&request) {
+            t.busy = false;
+            if last_key.is_some() {
+                t.read_after = last_key.clone();
             }
-            self.last_key = None;
-        } else {
-            self.last_key = last_key.clone();
         }
         if max_rows_per_second > 0 {
             // The next chunk may start once this one's rows are paid for at the allowed rate,
@@ -356,9 +480,10 @@ impl Driver {
             request.id,
             ChunkMeta {
                 table: request.table.clone(),
+                task: request.task,
                 schema,
                 last_key,
-                last_of_table,
+                last_of_task,
                 armed: Instant::now(),
             },
         );
@@ -367,6 +492,7 @@ impl Driver {
             table: request.table,
             rows,
             seen,
+            issued_after: request.issued_after,
         });
     }
 
@@ -375,6 +501,9 @@ impl Driver {
     /// wait (doubling while it repeats: a transaction can stay invisible for long, for example
     /// while a synchronous standby does not confirm it).
     pub fn retry(&mut self, request: ChunkRequest, conflict: Conflict) {
+        if let Some(t) = self.read_task(&request) {
+            t.busy = false;
+        }
         self.retries = self.retries.saturating_add(1);
         let wait = RETRY_FIRST
             .saturating_mul(1 << self.retries.min(16))
@@ -399,6 +528,13 @@ impl Driver {
         }
     }
 
+    /// The chunk of `request` is to be read again as it is (its table was planned anew).
+    pub fn reissue(&mut self, request: &ChunkRequest) {
+        if let Some(t) = self.read_task(request) {
+            t.busy = false;
+        }
+    }
+
     /// A watermark's text seen in the log at `at`: the rows its chunk releases, if it is the
     /// high watermark of an armed chunk of this driver.
     pub fn on_watermark(&mut self, text: &str, at: &dyn std::fmt::Display) -> Option<Release> {
@@ -415,8 +551,9 @@ impl Driver {
         };
         let released = self.interleaver.on_watermark(mark)?;
         let meta = self.chunks.remove(&released.id)?;
-        // Older chunks the interleaver dropped (their watermarks were lost) go too.
-        self.chunks.retain(|id, _| *id > released.id);
+        // Chunks the interleaver dropped (their watermarks were lost) go too.
+        let pending = self.interleaver.pending_ids();
+        self.chunks.retain(|id, _| pending.contains(id));
         let n = released.rows.len() as u64;
         self.rows_emitted += n;
         let place = self
@@ -424,16 +561,22 @@ impl Driver {
             .as_ref()
             .map_or_else(ReleasePlace::default, |p| ReleasePlace {
                 first_of_snapshot: !p.emitted_any,
-                first_of_table: p.rows == 0,
-                last_of_table: meta.last_of_table,
-                last_of_snapshot: meta.last_of_table && p.tasks.len() == 1,
+                first_of_table: p.table_rows(&meta.table) == 0,
+                last_of_table: meta.last_of_task && !p.has_other_task_of(&meta.task),
+                last_of_snapshot: meta.last_of_task && p.tasks.len() == 1,
             });
-        self.progress = self
-            .progress
-            .take()
-            .and_then(|p| p.released(n, meta.last_key, meta.last_of_table));
-        if meta.last_of_table {
+        self.progress = self.progress.take().and_then(|p| {
+            p.released(ChunkDone {
+                task: &meta.task,
+                rows: n,
+                last_key: meta.last_key.clone(),
+                last_of_task: meta.last_of_task,
+            })
+        });
+        if place.last_of_table {
             tracing::info!(connector = %self.connector, table = %meta.table, at = %at, "table snapshot complete");
+        } else if meta.last_of_task {
+            tracing::info!(connector = %self.connector, task = %meta.task, at = %at, "snapshot of a key range complete");
         }
         if self.progress.is_none() {
             tracing::info!(connector = %self.connector, rows = self.rows_emitted,
@@ -494,38 +637,36 @@ impl Driver {
     /// Adds tasks to the running snapshot (after the ones it has): tasks already waiting are
     /// not added twice, and the queue is bounded (see [`bounded_tasks`]).
     pub fn add_tasks(&mut self, tasks: Vec<SnapshotTask>) {
-        let tasks = bounded_tasks(&self.cfg, &self.tasks, tasks);
-        self.tasks.extend(tasks.iter().cloned());
+        let queued: Vec<SnapshotTask> = self.tasks.iter().map(|t| t.task.clone()).collect();
+        let tasks = bounded_tasks(&self.cfg, &queued, tasks);
+        self.tasks.extend(tasks.iter().cloned().map(ReadTask::new));
         match self.progress.as_mut() {
             Some(p) => p.tasks.extend(tasks),
             None => self.progress = SnapshotProgress::start(tasks),
         }
     }
 
-    /// A chunk of the current task failed for good (`e` is definite: a bound that is not of
+    /// A chunk of `request`'s task failed for good (`e` is definite: a bound that is not of
     /// the key's type, a condition the database refuses, ...): that task is skipped with an
     /// error in the log, the stream and the other tasks go on. Its chunks in flight still
     /// complete and end it.
-    pub fn chunk_failed(&mut self, e: &Error) {
-        let Some(task) = self.tasks.first().cloned() else {
-            return;
-        };
+    pub fn chunk_failed(&mut self, request: &ChunkRequest, e: &Error) {
+        let task = &request.task;
         let mut in_flight = false;
         for meta in self
             .chunks
             .values_mut()
-            .filter(|m| m.table == task.table && !m.last_of_table)
+            .filter(|m| m.task.same_work(task) && !m.last_of_task)
         {
-            meta.last_of_table = true;
+            meta.last_of_task = true;
             in_flight = true;
         }
         if in_flight {
-            self.tasks.remove(0);
-            self.last_key = None;
-            tracing::error!(connector = %self.connector, table = %task.table, error = %e,
+            self.tasks.retain(|t| !t.task.same_work(task));
+            tracing::error!(connector = %self.connector, task = %task, error = %e,
                 "snapshot of this table skipped after its chunks in flight; the stream goes on");
         } else {
-            self.skip_current_task(e);
+            self.skip_task(task, e);
         }
     }
 
@@ -543,56 +684,48 @@ impl Driver {
         self.tasks.clear();
         // Released progress ends with the chunks in flight: mark each as the last of its task.
         for meta in self.chunks.values_mut() {
-            meta.last_of_table = true;
+            meta.last_of_task = true;
         }
         if self.interleaver.pending() == 0 {
             self.progress = None;
         } else if let Some(p) = self.progress.as_mut() {
-            p.tasks.truncate(1);
+            let chunks = &self.chunks;
+            p.tasks
+                .retain(|t| chunks.values().any(|m| m.task.same_work(t)));
         }
         tracing::info!(connector = %self.connector, "snapshot stopped by a signal");
     }
 
-    /// Planning the current task's table failed: a transient error is returned (the source
-    /// retries), a definite one (no usable key, table dropped) skips that table's snapshot, not
-    /// the stream. `check` and start-up refuse such tables for the initial snapshot, so this
-    /// is a requested one.
-    pub fn plan_failed(&mut self, e: Error) -> crate::error::Result<()> {
+    /// Planning the table of `request` failed: a transient error is returned (the source
+    /// retries), a definite one (no usable key, table dropped) skips that task, not the
+    /// stream. `check` and start-up refuse such tables for the initial snapshot, so this is a
+    /// requested one.
+    pub fn plan_failed(&mut self, request: &ChunkRequest, e: Error) -> crate::error::Result<()> {
         if e.is_transient() {
+            self.reissue(request);
             return Err(e);
         }
-        self.skip_current_task(&e);
+        self.chunk_failed(request, &e);
         Ok(())
     }
 
-    /// Skips the current task: its table cannot be snapshotted (no usable key, dropped). It
-    /// stops that table's snapshot, not the stream.
-    fn skip_current_task(&mut self, why: &Error) {
-        if self.tasks.is_empty() {
-            return;
-        }
-        let task = self.tasks.remove(0);
-        self.last_key = None;
-        tracing::error!(connector = %self.connector, table = %task.table, error = %why,
+    /// Skips `task`: its table cannot be snapshotted (no usable key, dropped). It stops that
+    /// task, not the stream.
+    fn skip_task(&mut self, task: &SnapshotTask, why: &Error) {
+        self.tasks.retain(|t| !t.task.same_work(task));
+        tracing::error!(connector = %self.connector, task = %task, error = %why,
             "snapshot of this table skipped; the stream goes on");
-        if let Some(p) = self.progress.as_mut() {
-            // No chunk of this task was read, so it is either the released progress's current
-            // task (nothing in flight) or a later one.
-            match p.tasks.iter().position(|t| *t == task) {
-                Some(0) => {
-                    let paused = p.paused;
-                    self.progress = SnapshotProgress::start(p.tasks[1..].to_vec())
-                        .map(|n| SnapshotProgress { paused, ..n });
-                    if self.progress.is_none() {
-                        tracing::info!(connector = %self.connector, rows = self.rows_emitted, "snapshot complete");
-                    }
-                }
-                Some(i) => {
-                    p.tasks.remove(i);
-                }
-                None => {}
+        if let Some(p) = self.progress.take() {
+            self.progress = p.without(task);
+            if self.progress.is_none() {
+                tracing::info!(connector = %self.connector, rows = self.rows_emitted, "snapshot complete");
             }
         }
+    }
+
+    /// The chunk size of `table`.
+    pub fn chunk_size(&self, table: &TableId) -> usize {
+        self.limits(table).0
     }
 
     /// Chunk size and throttle (rows/s, 0 = none) of `table`: its table file's, else the
@@ -617,19 +750,20 @@ impl Driver {
         let Some(table) = p.task().map(|t| &t.table) else {
             return;
         };
-        let estimate = self.estimates.get(table).map_or(0.0, |e| e.max(0.0));
+        let estimate = self.estimate(table);
+        let table_rows = p.table_rows(table);
         let secs = self.started.elapsed().as_secs_f64().max(0.001);
         let rate = self.rows_emitted as f64 / secs;
-        let eta = if rate > 0.0 && estimate > p.rows as f64 {
-            Some(((estimate - p.rows as f64) / rate).round() as u64)
+        let eta = if rate > 0.0 && estimate > table_rows as f64 {
+            Some(((estimate - table_rows as f64) / rate).round() as u64)
         } else {
             None
         };
         self.publish(rate);
-        tracing::info!(connector = %self.connector, table = %table, rows = p.rows,
-            estimated_total = estimate.round() as u64, rows_per_second = rate.round() as u64,
-            eta_seconds = eta, tasks_left = p.tasks.len(), chunks_in_flight = self.interleaver.pending(),
-            "snapshot progress");
+        tracing::info!(connector = %self.connector, table = %table, rows = table_rows,
+            snapshot_rows = p.rows, estimated_total = estimate.round() as u64,
+            rows_per_second = rate.round() as u64, eta_seconds = eta, tasks_left = p.tasks.len(),
+            chunks_in_flight = self.interleaver.pending(), "snapshot progress");
     }
 }
 
@@ -699,14 +833,14 @@ mod tests {
             SnapshotProgress::start(vec![SnapshotTask::whole(table.clone())]).unwrap(),
         );
         d.planned(&table, vec![0], 3.0);
-        let r1 = d.next_request().unwrap();
+        let r1 = d.next_requests().pop().unwrap();
         assert_eq!((r1.after.clone(), r1.limit), (None, 2));
         let (low1, high1) = (
             d.watermark_text(r1.id, "low"),
             d.watermark_text(r1.id, "high"),
         );
         d.arm(r1, schema(&table), rows(&[1, 2]), None);
-        let r2 = d.next_request().unwrap();
+        let r2 = d.next_requests().pop().unwrap();
         assert_eq!(r2.after, Some(vec!["2".to_string()]));
         let (low2, high2) = (
             d.watermark_text(r2.id, "low"),
@@ -718,11 +852,76 @@ mod tests {
         d.on_change(&table, &vec![Value::Int(2)], None);
         let rel = d.on_watermark(&high1, &"p").unwrap();
         assert_eq!(rel.rows, vec![vec![Value::Int(1)]]);
-        assert_eq!(d.progress().unwrap().last_key, Some(vec!["2".to_string()]));
+        assert_eq!(
+            d.progress().unwrap().tasks[0].after,
+            Some(vec!["2".to_string()])
+        );
         // Another session's watermark is ignored.
         assert!(d.on_watermark("other:2:high", &"p").is_none());
         d.on_watermark(&low2, &"p");
         assert_eq!(d.on_watermark(&high2, &"p").unwrap().rows.len(), 1);
+        assert!(d.is_done());
+    }
+
+    #[test]
+    fn parallel_readers_split_a_table_and_release_its_ranges_in_any_order() {
+        let mut c = crate::config::test_mysql_connector();
+        c.snapshot.chunk_size = 2;
+        c.snapshot.parallelism = 2;
+        let cfg = Arc::new(c);
+        let table = cfg.tables[0].id.clone();
+        let whole = SnapshotTask::whole(table.clone());
+        let mut d = Driver::new(&cfg, SnapshotProgress::start(vec![whole.clone()]).unwrap());
+        d.planned(&table, vec![0], 100.0);
+        let (task, parts) = d.to_split().unwrap();
+        assert_eq!((task.clone(), parts), (whole, 2));
+        assert!(d.to_split().is_none(), "a task is looked at once");
+        d.split(&task, &[vec!["2".to_string()]]);
+        let reqs = d.next_requests();
+        assert_eq!(reqs.len(), 2, "one chunk per range at once");
+        assert_eq!(
+            (
+                reqs[0].after.clone(),
+                reqs[0].to.clone(),
+                reqs[1].after.clone()
+            ),
+            (None, Some(vec!["2".into()]), Some(vec!["2".into()]))
+        );
+        assert!(d.next_requests().is_empty(), "both ranges have a chunk out");
+        let ids: Vec<u64> = reqs.iter().map(|r| r.id).collect();
+        let mut reqs = reqs.into_iter();
+        d.arm(reqs.next().unwrap(), schema(&table), rows(&[1]), None);
+        d.arm(reqs.next().unwrap(), schema(&table), rows(&[3, 4]), None);
+        // The first range is read; the second goes on after key 4.
+        let next = d.next_requests();
+        assert_eq!(next.len(), 1);
+        assert_eq!(next[0].after, Some(vec!["4".to_string()]));
+        // Windows overlap: low 1, low 2, high 2, high 1.
+        for id in &ids {
+            d.on_watermark(&d.watermark_text(*id, "low"), &"p");
+        }
+        let second = d
+            .on_watermark(&d.watermark_text(ids[1], "high"), &"p")
+            .unwrap();
+        assert_eq!(second.rows.len(), 2);
+        assert!(second.place.first_of_snapshot && second.place.first_of_table);
+        let first = d
+            .on_watermark(&d.watermark_text(ids[0], "high"), &"p")
+            .unwrap();
+        assert_eq!(first.rows.len(), 1);
+        assert!(!first.place.first_of_table && !first.place.last_of_table);
+        let p = d.progress().unwrap();
+        assert_eq!(p.tasks.len(), 1, "the first range is done");
+        assert_eq!(
+            (p.rows, p.tasks[0].after.clone()),
+            (3, Some(vec!["4".to_string()]))
+        );
+        let last = next.into_iter().next().unwrap();
+        let id = last.id;
+        d.arm(last, schema(&table), rows(&[]), None);
+        d.on_watermark(&d.watermark_text(id, "low"), &"p");
+        let end = d.on_watermark(&d.watermark_text(id, "high"), &"p").unwrap();
+        assert!(end.place.last_of_table && end.place.last_of_snapshot);
         assert!(d.is_done());
     }
 
@@ -736,7 +935,7 @@ mod tests {
         );
         d.stalled_after = Duration::ZERO;
         assert!(!d.warn_if_stalled(&"t"), "nothing armed, nothing stalled");
-        let r = d.next_request().unwrap();
+        let r = d.next_requests().pop().unwrap();
         let high = d.watermark_text(r.id, "high");
         d.arm(r, schema(&table), rows(&[1]), None);
         assert!(d.warn_if_stalled(&"t"));

@@ -34,11 +34,23 @@
 //!   throughout). The next chunk starts after the last *selected* key (dropped rows included),
 //!   so the chunks tile the key space.
 //! - **Truncate** in a window drops every row of the table's open chunks (they are stale).
-//! - **Restarts**: progress (table, last key, chunk number) is part of the position that is
-//!   committed after the chunk's rows are acknowledged (they are emitted before the checkpoint
-//!   that follows the high watermark). A crash repeats at most the chunks after the committed
-//!   one; watermarks of the dead life that the log shows again carry unknown chunk ids and are
-//!   ignored.
+//! - **Parallel chunks** (`snapshot.parallelism: N`): N sessions each run steps 1 to 3 for
+//!   their own chunk at the same time (different tables, or key ranges of one table split at
+//!   sampled key bounds), so windows overlap in the log. Nothing above uses the absence of
+//!   other windows: the argument for chunk `c` speaks only of `c`'s own `L`, `S` and `H`, of
+//!   changes to `c`'s keys, and of `c`'s release at its own `H`. Each change is matched against
+//!   every open window, each chunk is released at its own high watermark, in whatever order
+//!   the high watermarks come. The one place where order was used is finding a chunk whose
+//!   watermarks never reached the log; it now uses only what order still gives: a chunk armed
+//!   before another chunk's request was issued wrote its high watermark before that chunk's low
+//!   one ([`window`]). The split ranges tile the key space (`[start ..= b1]`, `(b1 ..= b2]`,
+//!   ..., `(bn ..= end]`), and each range's chunks tile its range as above, so nothing is
+//!   missed; a key range can only see a key's rows, never another range's.
+//! - **Restarts**: progress (every task left, each with the last key of its last released
+//!   chunk) is part of the position that is committed after the chunk's rows are acknowledged
+//!   (they are emitted before the checkpoint that follows the high watermark). A crash repeats
+//!   at most the chunks after each task's committed one; watermarks of the dead life that the
+//!   log shows again carry unknown chunk ids and are ignored.
 //!
 //! ## MySQL and MariaDB: visibility by log order holds
 //!

@@ -304,10 +304,10 @@ impl Signal {
         Ok(tables
             .into_iter()
             .map(|table| SnapshotTask {
-                table,
                 from: self.from.clone(),
                 to: self.to.clone(),
                 condition: self.condition.clone(),
+                ..SnapshotTask::whole(table)
             })
             .collect())
     }

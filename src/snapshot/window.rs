@@ -6,9 +6,18 @@
 //! for each captured change. The argument for why this is correct is in the
 //! [module doc of `snapshot`](super).
 //!
-//! Several chunks may be armed at once (the driver selects the next chunk before the log has
-//! reached the previous one's high watermark); their windows do not overlap, because one
-//! session writes the watermarks one after the other: `low 1 < high 1 < low 2 < high 2`.
+//! Several chunks may be armed at once: the driver selects the next chunk before the log has
+//! reached the previous one's high watermark, and with `snapshot.parallelism` several readers
+//! (one session each) select chunks of different key ranges or tables at the same time, so
+//! their windows overlap in the log (`low 1 < low 2 < high 2 < high 1` is possible). The
+//! argument for one chunk does not depend on the others: a change inside a chunk's window drops
+//! its key from that chunk, whatever other windows are open, and each chunk is released at its
+//! own high watermark.
+//!
+//! A chunk whose watermarks never reach the log (written by a transaction that rolled back)
+//! is recognised by order: a chunk armed before another chunk's request was issued had its high
+//! watermark committed before that chunk's low watermark was written, so once the later
+//! chunk's high watermark is in the log, the earlier one's should have been too.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
@@ -33,10 +42,16 @@ pub struct Chunk<T, K, R> {
     /// visibility in the log (PostgreSQL); `None`: every commit before the low watermark was
     /// visible to it (MySQL/MariaDB).
     pub seen: Option<TxnSnapshot>,
+    /// How many chunks this interleaver had armed ([`Interleaver::armed_so_far`]) when the
+    /// chunk's request was issued, before its low watermark was written.
+    pub issued_after: u64,
 }
 
 struct Armed<T, K, R> {
     id: u64,
+    /// Its place in arming order.
+    seq: u64,
+    issued_after: u64,
     table: T,
     seen: Option<TxnSnapshot>,
     /// `None` once a change in the window touched the row's key.
@@ -59,12 +74,15 @@ pub struct Released<T, R> {
 
 pub struct Interleaver<T, K, R> {
     armed: VecDeque<Armed<T, K, R>>,
+    /// Chunks armed so far.
+    arms: u64,
 }
 
 impl<T, K, R> Default for Interleaver<T, K, R> {
     fn default() -> Self {
         Self {
             armed: VecDeque::new(),
+            arms: 0,
         }
     }
 }
@@ -79,8 +97,11 @@ impl<T: PartialEq, K: Hash + Eq + Clone, R> Interleaver<T, K, R> {
             .enumerate()
             .map(|(i, (k, _))| (k.clone(), i))
             .collect();
+        self.arms += 1;
         self.armed.push_back(Armed {
             id: chunk.id,
+            seq: self.arms,
+            issued_after: chunk.issued_after,
             table: chunk.table,
             seen: chunk.seen,
             rows: chunk.rows.into_iter().map(|(k, r)| (k, Some(r))).collect(),
@@ -92,6 +113,16 @@ impl<T: PartialEq, K: Hash + Eq + Clone, R> Interleaver<T, K, R> {
     /// Chunks armed and not yet released.
     pub fn pending(&self) -> usize {
         self.armed.len()
+    }
+
+    /// The ids of the chunks armed and not yet released.
+    pub fn pending_ids(&self) -> Vec<u64> {
+        self.armed.iter().map(|a| a.id).collect()
+    }
+
+    /// Chunks armed so far (a request issued now carries it as [`Chunk::issued_after`]).
+    pub fn armed_so_far(&self) -> u64 {
+        self.arms
     }
 
     /// A watermark from the log. A high watermark of the oldest armed chunk releases it.
@@ -106,24 +137,22 @@ impl<T: PartialEq, K: Hash + Eq + Clone, R> Interleaver<T, K, R> {
                 None
             }
             Watermark::High(id) => {
-                if !self.armed.iter().any(|a| a.id == id) {
-                    return None;
-                }
-                // Windows do not overlap, so a high watermark closes the oldest chunk; one
-                // that is not the oldest means an older one lost its watermarks (written by a
-                // transaction that rolled back): that older chunk can never be released safely
-                // and is dropped (its rows are selected again by the driver's next chunk, since
-                // progress only advances on release).
-                let a = loop {
-                    let a = self.armed.pop_front()?;
-                    if a.id == id {
-                        break a;
+                let bound = self.armed.iter().find(|a| a.id == id)?.issued_after;
+                // A chunk armed before this one's request was issued wrote its high watermark
+                // before this one's low watermark: it lost its watermarks (written by a
+                // transaction that rolled back). It can never be released safely and is dropped.
+                self.armed.retain(|a| {
+                    let lost = a.seq <= bound;
+                    if lost {
+                        tracing::warn!(
+                            chunk = a.id,
+                            "snapshot chunk without watermarks in the log; dropped"
+                        );
                     }
-                    tracing::warn!(
-                        chunk = a.id,
-                        "snapshot chunk without watermarks in the log; dropped"
-                    );
-                };
+                    !lost
+                });
+                let i = self.armed.iter().position(|a| a.id == id)?;
+                let a = self.armed.remove(i)?;
                 if !a.open {
                     // A high watermark before its low one cannot happen with one writer; treat
                     // the window as unknown and release nothing.
@@ -237,9 +266,19 @@ mod tests {
         Truncate,
         /// The consumer processes up to this many log entries.
         Consume(usize),
-        /// Run the next chunk, with these writes committed between its low watermark and its
-        /// select, and between its select and its high watermark.
-        Chunk(Vec<(Key, bool)>, Vec<(Key, bool)>),
+        /// A round of chunks, one per key range still being read (up to the model's
+        /// parallelism), read by concurrent sessions: each op either moves one reader a step
+        /// (low watermark, select, high watermark) or commits a write, so the readers' steps and
+        /// the writes interleave in any order. Readers not finished when the ops run out finish
+        /// in reader order.
+        Round(Vec<RoundOp>),
+    }
+
+    #[derive(Debug, Clone)]
+    enum RoundOp {
+        /// Reader `n % readers` takes its next step.
+        Advance(u8),
+        Write(Key, bool),
     }
 
     fn step(keys: Key) -> impl Strategy<Value = Step> {
@@ -250,8 +289,14 @@ mod tests {
             2 => Just(Step::Reveal),
             1 => Just(Step::Truncate),
             4 => (0usize..6).prop_map(Step::Consume),
-            4 => (prop::collection::vec(write.clone(), 0..3), prop::collection::vec(write, 0..3))
-                .prop_map(|(a, b)| Step::Chunk(a, b)),
+            4 => prop::collection::vec(
+                prop_oneof![
+                    3 => any::<u8>().prop_map(RoundOp::Advance),
+                    2 => write.prop_map(|(k, d)| RoundOp::Write(k, d)),
+                ],
+                0..12,
+            )
+            .prop_map(Step::Round),
         ]
     }
 
@@ -413,13 +458,60 @@ mod tests {
         }
     }
 
+    /// One key range of the snapshot (the model splits the key space into `lanes` ranges,
+    /// read in parallel, as the driver splits a large table).
+    struct Lane {
+        /// Keys above this one (exclusive) ...
+        above: Option<Key>,
+        /// ... up to this one (inclusive).
+        to: Option<Key>,
+        /// The last key the lane's chunks selected.
+        last_key: Option<Key>,
+        done: bool,
+    }
+
+    /// A reader's chunk in a round: its watermark id, what its `SELECT` saw, its rows.
+    struct Reading {
+        lane: usize,
+        id: u64,
+        issued_after: u64,
+        step: u8,
+        selected: Option<(TxnSnapshot, Vec<(Key, Version)>)>,
+    }
+
+    impl Reading {
+        /// The reader's next step: low watermark, select, high watermark.
+        fn advance(&mut self, w: &mut World, lanes: &[Lane], chunk_size: usize) {
+            match self.step {
+                0 => w.mark(Watermark::Low(self.id)),
+                1 => {
+                    let lane = &lanes[self.lane];
+                    let from = lane.last_key.or(lane.above).map_or(0, |k| k + 1);
+                    let rows = w
+                        .table
+                        .range(from..)
+                        .take_while(|(k, _)| lane.to.is_none_or(|t| **k <= t))
+                        .take(chunk_size)
+                        .map(|(k, v)| (*k, *v))
+                        .collect();
+                    self.selected = Some((w.snapshot(), rows));
+                }
+                2 => w.mark(Watermark::High(self.id)),
+                _ => {}
+            }
+            self.step += 1;
+        }
+    }
+
     /// `late`: writes may become visible after their log position, and the driver uses the
     /// `SELECT`'s snapshot (PostgreSQL); else every write is visible at its log position and
-    /// the driver knows nothing of transactions (MySQL/MariaDB).
+    /// the driver knows nothing of transactions (MySQL/MariaDB). `lanes`: key ranges read in
+    /// parallel (1: one reader, chunk after chunk).
     fn run(
         keys: Key,
         initial: usize,
         chunk_size: usize,
+        lanes: usize,
         steps: Vec<Step>,
         late: bool,
     ) -> Result<(), String> {
@@ -441,13 +533,21 @@ mod tests {
             consumer: Consumer::default(),
             txns: late,
         };
-        let mut last_key: Option<Key> = None;
-        let mut done = false;
+        // Even split points over the key space, as sampled bounds would give.
+        let bound = |i: usize| (keys as usize * i / lanes) as Key;
+        let mut lanes: Vec<Lane> = (0..lanes)
+            .map(|i| Lane {
+                above: (i > 0).then(|| bound(i) - 1),
+                to: (i + 1 < lanes).then(|| bound(i + 1) - 1),
+                last_key: None,
+                done: false,
+            })
+            .collect();
         let mut next_id = 0u64;
         let mut steps = steps;
-        // Then every write becomes visible, and chunks run until the table is covered.
+        // Then every write becomes visible, and rounds run until every range is covered.
         steps.push(Step::RevealAll);
-        steps.extend(std::iter::repeat_n(Step::Chunk(vec![], vec![]), 200));
+        steps.extend(std::iter::repeat_n(Step::Round(vec![]), 200));
         for step in steps {
             match step {
                 Step::Write(k, d) => w.write(k, d, false),
@@ -468,52 +568,93 @@ mod tests {
                     let upto = s.consumed + n;
                     s.consume(&w.log, upto)?
                 }
-                Step::Chunk(before, after) => {
-                    if done {
+                Step::Round(ops) => {
+                    let open: Vec<usize> = (0..lanes.len()).filter(|i| !lanes[*i].done).collect();
+                    if open.is_empty() {
                         continue;
                     }
-                    // At most three chunks in flight: the driver waits for the log.
-                    if s.il.pending() >= 3 {
+                    // At most three chunks in flight per reader: the driver waits for the log.
+                    if s.il.pending() + open.len() > 3 * lanes.len() {
                         s.consume(&w.log, usize::MAX)?;
                     }
-                    next_id += 1;
-                    let id = next_id;
-                    w.mark(Watermark::Low(id));
-                    for (k, d) in before {
-                        w.write(k, d, false);
-                    }
-                    let snapshot = w.snapshot();
-                    let rows: Vec<(Key, Version)> = w
-                        .table
-                        .range(last_key.map_or(0, |k| k + 1)..)
-                        .take(chunk_size)
-                        .map(|(k, v)| (*k, *v))
+                    let issued_after = s.il.armed_so_far();
+                    let mut readers: Vec<Reading> = open
+                        .iter()
+                        .map(|&lane| {
+                            next_id += 1;
+                            Reading {
+                                lane,
+                                id: next_id,
+                                issued_after,
+                                step: 0,
+                                selected: None,
+                            }
+                        })
                         .collect();
-                    for (k, d) in after {
-                        w.write(k, d, false);
+                    let n = readers.len();
+                    for op in ops {
+                        match op {
+                            RoundOp::Advance(r) => {
+                                readers[r as usize % n].advance(&mut w, &lanes, chunk_size)
+                            }
+                            RoundOp::Write(k, d) => w.write(k, d, false),
+                        }
                     }
-                    w.mark(Watermark::High(id));
-                    // The source's check before arming: a transaction the stream has shown
-                    // and the SELECT did not see makes the driver read the chunk again.
-                    if late && s.history.conflict(&snapshot, &[]).is_some() {
-                        continue;
+                    for r in &mut readers {
+                        while r.step < 3 {
+                            r.advance(&mut w, &lanes, chunk_size);
+                        }
                     }
-                    if rows.len() < chunk_size {
-                        done = true;
+                    // Every reader is done. The source's check before arming: a transaction
+                    // the stream has shown and a SELECT did not see makes the driver read that
+                    // chunk again; every chunk is checked before the history forgets anything.
+                    let checked: Vec<(Reading, bool)> = readers
+                        .into_iter()
+                        .map(|r| {
+                            let conflict = late
+                                && r.selected.as_ref().is_some_and(|(snapshot, _)| {
+                                    s.history.conflict(snapshot, &[]).is_some()
+                                });
+                            (r, conflict)
+                        })
+                        .collect();
+                    if let Some(xmin) = checked
+                        .iter()
+                        .filter_map(|(r, _)| r.selected.as_ref().map(|(snap, _)| snap.xmin))
+                        .min()
+                    {
+                        s.history.forget_below(xmin);
                     }
-                    last_key = rows.last().map(|(k, _)| *k).or(last_key);
-                    s.il.arm(Chunk {
-                        id,
-                        table: (),
-                        rows: rows.into_iter().map(|(k, v)| (k, (k, v))).collect(),
-                        seen: late.then_some(snapshot),
-                    });
+                    // The chunks are armed (in reader order) before the consumer reads on.
+                    for (r, conflict) in checked {
+                        let Some((snapshot, rows)) = r.selected else {
+                            unreachable!("every reader selected")
+                        };
+                        if conflict {
+                            continue;
+                        }
+                        let lane = &mut lanes[r.lane];
+                        if rows.len() < chunk_size {
+                            lane.done = true;
+                        }
+                        lane.last_key = rows.last().map(|(k, _)| *k).or(lane.last_key);
+                        s.il.arm(Chunk {
+                            id: r.id,
+                            table: (),
+                            rows: rows.into_iter().map(|(k, v)| (k, (k, v))).collect(),
+                            seen: late.then_some(snapshot),
+                            issued_after: r.issued_after,
+                        });
+                    }
                 }
             }
         }
         s.consume(&w.log, usize::MAX)?;
-        if !done {
+        if lanes.iter().any(|l| !l.done) {
             return Err("snapshot did not finish".into());
+        }
+        if s.il.pending() != 0 {
+            return Err(format!("{} chunks never released", s.il.pending()));
         }
         if s.consumer.state != w.table {
             return Err(format!(
@@ -530,9 +671,13 @@ mod tests {
             .map(|s| match s {
                 Step::Write(k, d) => Step::Write(k % keys, d),
                 Step::LateWrite(k, d) => Step::LateWrite(k % keys, d),
-                Step::Chunk(a, b) => Step::Chunk(
-                    a.into_iter().map(|(k, d)| (k % keys, d)).collect(),
-                    b.into_iter().map(|(k, d)| (k % keys, d)).collect(),
+                Step::Round(ops) => Step::Round(
+                    ops.into_iter()
+                        .map(|op| match op {
+                            RoundOp::Write(k, d) => RoundOp::Write(k % keys, d),
+                            other => other,
+                        })
+                        .collect(),
                 ),
                 other => other,
             })
@@ -548,7 +693,7 @@ mod tests {
             chunk_size in prop_oneof![Just(1usize), Just(2), Just(7), Just(1000)],
             steps in prop::collection::vec(step(40), 0..80),
         ) {
-            if let Err(e) = run(keys, initial, chunk_size, wrap_keys(steps, keys), false) {
+            if let Err(e) = run(keys, initial, chunk_size, 1, wrap_keys(steps, keys), false) {
                 return Err(TestCaseError::fail(e));
             }
         }
@@ -560,7 +705,23 @@ mod tests {
             chunk_size in prop_oneof![Just(1usize), Just(2), Just(7), Just(1000)],
             steps in prop::collection::vec(step(40), 0..80),
         ) {
-            if let Err(e) = run(keys, initial, chunk_size, wrap_keys(steps, keys), true) {
+            if let Err(e) = run(keys, initial, chunk_size, 1, wrap_keys(steps, keys), true) {
+                return Err(TestCaseError::fail(e));
+            }
+        }
+
+        /// N readers at once (key ranges of one table, each its own session), their
+        /// watermarks, selects and the writes interleaved in any order.
+        #[test]
+        fn with_parallel_readers_of_key_ranges(
+            keys in 4u32..40,
+            initial in 0usize..40,
+            chunk_size in prop_oneof![Just(1usize), Just(2), Just(7), Just(1000)],
+            lanes in 2usize..5,
+            late in any::<bool>(),
+            steps in prop::collection::vec(step(40), 0..80),
+        ) {
+            if let Err(e) = run(keys, initial, chunk_size, lanes, wrap_keys(steps, keys), late) {
                 return Err(TestCaseError::fail(e));
             }
         }
@@ -578,6 +739,7 @@ mod tests {
             table: (),
             rows: vec![(1, (1, 1))],
             seen: None,
+            issued_after: 0,
         });
         il.on_change(&(), &1, Some(2)); // before the low watermark: not dropped
         il.on_watermark(Watermark::Low(1));
@@ -597,6 +759,7 @@ mod tests {
                 xmax: 3,
                 xip: vec![2],
             }),
+            issued_after: 0,
         });
         il.on_change(&(), &1, Some(2));
         il.on_watermark(Watermark::Low(2));
@@ -611,6 +774,7 @@ mod tests {
             table: "t",
             rows: vec![(1, "a"), (2, "b"), (3, "c")],
             seen: None,
+            issued_after: 0,
         });
         il.on_change(&"t", &1, None); // before the low watermark: the select saw it
         assert_eq!(il.on_watermark(Watermark::Low(1)), None);
@@ -623,6 +787,36 @@ mod tests {
     }
 
     #[test]
+    fn overlapping_windows_release_in_any_order_and_a_lost_chunk_is_dropped() {
+        let mut il: Interleaver<&str, u32, &str> = Interleaver::default();
+        let chunk = |id, rows, issued_after| Chunk {
+            id,
+            table: "t",
+            rows,
+            seen: None,
+            issued_after,
+        };
+        // Two readers at once: low 1, low 2, high 2, high 1.
+        il.arm(chunk(1, vec![(1, "a"), (2, "b")], 0));
+        il.arm(chunk(2, vec![(5, "e")], 0));
+        il.on_watermark(Watermark::Low(1));
+        il.on_change(&"t", &2, None);
+        il.on_watermark(Watermark::Low(2));
+        il.on_change(&"t", &1, None); // in both windows: drops key 1 from chunk 1
+        assert_eq!(il.on_watermark(Watermark::High(2)).unwrap().rows, vec!["e"]);
+        assert_eq!(il.pending(), 1, "chunk 1 is still open");
+        let r = il.on_watermark(Watermark::High(1)).unwrap();
+        assert_eq!((r.rows.len(), r.dropped), (0, 2));
+        // Chunk 3 is armed before chunk 4's request: its high watermark would precede chunk
+        // 4's low one, so when chunk 4's high watermark comes, chunk 3 has lost its own.
+        il.arm(chunk(3, vec![(7, "g")], 2));
+        il.arm(chunk(4, vec![(8, "h")], 3));
+        il.on_watermark(Watermark::Low(4));
+        assert_eq!(il.on_watermark(Watermark::High(4)).unwrap().rows, vec!["h"]);
+        assert_eq!(il.pending(), 0, "chunk 3 was dropped");
+    }
+
+    #[test]
     fn watermarks_of_an_earlier_life_are_ignored() {
         let mut il: Interleaver<&str, u32, &str> = Interleaver::default();
         assert_eq!(il.on_watermark(Watermark::High(7)), None);
@@ -631,6 +825,7 @@ mod tests {
             table: "t",
             rows: vec![(1, "a")],
             seen: None,
+            issued_after: 0,
         });
         il.on_watermark(Watermark::Low(7));
         il.on_watermark(Watermark::High(7));

@@ -101,10 +101,14 @@ async fn kill_and_resume(extra: &str) {
         daemon.log_text()
     );
     for (k, ns) in &per_key {
-        // Duplicates after the crash are allowed; order is not allowed to go backwards.
-        let mut sorted = ns.clone();
-        sorted.sort_unstable();
-        assert_eq!(ns, &sorted, "key {k} out of order: {ns:?}");
+        // Each life sends a key's versions in order; the second life replays from the last
+        // committed position, which may repeat what the first life sent after it (at least
+        // once): at most one step back, at the restart.
+        let back_steps = ns.windows(2).filter(|w| w[1] < w[0]).count();
+        assert!(
+            back_steps <= 1,
+            "key {k} out of order within a life: {ns:?}"
+        );
         let want_last = if *k < 100 { 9 } else { 2 };
         assert_eq!(ns.last(), Some(&want_last), "key {k}: {ns:?}");
         for n in [0, 1, 2] {

@@ -69,6 +69,10 @@ impl TestDb for My {
     /// A MySQL connector leaves nothing on the server.
     async fn cleanup(&mut self, _cfg: &TestConfig) {}
 
+    async fn analyze(&mut self, t: &str) {
+        self.execute(&format!("ANALYZE TABLE {t}")).await;
+    }
+
     /// A long write transaction locking rows across the whole key space (including the chunks
     /// still to be read) that stays open while the snapshot goes on, then an ALTER TABLE.
     async fn interfere(&mut self, t: &str, cfg: &TestConfig, _daemon: &mut Daemon) {

@@ -58,6 +58,10 @@ impl TestDb for Pg {
         cfg.cleanup(&self.0).await;
     }
 
+    async fn analyze(&mut self, t: &str) {
+        self.execute(&format!("ANALYZE {t}")).await;
+    }
+
     /// DDL and an ACCESS EXCLUSIVE lock (with an update under it).
     async fn interfere(&mut self, t: &str, _cfg: &TestConfig, _daemon: &mut Daemon) {
         self.execute("SET lock_timeout = '3s'").await;

@@ -49,6 +49,8 @@ pub trait TestDb: Sized + Send + 'static {
     ) -> impl Future<Output = ()> + Send;
     /// What a stopped connector leaves on the server (a replication slot, ...), removed.
     fn cleanup(&mut self, cfg: &TestConfig) -> impl Future<Output = ()> + Send;
+    /// Refreshes the table's statistics (its row estimate, which the parallel split reads).
+    fn analyze(&mut self, t: &str) -> impl Future<Output = ()> + Send;
     /// Writes that a snapshot must never block, run while a throttled snapshot is under way;
     /// each asserts that it got through at once (the database's locks differ: DDL, exclusive
     /// table locks, long write transactions).
@@ -206,6 +208,78 @@ pub async fn kill_9_mid_snapshot_resumes_at_the_next_chunk<D: TestDb>() {
     let writer = Writer::start::<D>(&t, rows);
     let daemon = kill_9_mid_snapshot_and_restart(&cfg, rows).await;
     writer.stop().await;
+    let (want, state) = topic_and_table(&mut db, &cfg, &t, false).await;
+    assert_equal(&want, &state, "after the restart", &daemon);
+    assert_not_started_over(&state, rows);
+    finish(&mut db, daemon, &cfg, &t).await;
+}
+
+/// `snapshot.parallelism: 4` on a large table (split into key ranges) and a small one, while
+/// a writer changes the large one: both topics end equal to their tables, no key goes back in
+/// time, and the large table was read as several ranges at once.
+pub async fn parallel_snapshot_of_key_ranges_and_tables_under_writes<D: TestDb>() {
+    let mut db = D::connect().await;
+    let (large, small) = (unique("snapp"), unique("snaps"));
+    let rows = 60_000i64;
+    db.create_table(&large, rows).await;
+    db.create_table(&small, 3_000).await;
+    // Fresh statistics, as a table that has been in use has them (the split reads them).
+    db.analyze(&large).await;
+    let cfg = D::config(
+        &[&D::qualified(&large), &D::qualified(&small)],
+        "snapshot:\n  chunk_size: 500\n  parallelism: 4\n",
+    );
+    let writer = Writer::start::<D>(&large, rows);
+    let started = Instant::now();
+    let mut daemon = cfg.start();
+    wait_snapshot_complete(&mut daemon, started, Duration::from_secs(600)).await;
+    let writes = writer.stop().await;
+    let log = daemon.log_text();
+    assert!(
+        log.contains("split into key ranges")
+            && log.contains(&format!("table={}", D::qualified(&large))),
+        "the large table was not split; log tail:\n{}",
+        tail(&log)
+    );
+    for t in [&large, &small] {
+        let (want, state) = topic_and_table(&mut db, &cfg, t, true).await;
+        assert_equal(&want, &state, &format!("parallel snapshot of {t}"), &daemon);
+        assert!(state.reads > 0, "no op=r event for {t}");
+    }
+    eprintln!(
+        "{}, parallelism 4: {rows} + 3000 rows in {:.1} s with {writes} concurrent writes",
+        D::NAME,
+        started.elapsed().as_secs_f64()
+    );
+    finish(&mut db, daemon, &cfg, &small).await;
+    db.execute(&format!("DROP TABLE {large}")).await;
+}
+
+/// kill -9 in the middle of a parallel snapshot (four key ranges at once): every range
+/// resumes after its own stored key, and the topic ends equal to the table.
+pub async fn kill_9_mid_parallel_snapshot_resumes_every_range<D: TestDb>() {
+    let mut db = D::connect().await;
+    let t = unique("snapkp");
+    let rows = 100_000i64;
+    db.create_table(&t, rows).await;
+    db.analyze(&t).await;
+    let cfg = D::config(
+        &[&D::qualified(&t)],
+        &format!("{KILL_TEST_SNAPSHOT}  parallelism: 4\n"),
+    );
+    let writer = Writer::start::<D>(&t, rows);
+    let daemon = kill_9_mid_snapshot_and_restart(&cfg, rows).await;
+    writer.stop().await;
+    // The second life resumed the ranges the first one split the table into.
+    let log = daemon.log_text();
+    let starting = log
+        .lines()
+        .find(|l| l.contains("snapshot starting"))
+        .unwrap_or_default();
+    assert!(
+        starting.matches(" ..= ").count() >= 2,
+        "the restart did not resume key ranges: {starting}"
+    );
     let (want, state) = topic_and_table(&mut db, &cfg, &t, false).await;
     assert_equal(&want, &state, "after the restart", &daemon);
     assert_not_started_over(&state, rows);
@@ -440,6 +514,17 @@ macro_rules! snapshot_suite {
         #[tokio::test(flavor = "multi_thread")]
         async fn kill_9_mid_snapshot_resumes_at_the_next_chunk() {
             $crate::snapshot_suite::kill_9_mid_snapshot_resumes_at_the_next_chunk::<$db>().await;
+        }
+
+        #[tokio::test(flavor = "multi_thread")]
+        async fn parallel_snapshot_of_key_ranges_and_tables_under_writes() {
+            $crate::snapshot_suite::parallel_snapshot_of_key_ranges_and_tables_under_writes::<$db>()
+                .await;
+        }
+
+        #[tokio::test(flavor = "multi_thread")]
+        async fn kill_9_mid_parallel_snapshot_resumes_every_range() {
+            $crate::snapshot_suite::kill_9_mid_parallel_snapshot_resumes_every_range::<$db>().await;
         }
 
         #[tokio::test(flavor = "multi_thread")]

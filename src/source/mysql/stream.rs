@@ -204,7 +204,7 @@ pub async fn run(ctx: SourceContext) -> Result<()> {
             Wake::Acked => continue,
             Wake::ChunkDue => {
                 if let (Some(reader), Some(driver)) = (chunks.as_mut(), decoder.snapshot.as_mut()) {
-                    reader.read_next(driver, &mut ()).await?;
+                    reader.read_round(driver, &mut ()).await?;
                 }
                 continue;
             }

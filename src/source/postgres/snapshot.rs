@@ -91,18 +91,19 @@ fn quote_literal(text: &str) -> String {
 }
 
 impl PgBackend {
-    /// Opens the snapshot's session.
+    /// Opens the snapshot's sessions, one per chunk read at once (`snapshot.parallelism`).
     pub async fn open(cfg: &ConnectorConfig) -> Result<PgSnapshot> {
-        let client = setup::connect_with_options(cfg, Some(SESSION_OPTIONS)).await?;
-        Ok(ChunkReader::new(
-            &cfg.name,
-            Self {
+        let mut backends = Vec::with_capacity(cfg.snapshot.parallelism);
+        for _ in 0..cfg.snapshot.parallelism.max(1) {
+            let client = setup::connect_with_options(cfg, Some(SESSION_OPTIONS)).await?;
+            backends.push(Self {
                 client,
                 connector: cfg.name.clone(),
                 plans: HashMap::new(),
                 unseen: Vec::new(),
-            },
-        ))
+            });
+        }
+        Ok(ChunkReader::new(&cfg.name, backends))
     }
 
     async fn make_plan(
@@ -375,12 +376,69 @@ impl SnapshotBackend for PgBackend {
 
     fn conflict(&mut self, read: &ChunkRead, stream: &mut StreamShared) -> Option<Conflict> {
         let snapshot = read.seen.as_ref()?;
-        let conflict = stream.history.conflict(snapshot, &self.unseen);
-        stream.history.forget_below(snapshot.xmin);
-        conflict
+        stream.history.conflict(snapshot, &self.unseen)
+    }
+
+    /// Ids below the round's oldest `xmin` are forgotten: every snapshot taken from now on
+    /// sees them (the round's own snapshots were all checked first).
+    fn round_checked(&mut self, reads: &[&ChunkRead], stream: &mut StreamShared) {
+        if let Some(xmin) = reads
+            .iter()
+            .filter_map(|r| r.seen.as_ref().map(|s| s.xmin))
+            .min()
+        {
+            stream.history.forget_below(xmin);
+        }
     }
 
     async fn forget_plan(&mut self, table: &TableId) {
         self.plans.remove(table);
+    }
+
+    /// From a block sample (`TABLESAMPLE SYSTEM`: whole pages, so its cost follows the sample,
+    /// not the table) of about 100 keys per range, the keys at each range's share.
+    async fn split_bounds(
+        &mut self,
+        table: &TableId,
+        parts: usize,
+        estimate: f64,
+    ) -> Result<Vec<Vec<String>>> {
+        let Some(plan) = self.plans.get(table) else {
+            return Ok(Vec::new());
+        };
+        let wanted = 100.0 * parts as f64;
+        let percent = if estimate > 0.0 {
+            (100.0 * wanted / estimate).clamp(0.001, 100.0)
+        } else {
+            1.0
+        };
+        let sql = format!(
+            "SELECT {keys} FROM ONLY {}.{} TABLESAMPLE SYSTEM ({percent}) ORDER BY {keys}",
+            quote_ident(&table.schema),
+            quote_ident(&table.table),
+            keys = plan.key_list
+        );
+        let arity = plan.key_columns.len();
+        let messages = self.client.simple_query(&sql).await.map_err(|e| {
+            classify_postgres(
+                format!(
+                    "connector {}: snapshot of {table}: sampling key bounds to split it",
+                    self.connector
+                ),
+                e,
+            )
+        })?;
+        let keys: Vec<Vec<String>> = messages
+            .into_iter()
+            .filter_map(|m| match m {
+                SimpleQueryMessage::Row(r) => Some(
+                    (0..arity)
+                        .map(|i| r.get(i).unwrap_or_default().to_owned())
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect();
+        Ok(crate::snapshot::backend::quantiles(keys, parts))
     }
 }

@@ -141,7 +141,7 @@ pub async fn run(ctx: SourceContext) -> Result<()> {
             }
             Wake::ChunkDue => {
                 if let (Some(reader), Some(driver)) = (chunks.as_mut(), decoder.snapshot.as_mut()) {
-                    reader.read_next(driver, &mut decoder.shared).await?;
+                    reader.read_round(driver, &mut decoder.shared).await?;
                 }
                 continue;
             }
