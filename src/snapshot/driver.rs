@@ -29,9 +29,11 @@ use crate::error::Error;
 use crate::event::{Row, SnapshotMark, TableId, TableSchema};
 use crate::value::Value;
 
-/// Chunks selected ahead of the log per reader (their rows wait in memory for their high
-/// watermark): the snapshot holds at most `CHUNKS_AHEAD × parallelism × chunk_size` rows.
-pub const CHUNKS_AHEAD: usize = 2;
+/// Chunks selected ahead of the log beyond one per reader (their rows wait in memory for their
+/// high watermark): the snapshot holds at most `(parallelism + CHUNKS_AHEAD) × chunk_size`
+/// selected rows, so one reader selects its next chunk while the log brings the previous one's
+/// high watermark, and N readers start a new round while one chunk of the last is still open.
+pub const CHUNKS_AHEAD: usize = 1;
 /// How often progress is logged.
 const REPORT_EVERY: Duration = Duration::from_secs(5);
 /// A chunk whose high watermark the log has not shown for this long is reported as stalled.
@@ -317,10 +319,10 @@ impl Driver {
         self.interleaver.pending() > 0
     }
 
-    /// Chunks that may be issued now: one per task read at once that has none out, within
-    /// [`CHUNKS_AHEAD`] armed chunks per reader.
+    /// Chunks that may be issued now: one per task read at once that has none out, with at
+    /// most `parallelism + CHUNKS_AHEAD` chunks armed (see [`CHUNKS_AHEAD`]).
     fn issuable(&self) -> usize {
-        let room = (CHUNKS_AHEAD * self.parallelism).saturating_sub(self.interleaver.pending());
+        let room = (self.parallelism + CHUNKS_AHEAD).saturating_sub(self.interleaver.pending());
         let idle = self
             .tasks
             .iter()
