@@ -7,15 +7,15 @@
 //! prints `produce_rate_msgs_per_s=<f>`.
 //!
 //! `wal-read --host H --port P --user U --password W --database D --slot S --publication P
-//! --end-lsn L`: the raw replication read rate: pgwire-replication alone, pgoutput proto 1,
-//! each message decoded by tidemark's pgoutput decoder (tuples split into columns) and
-//! discarded, Insert/Update/Delete counted, each commit confirmed (status every 100 ms, as
-//! tidemark in the bench), until the stream passes L; prints `wal_read_rate_changes_per_s=<f>`.
-//! The fair floor under tidemark's PostgreSQL path: the same client and wire decoding, without
-//! events, routing, encoding or producing. With `BENCH_WAL_READ_ONE_THREAD` set, the client's
-//! socket worker and the reader share one thread (a current-thread runtime): measured, it did
-//! not change the CPU per change (BENCHMARKS.md, 2026-11-30).
-//!
+//! --end-lsn L`: the raw replication read rate: tidemark's replication client alone
+//! (`source::postgres::replication`), pgoutput proto 1, each message decoded by tidemark's
+//! pgoutput decoder (tuples split into columns) and discarded, Insert/Update/Delete counted,
+//! each commit confirmed (status every 100 ms, as tidemark in the bench), until the stream
+//! passes L; prints `wal_read_rate_changes_per_s=<f>`. The fair floor under tidemark's
+//! PostgreSQL path: the same client and wire decoding, without events, routing, encoding or
+//! producing. `BENCH_PG_READ_COALESCE_MS` sets the client's read pacing (default: tidemark's
+//! default `postgres.read_coalesce_ms`; 0 reads as soon as data arrives).
+
 //! `latency --brokers B --topic T --messages N [--op O] [--ts-column C]`: consumes N messages
 //! (of operation O only, when given) from the end of T and prints p50/p99 of (receive time -
 //! source.ts_ms), the commit-to-consumer latency, an upper bound of commit-to-ack. With
@@ -144,47 +144,84 @@ async fn produce(brokers: &str, topic: &str, n: usize, sample: &str) {
 }
 
 async fn wal_read(args: &[String]) {
-    use pgwire_replication::{Lsn, ReplicationClient, ReplicationConfig, ReplicationEvent};
-    let end = Lsn::parse(&arg(args, "--end-lsn")).expect("end lsn");
-    let cfg = ReplicationConfig::new(
-        arg(args, "--host"),
-        arg(args, "--user"),
-        arg(args, "--password"),
-        arg(args, "--database"),
-        arg(args, "--slot"),
-        arg(args, "--publication"),
-    )
-    .with_port(arg(args, "--port").parse().unwrap())
-    .with_stop_lsn(end)
-    .with_status_interval(Duration::from_millis(100));
+    use tidemark::source::postgres::pgoutput::{decode, PgOutputMessage};
+    use tidemark::source::postgres::replication::{
+        Pacing, ReplicationStream, StartOptions, WalItem,
+    };
+    let end = parse_lsn(&arg(args, "--end-lsn"));
+    let connection = tidemark::config::Connection {
+        host: arg(args, "--host"),
+        port: arg(args, "--port").parse().unwrap(),
+        database: arg(args, "--database"),
+        user: arg(args, "--user"),
+        password: tidemark::config::Secret::new(arg(args, "--password")),
+        sslmode: tidemark::config::SslMode::Disable,
+        sslrootcert: None,
+        sslcert: None,
+        sslkey: None,
+        connect_timeout_ms: 10_000,
+    };
+    // BENCH_PG_READ_COALESCE_MS: the reads' pacing (tidemark's default unless set).
+    let read_coalesce = Duration::from_millis(
+        std::env::var("BENCH_PG_READ_COALESCE_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(tidemark::source::postgres::config::DEFAULT_READ_COALESCE_MS),
+    );
     let start = Instant::now();
-    let mut client = ReplicationClient::connect(cfg).await.expect("connect");
+    let (slot, publication) = (arg(args, "--slot"), arg(args, "--publication"));
+    let mut client = ReplicationStream::start(
+        &connection,
+        StartOptions {
+            slot: &slot,
+            publication: &publication,
+            start_lsn: 0,
+            options: "",
+            application_name: "tidemark-bench-wal-read",
+            tls: None,
+        },
+        Pacing {
+            status_interval: Duration::from_millis(100),
+            read_coalesce,
+        },
+    )
+    .await
+    .expect("start replication");
     let mut changes = 0u64;
-    while let Some(ev) = client.recv().await.expect("recv") {
-        match ev {
-            ReplicationEvent::XLogData { data, .. } => {
+    loop {
+        match client.recv().await.expect("recv") {
+            WalItem::Data { data, .. } => {
                 // Decoded as tidemark decodes it (tuples split into columns), then discarded.
-                use tidemark::source::postgres::pgoutput::{decode, PgOutputMessage};
-                if matches!(
-                    decode(&data).expect("pgoutput"),
+                match decode(&data).expect("pgoutput") {
                     PgOutputMessage::Insert { .. }
-                        | PgOutputMessage::Update { .. }
-                        | PgOutputMessage::Delete { .. }
-                ) {
-                    changes += 1;
+                    | PgOutputMessage::Update { .. }
+                    | PgOutputMessage::Delete { .. } => changes += 1,
+                    // Confirm like a CDC client does (tidemark confirms after Kafka acks).
+                    PgOutputMessage::Commit { end_lsn, .. } => {
+                        client.set_applied(end_lsn);
+                        if end_lsn >= end {
+                            break;
+                        }
+                    }
+                    _ => {}
                 }
             }
-            // Confirm like a CDC client does (tidemark confirms after Kafka acks).
-            ReplicationEvent::Commit { end_lsn, .. } => client.update_applied_lsn(end_lsn),
-            ReplicationEvent::StoppedAt { .. } => break,
-            _ => {}
+            WalItem::KeepAlive { wal_end } if wal_end >= end => break,
+            WalItem::KeepAlive { .. } => {}
         }
     }
     let secs = start.elapsed().as_secs_f64();
+    client.shutdown().await.expect("end replication");
     println!(
         "wal_read_changes={changes} wal_read_seconds={secs:.3} wal_read_rate_changes_per_s={:.0}",
         changes as f64 / secs
     );
+}
+
+/// `X/Y` (hexadecimal halves) as a number.
+fn parse_lsn(text: &str) -> u64 {
+    let (hi, lo) = text.split_once('/').expect("an LSN X/Y");
+    (u64::from_str_radix(hi, 16).expect("LSN") << 32) | u64::from_str_radix(lo, 16).expect("LSN")
 }
 
 fn latency(brokers: &str, topic: &str, n: usize, op: Option<&str>, ts_column: Option<&str>) {
@@ -290,20 +327,6 @@ async fn main() {
                 &arg(&args, "--sample"),
             )
             .await
-        }
-        Some("wal-read") if std::env::var_os("BENCH_WAL_READ_ONE_THREAD").is_some() => {
-            // The client's socket worker and the reader on one thread (no hand-offs between
-            // threads): what the source's own runtime thread would give tidemark.
-            let args = args.clone();
-            std::thread::spawn(move || {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap()
-                    .block_on(wal_read(&args))
-            })
-            .join()
-            .unwrap()
         }
         Some("wal-read") => wal_read(&args).await,
         Some("latency") => latency(

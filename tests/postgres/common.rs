@@ -671,7 +671,11 @@ impl PrivatePostgres {
     }
 
     /// Starts a server after `prepare` has seen its data directory.
-    fn start_prepared(wal_level: &str, extra: &str, prepare: impl FnOnce(&str)) -> Option<Self> {
+    pub fn start_prepared(
+        wal_level: &str,
+        extra: &str,
+        prepare: impl FnOnce(&str),
+    ) -> Option<Self> {
         static N: AtomicU32 = AtomicU32::new(0);
         let bin = std::env::var("TIDEMARK_DEV_PG_BIN").ok()?;
         let n = N.fetch_add(1, Ordering::SeqCst);

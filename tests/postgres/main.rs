@@ -22,6 +22,7 @@ mod debezium;
 mod e2e;
 mod kafka_security;
 mod lost_position;
+mod replication;
 mod restart;
 mod routing;
 mod secrets;

@@ -29,7 +29,14 @@ pub struct PostgresOptions {
     /// How often a standby status update is sent at the latest, in milliseconds.
     #[serde(default)]
     pub status_interval_ms: Option<u64>,
+    /// Under load, how long a read of the WAL stream waits after the previous one, so that
+    /// one wake-up reads more messages (milliseconds; 0: read as soon as data arrives).
+    #[serde(default)]
+    pub read_coalesce_ms: Option<u64>,
 }
+
+/// `postgres.read_coalesce_ms` when not set (see `super::replication`).
+pub const DEFAULT_READ_COALESCE_MS: u64 = 2;
 
 /// The resolved `postgres:` block.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +46,7 @@ pub struct PostgresSettings {
     pub create_slot: bool,
     pub create_publication: bool,
     pub status_interval: Duration,
+    pub read_coalesce: Duration,
 }
 
 /// The default slot and publication name of connector `name`.
@@ -59,7 +67,20 @@ pub fn resolve(
         create_slot: pg.create_slot.unwrap_or(true),
         create_publication: pg.create_publication.unwrap_or(true),
         status_interval: Duration::from_millis(pg.status_interval_ms.unwrap_or(10_000)),
+        read_coalesce: Duration::from_millis(
+            pg.read_coalesce_ms.unwrap_or(DEFAULT_READ_COALESCE_MS),
+        ),
     };
+    if settings.read_coalesce > Duration::from_millis(100) {
+        return Err(ConfigError::invalid(
+            file,
+            "postgres.read_coalesce_ms",
+            format!(
+                "{} ms: at most 100 (it delays every read under load; 1 is the default, 0 turns it off)",
+                settings.read_coalesce.as_millis()
+            ),
+        ));
+    }
     if !valid_identifier(&settings.slot) {
         return Err(ConfigError::invalid(
             file,

@@ -1,6 +1,6 @@
 //! What a PostgreSQL error means for the connector: retry (transient) or stop (definite).
 //!
-//! Both drivers (tokio-postgres for SQL, pgwire-replication for the stream) report server
+//! Both clients (tokio-postgres for SQL, tidemark's own for the stream) report server
 //! errors by SQLSTATE; [`sqlstate_severity`] sorts them once. Definite are the classes whose
 //! cause a retry cannot remove: bad SQL or a missing object or privilege (`42`), bad
 //! credentials (`28`), a missing database or schema (`3D`, `3F`), data errors (`22`, `23`), an
@@ -12,7 +12,7 @@
 //! (I/O, a closed connection, a timeout, a protocol surprise), is retried as unclassified (see
 //! `crate::error`).
 
-use pgwire_replication::PgWireError;
+use super::replication::WireError;
 
 use crate::error::{Error, Severity};
 
@@ -52,27 +52,18 @@ pub fn classify_postgres(context: impl Into<String>, e: tokio_postgres::Error) -
     with_severity(severity, context.into()).with_source(e)
 }
 
-/// Classifies an error of the replication stream. pgwire-replication reports a server error
-/// as text holding `SQLSTATE xxxxx`; authentication and TLS failures are definite (wrong
-/// password, wrong certificate), I/O and task errors transient.
-pub fn classify_wire(name: &str, what: &str, e: PgWireError) -> Error {
+/// Classifies an error of the replication stream: a server error by its SQLSTATE;
+/// authentication and TLS failures definite (wrong password, wrong certificate); a lost
+/// connection transient; a protocol surprise unclassified.
+pub fn classify_wire(name: &str, what: &str, e: WireError) -> Error {
     let context = format!("connector {name}: {what}");
     let severity = match &e {
-        PgWireError::Io(_) | PgWireError::Task(_) => Some(Severity::Transient),
-        PgWireError::Auth(_) | PgWireError::Tls(_) => Some(Severity::Definite),
-        PgWireError::Server(text) => sqlstate_in(text).and_then(sqlstate_severity),
-        _ => None,
+        WireError::Io(_) => Some(Severity::Transient),
+        WireError::Auth(_) | WireError::Tls(_) => Some(Severity::Definite),
+        WireError::Server(s) => sqlstate_severity(&s.code),
+        WireError::Protocol(_) => None,
     };
     with_severity(severity, context).with_source(e)
-}
-
-/// The SQLSTATE in pgwire-replication's text of an ErrorResponse (`... (SQLSTATE 55006)`).
-fn sqlstate_in(text: &str) -> Option<&str> {
-    let at = text.find("SQLSTATE ")? + "SQLSTATE ".len();
-    let code = text.get(at..at + 5)?;
-    code.chars()
-        .all(|c| c.is_ascii_alphanumeric())
-        .then_some(code)
 }
 
 #[cfg(test)]
@@ -116,55 +107,64 @@ mod tests {
     }
 
     #[test]
-    fn replication_stream_errors_take_the_code_from_the_text() {
-        let cases: &[(PgWireError, Severity, bool)] = &[
+    fn replication_stream_errors_are_sorted_by_kind_and_sqlstate() {
+        use super::super::replication::ServerError;
+        let server = |code: &str, message: &str| {
+            WireError::Server(ServerError {
+                severity: "ERROR".into(),
+                code: code.into(),
+                message: message.into(),
+                ..Default::default()
+            })
+        };
+        let cases: Vec<(WireError, Severity, bool)> = vec![
             (
-                PgWireError::Server(
-                    "replication slot \"s\" is active for PID 7 (SQLSTATE 55006)".into(),
-                ),
+                server("55006", "replication slot \"s\" is active for PID 7"),
                 Severity::Transient,
                 false,
             ),
             (
-                PgWireError::Server("publication \"p\" does not exist (SQLSTATE 42704)".into()),
+                server("42704", "publication \"p\" does not exist"),
                 Severity::Definite,
                 false,
             ),
             (
-                PgWireError::Server("terminating connection (SQLSTATE 57P01)".into()),
+                server("57P01", "terminating connection"),
                 Severity::Transient,
                 false,
             ),
             (
-                PgWireError::Auth("password authentication failed".into()),
+                server("28P01", "password authentication failed"),
                 Severity::Definite,
                 false,
             ),
             (
-                PgWireError::Tls("invalid peer certificate".into()),
+                WireError::Auth("the server asks for method 7".into()),
                 Severity::Definite,
                 false,
             ),
             (
-                PgWireError::Io(std::sync::Arc::new(std::io::Error::other("reset"))),
+                WireError::Tls("invalid peer certificate".into()),
+                Severity::Definite,
+                false,
+            ),
+            (
+                WireError::Io(std::io::Error::other("reset")),
                 Severity::Transient,
                 false,
             ),
             (
-                PgWireError::Protocol("unexpected message".into()),
+                WireError::Protocol("unexpected message".into()),
                 Severity::Transient,
                 true,
             ),
-            (
-                PgWireError::Server("something new".into()),
-                Severity::Transient,
-                true,
-            ),
+            (server("XX000", "something new"), Severity::Transient, true),
         ];
         for (e, severity, unclassified) in cases {
-            let err = classify_wire("c", "streaming", e.clone());
-            assert_eq!(err.severity, *severity, "{e}");
-            assert_eq!(err.unclassified, *unclassified, "{e}");
+            let shown = e.to_string();
+            let err = classify_wire("c", "streaming", e);
+            assert_eq!(err.severity, severity, "{shown}");
+            assert_eq!(err.unclassified, unclassified, "{shown}");
             assert!(
                 err.to_string().starts_with("connector c: streaming: "),
                 "{err}"

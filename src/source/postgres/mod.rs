@@ -1,16 +1,16 @@
 //! PostgreSQL source: a logical replication slot with `pgoutput`, streamed over the
-//! replication protocol (`pgwire-replication`), decoded by our own `pgoutput` decoder.
+//! replication protocol by our own client ([`replication`]), decoded by our own `pgoutput`
+//! decoder.
 //!
 //! Owns: the slot, the publication, the replication session, and the translation of pgoutput
 //! messages into [`crate::event::SourceMessage`]s in commit order. Must not: know topics,
 //! keys, encodings, sinks or position stores. The position argument is in [`position`].
 //!
-//! Why `pgwire-replication` rather than our own CopyBoth framing on tokio-postgres's codec:
-//! it already does SCRAM, TLS, startup `options` (we pin DateStyle and friends) and, above all,
-//! standby status feedback driven by an explicit, monotonic "applied LSN" (`ack_lsn` /
-//! `update_applied_lsn`), which is exactly the commit-after-ack contract we need; it leaves
-//! the pgoutput payloads to us (except Begin/Commit/Message, which it pre-parses and which we
-//! map back onto our decoder's types).
+//! Why a replication client of our own (tokio-postgres has no replication support): reading
+//! the stream at the walsender's pace costs more in wake-ups than in decoding, and only a
+//! client that owns the socket can pace its reads (the measurement is in [`replication`]'s
+//! module doc). It reports only an explicit, monotonic "applied LSN", which is the
+//! commit-after-acknowledgement contract the position argument needs.
 
 pub mod backlog;
 pub mod config;
@@ -18,6 +18,7 @@ pub mod error;
 pub mod pgoutput;
 pub mod position;
 pub mod relations;
+pub mod replication;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod robustness;
 pub mod setup;

@@ -4,12 +4,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pgwire_replication::{Lsn, ReplicationClient, ReplicationConfig, ReplicationEvent};
-
 use super::error::classify_wire;
 use super::pgoutput::{self, format_lsn, pg_time_to_unix_ms, OldTuple, PgOutputMessage};
 use super::position::PgPosition;
 use super::relations::{decode_row, Relations};
+use super::replication::{Pacing, ReplicationStream, StartOptions, WalItem};
 use super::setup;
 use super::snapshot::{PgBackend, PgSnapshot, StreamShared, MESSAGE_PREFIX};
 use crate::config::ConnectorConfig;
@@ -79,30 +78,25 @@ pub async fn run(ctx: SourceContext) -> Result<()> {
             SnapshotProgress::with_tables(progress, &hints.new_tables),
         )
     };
-    let repl_cfg = ReplicationConfig::new(
-        c.host.clone(),
-        c.user.clone(),
-        c.password.expose().to_string(),
-        c.database.clone(),
-        pg.slot.clone(),
-        pg.publication.clone(),
+    let tls = super::tls::client_config(c)?;
+    let application_name = format!("tidemark-{}", cfg.name);
+    let mut client = ReplicationStream::start(
+        c,
+        StartOptions {
+            slot: &pg.slot,
+            publication: &pg.publication,
+            start_lsn,
+            options: SESSION_OPTIONS,
+            application_name: &application_name,
+            tls,
+        },
+        Pacing {
+            status_interval: pg.status_interval,
+            read_coalesce: pg.read_coalesce,
+        },
     )
-    .with_port(c.port)
-    .with_start_lsn(Lsn::from_u64(start_lsn))
-    .with_ack_lsn(Lsn::from_u64(start_lsn))
-    .with_options(SESSION_OPTIONS)
-    .with_status_interval(pg.status_interval)
-    .with_wakeup_interval(pg.status_interval.min(Duration::from_secs(10)))
-    .with_buffer_size(1024)
-    .with_tls(super::tls::replication_tls(c))
-    .with_application_name(format!("tidemark-{}", cfg.name));
-    let mut client = ReplicationClient::connect(repl_cfg)
-        .await
-        .map_err(|e| classify_wire(&cfg.name, "starting replication", e))?;
-    client
-        .wait_started()
-        .await
-        .map_err(|e| classify_wire(&cfg.name, "starting replication", e))?;
+    .await
+    .map_err(|e| classify_wire(&cfg.name, "starting replication", e))?;
     tracing::info!(
         connector = %cfg.name,
         slot = %pg.slot,
@@ -147,16 +141,7 @@ pub async fn run(ctx: SourceContext) -> Result<()> {
             }
             Wake::Log(ev) => ev,
         };
-        let ev = match ev {
-            Ok(Some(ev)) => ev,
-            Ok(None) => {
-                return Err(Error::transient(format!(
-                    "connector {}: the replication stream ended",
-                    cfg.name
-                )))
-            }
-            Err(e) => return Err(classify_wire(&cfg.name, "streaming", e)),
-        };
+        let ev = ev.map_err(|e| classify_wire(&cfg.name, "streaming", e))?;
         let messages = decoder.handle(ev).await?;
         if let Some(driver) = decoder.snapshot.as_mut() {
             driver.warn_if_stalled(&"logical decoding messages (prefix tidemark)");
@@ -219,10 +204,10 @@ async fn next_xid(sql: &tokio_postgres::Client, name: &str) -> Result<u64> {
         })
 }
 
-fn report_acked(name: &str, client: &ReplicationClient, pos: &Option<Position>) {
+fn report_acked(name: &str, client: &ReplicationStream, pos: &Option<Position>) {
     if let Some(p) = pos {
         match p.decode::<PgPosition>() {
-            Ok(p) => client.update_applied_lsn(Lsn::from_u64(p.lsn)),
+            Ok(p) => client.set_applied(p.lsn),
             Err(e) => {
                 tracing::error!(connector = %name, error = %e, "acknowledged position is not a PostgreSQL position")
             }
@@ -356,74 +341,31 @@ impl Decoder {
         }
     }
 
-    async fn handle(&mut self, ev: ReplicationEvent) -> Result<Vec<SourceMessage>> {
+    async fn handle(&mut self, ev: WalItem) -> Result<Vec<SourceMessage>> {
         match ev {
-            ReplicationEvent::Begin {
-                final_lsn,
-                xid,
-                commit_time_micros,
-            } => {
-                self.on_message(
-                    PgOutputMessage::Begin {
-                        final_lsn: final_lsn.as_u64(),
-                        commit_time: commit_time_micros,
-                        xid,
-                    },
-                    final_lsn.as_u64(),
-                )
-                .await
-            }
-            ReplicationEvent::Commit {
-                lsn,
-                end_lsn,
-                commit_time_micros,
-            } => {
-                self.on_message(
-                    PgOutputMessage::Commit {
-                        flags: 0,
-                        commit_lsn: lsn.as_u64(),
-                        end_lsn: end_lsn.as_u64(),
-                        commit_time: commit_time_micros,
-                    },
-                    lsn.as_u64(),
-                )
-                .await
-            }
-            ReplicationEvent::Message {
-                transactional,
-                lsn,
-                prefix,
-                content,
-            } => {
-                self.on_message(
-                    PgOutputMessage::Message {
-                        transactional,
-                        lsn: lsn.as_u64(),
-                        prefix,
-                        content,
-                    },
-                    lsn.as_u64(),
-                )
-                .await
-            }
-            ReplicationEvent::XLogData {
-                wal_start, data, ..
-            } => {
+            WalItem::Data { wal_start, data } => {
                 let msg = pgoutput::decode(&data).map_err(|e| {
                     Error::definite(format!(
                         "connector {}: at WAL position {}",
                         self.cfg.name,
-                        format_lsn(wal_start.as_u64())
+                        format_lsn(wal_start)
                     ))
                     .with_source(e)
                 })?;
-                self.on_message(msg, wal_start.as_u64()).await
+                let lsn = match &msg {
+                    // A transaction's boundaries are placed by the positions they carry.
+                    PgOutputMessage::Begin { final_lsn, .. } => *final_lsn,
+                    PgOutputMessage::Commit { commit_lsn, .. } => *commit_lsn,
+                    PgOutputMessage::Message { lsn, .. } => *lsn,
+                    _ => wal_start,
+                };
+                self.on_message(msg, lsn).await
             }
-            ReplicationEvent::KeepAlive { wal_end, .. } => {
+            WalItem::KeepAlive { wal_end } => {
                 // With no transaction open, everything before the server's sent position has
                 // been received: it is a consistent point to resume from (pg_recvlogical does
                 // the same). This lets the slot advance while captured tables are idle.
-                let lsn = wal_end.as_u64();
+                let lsn = wal_end;
                 if self.tx.is_none() && lsn > self.last_checkpoint {
                     tracing::trace!(connector = %self.name, wal_end = %format_lsn(lsn), "keepalive: a checkpoint");
                     self.last_checkpoint = lsn;
@@ -435,7 +377,6 @@ impl Decoder {
                 }
                 Ok(vec![])
             }
-            ReplicationEvent::StoppedAt { .. } => Ok(vec![]),
         }
     }
 

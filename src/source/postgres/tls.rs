@@ -1,5 +1,6 @@
 //! TLS to PostgreSQL, by `connection.sslmode`, for the SQL connections (tokio-postgres, through
-//! the rustls connector here) and the replication stream (pgwire-replication's own rustls).
+//! the rustls connector here) and the replication stream (`super::replication`): both use the
+//! one rustls configuration [`client_config`] makes.
 //!
 //! The modes are libpq's: `disable` (plain), `prefer` (TLS when the server offers it, else
 //! plain; no certificate check), `require` (TLS, no certificate check: it stops a passive
@@ -206,30 +207,6 @@ pub fn client_config(c: &Connection) -> Result<Option<Arc<ClientConfig>>> {
         _ => builder.with_no_client_auth(),
     };
     Ok(Some(Arc::new(config)))
-}
-
-/// The replication stream's TLS settings for `c`.
-pub fn replication_tls(c: &Connection) -> pgwire_replication::config::TlsConfig {
-    use pgwire_replication::config::{SslMode as Mode, TlsConfig};
-    let mode = match c.sslmode {
-        SslMode::Disable => Mode::Disable,
-        SslMode::Prefer => Mode::Prefer,
-        SslMode::Require => Mode::Require,
-        SslMode::VerifyCa => Mode::VerifyCa,
-        SslMode::VerifyFull => Mode::VerifyFull,
-    };
-    TlsConfig {
-        mode,
-        ca_pem_path: c.sslrootcert.clone(),
-        // pgwire-replication refuses verify-full towards an IP address unless a name is given
-        // for the check; the address itself is that name (rustls then checks the certificate's
-        // IP address entries, as libpq does).
-        sni_hostname: (c.sslmode == SslMode::VerifyFull
-            && c.host.parse::<std::net::IpAddr>().is_ok())
-        .then(|| c.host.clone()),
-        client_cert_pem_path: c.sslcert.clone(),
-        client_key_pem_path: c.sslkey.clone(),
-    }
 }
 
 /// tokio-postgres's TLS connector over rustls.
