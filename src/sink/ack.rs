@@ -19,11 +19,12 @@
 //! stops at a failure, so there is no wake-up per message and no lost wake-up.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::watch;
 
 use crate::error::{Error, Result, Severity};
+use crate::status::latency::StageLatency;
 
 /// The acknowledged prefix, and whether it is stuck behind a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -61,6 +62,8 @@ pub struct AckWindow {
     inner: Mutex<Inner>,
     /// Bumped to wake waiters.
     wake: watch::Sender<u64>,
+    /// The connector's stage histograms: the sink records each acknowledgement's delay there.
+    latency: Option<Arc<StageLatency>>,
 }
 
 impl Default for AckWindow {
@@ -73,11 +76,25 @@ impl Default for AckWindow {
                 wanted: u64::MAX,
             }),
             wake: watch::Sender::new(0),
+            latency: None,
         }
     }
 }
 
 impl AckWindow {
+    /// A window whose acknowledgements' delays go to `latency`.
+    pub fn with_latency(latency: Option<Arc<StageLatency>>) -> Self {
+        Self {
+            latency,
+            ..Self::default()
+        }
+    }
+
+    /// Where the sink records how long an acknowledgement took.
+    pub fn latency(&self) -> Option<&StageLatency> {
+        self.latency.as_deref()
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave `Inner` half-updated in a way that
         // matters more than stopping would: keep going with what is there.

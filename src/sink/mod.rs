@@ -20,6 +20,7 @@ use std::sync::Arc;
 pub use ack::{AckWindow, Acked};
 
 use crate::error::Result;
+use crate::status::latency::StageLatency;
 
 pub use crate::event::Message;
 
@@ -83,9 +84,14 @@ pub struct Output {
 
 impl Output {
     pub fn new(sink: Arc<Sink>) -> Self {
+        Self::with_latency(sink, None)
+    }
+
+    /// An output whose acknowledgements' delays go to `latency` (the connector's status).
+    pub fn with_latency(sink: Arc<Sink>, latency: Option<Arc<StageLatency>>) -> Self {
         Self {
             sink,
-            window: Arc::new(AckWindow::default()),
+            window: Arc::new(AckWindow::with_latency(latency)),
             next: 0,
         }
     }

@@ -18,6 +18,7 @@ use tokio::sync::watch;
 
 use crate::event::{now_ms, Op, TableId};
 
+pub mod latency;
 pub mod prometheus;
 
 /// Where a connector is in its life.
@@ -234,6 +235,8 @@ pub struct ConnectorStatus {
     pub kind: &'static str,
     state: Mutex<Snapshot>,
     control: watch::Sender<Control>,
+    /// Where its events' time goes (`latency`); shared with its output's acknowledgements.
+    pub latency: Arc<latency::StageLatency>,
 }
 
 impl ConnectorStatus {
@@ -265,6 +268,7 @@ impl ConnectorStatus {
                 restarts: 0,
             })
             .0,
+            latency: Arc::default(),
         }
     }
 

@@ -8,6 +8,7 @@
 
 use std::fmt::Write;
 
+use super::latency::{Histogram, HistogramReading, StageLatency, BOUNDS_MICROS};
 use super::{Phase, Registry};
 use crate::event::now_ms;
 
@@ -53,6 +54,27 @@ impl<'a> Family<'a> {
             self.out.push('}');
         }
         let _ = writeln!(self.out, " {value}");
+    }
+
+    /// A histogram's `_bucket` (cumulative, `le` in seconds), `_sum` and `_count` samples.
+    fn histogram(&mut self, name: &str, connector: &str, h: &HistogramReading) {
+        let bucket = format!("{name}_bucket");
+        for (i, n) in h.cumulative.iter().enumerate() {
+            let le = BOUNDS_MICROS
+                .get(i)
+                .map_or_else(|| "+Inf".to_string(), |us| (*us as f64 / 1e6).to_string());
+            self.sample(&bucket, &[("connector", connector), ("le", &le)], *n as f64);
+        }
+        self.sample(
+            &format!("{name}_sum"),
+            &[("connector", connector)],
+            h.sum_seconds,
+        );
+        self.sample(
+            &format!("{name}_count"),
+            &[("connector", connector)],
+            h.count as f64,
+        );
     }
 }
 
@@ -321,6 +343,24 @@ pub fn render(registry: &Registry) -> String {
         );
         f.sample("tidemark_producer_queue_messages", &[], queue as f64);
     }
+    let statuses = registry.all();
+    for (name, help, stage) in [
+        (
+            "tidemark_pipeline_seconds",
+            "From the pipeline taking an event's batch from the source to handing its record to the producer.",
+            (|l: &StageLatency| &l.pipeline) as fn(&StageLatency) -> &Histogram,
+        ),
+        (
+            "tidemark_produce_ack_seconds",
+            "From handing a record to the producer to Kafka's acknowledgement of it.",
+            |l: &StageLatency| &l.produce_ack,
+        ),
+    ] {
+        let mut f = Family::new(&mut out, name, "histogram", help);
+        for c in &statuses {
+            f.histogram(name, &c.name, &stage(&c.latency).read());
+        }
+    }
     out
 }
 
@@ -343,7 +383,22 @@ mod tests {
         counts.produced(&t, Op::Create, 120);
         c.batch(&mut counts, 2);
         r.set_producer_queue(std::sync::Arc::new(|| 7));
+        c.latency
+            .produce_ack
+            .observe(std::time::Duration::from_millis(3));
         let text = render(&r);
+        assert!(
+            text.contains("# TYPE tidemark_produce_ack_seconds histogram\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("tidemark_produce_ack_seconds_bucket{connector=\"shop \\\"eu\\\"\",le=\"0.002\"} 0\n")
+                && text.contains("tidemark_produce_ack_seconds_bucket{connector=\"shop \\\"eu\\\"\",le=\"0.005\"} 1\n")
+                && text.contains("tidemark_produce_ack_seconds_bucket{connector=\"shop \\\"eu\\\"\",le=\"+Inf\"} 1\n")
+                && text.contains("tidemark_produce_ack_seconds_count{connector=\"shop \\\"eu\\\"\"} 1\n")
+                && text.contains("tidemark_pipeline_seconds_count{connector=\"shop \\\"eu\\\"\"} 0\n"),
+            "{text}"
+        );
         assert!(
             text.contains("# TYPE tidemark_events_total counter\n"),
             "{text}"
@@ -366,7 +421,11 @@ mod tests {
                 declared.insert(rest.split(' ').next().unwrap().to_string());
             } else if !line.starts_with('#') {
                 let name = line.split(['{', ' ']).next().unwrap();
-                assert!(declared.contains(name), "{line}");
+                let family = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|s| name.strip_suffix(s).filter(|f| declared.contains(*f)))
+                    .unwrap_or(name);
+                assert!(declared.contains(family), "{line}");
             }
         }
     }

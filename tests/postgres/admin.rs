@@ -113,6 +113,16 @@ async fn health_metrics_connectors_pause_resume_restart_and_snapshot_requests() 
     ] {
         assert!(metrics.lines().any(|l| l == line), "no `{line}` in:\n{metrics}");
     }
+    // The stage histograms counted the four events (3 snapshot rows, 1 insert), each in one
+    // bucket up to +Inf.
+    for stage in ["tidemark_pipeline_seconds", "tidemark_produce_ack_seconds"] {
+        let count = format!("{stage}_count{{connector=\"{}\"}} 4", cfg.name);
+        let inf = format!("{stage}_bucket{{connector=\"{}\",le=\"+Inf\"}} 4", cfg.name);
+        assert!(
+            metrics.lines().any(|l| l == count) && metrics.lines().any(|l| l == inf),
+            "no `{count}` and `{inf}` in:\n{metrics}"
+        );
+    }
     for family in [
         "tidemark_source_lag_seconds",
         "tidemark_last_commit_age_seconds",

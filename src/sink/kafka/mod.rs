@@ -9,7 +9,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::ClientContext;
@@ -35,6 +35,8 @@ const OUTAGE_PROBE_EVERY: Duration = Duration::from_secs(2);
 pub struct Delivery {
     window: Arc<AckWindow>,
     seq: u64,
+    /// When the record was handed to the producer.
+    sent_at: Instant,
 }
 
 /// Routes librdkafka's delivery reports to the connectors' windows, and its broker reports
@@ -76,6 +78,9 @@ impl ProducerContext for AckContext {
                 Err(kafka_error(what, e.clone()))
             }
         };
+        if let (Ok(()), Some(latency)) = (&outcome, delivery.window.latency()) {
+            latency.produce_ack.observe(delivery.sent_at.elapsed());
+        }
         delivery.window.report(delivery.seq, outcome);
     }
 }
@@ -266,6 +271,7 @@ impl KafkaSink {
         let delivery = Box::new(Delivery {
             window: window.clone(),
             seq,
+            sent_at: Instant::now(),
         });
         let mut record: BaseRecord<'_, [u8], [u8], Box<Delivery>> =
             BaseRecord::with_opaque_to(m.topic, delivery)

@@ -3,12 +3,12 @@
 //!
 //! Why a client of our own. Reading PostgreSQL's stream costs more CPU than decoding it.
 //! The walsender flushes its socket after every WAL record it decodes, so a reader that waits
-//! for data wakes once per few messages: measured on the development machine (2 cores), 36,535
-//! voluntary context switches for 100,000 changes with the previous client
-//! (`pgwire-replication`, which also hands every message through a channel), and 7.5-11 µs
-//! of the reader's CPU per change, more than twice the cost of producing the change to
-//! Kafka. The same client, held back so that it read the socket in large pieces, needed 9,698
-//! switches and 2.7-3.4 µs per change. That client offers no way to pace its reads.
+//! for data wakes once per few messages. Measured on the development machine (2 cores, 100,000
+//! changes; BENCHMARKS.md, session 14): the previous client (`pgwire-replication`, whose worker
+//! task owns the socket and hands every message through a channel) cost 7-11 µs of CPU per
+//! change, more than producing the change to Kafka, and 36,535 voluntary context switches; it
+//! offers no way to pace its reads. This client reading as data arrives: 8.8-9.7 µs and about
+//! 100,000 switches; pacing its reads as below: 0.86-0.88 µs and about 600 switches.
 //!
 //! How this one reads. A reader task owns the connection:
 //! - **Coalesced reads under load.** While messages arrive faster than `BUSY_RATE` (measured

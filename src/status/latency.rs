@@ -1,0 +1,95 @@
+//! Where an event's time goes inside tidemark, per connector, as Prometheus histograms:
+//!
+//! - `pipeline`: from the moment the pipeline took the event's batch from the source to the
+//!   moment it handed the event's record to the producer (routing, validation, encoding, and any
+//!   wait for the in-flight limit);
+//! - `produce_ack`: from that hand-over to Kafka's acknowledgement (the producer's batching,
+//!   the broker's write and replication, the way back).
+//!
+//! With the end-to-end latency a consumer measures, these say whether a delay is tidemark's,
+//! the broker's, or before tidemark (the database's commit and its log reaching the reader).
+//! One observation costs a clock read and three relaxed atomic additions; nothing allocates.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// The buckets' upper bounds in microseconds (the exposition writes them in seconds).
+pub const BOUNDS_MICROS: [u64; 13] = [
+    500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000,
+    2_000_000, 5_000_000,
+];
+
+/// A latency histogram with fixed buckets, updated without locks.
+#[derive(Default)]
+pub struct Histogram {
+    /// Per bucket (not cumulative); the last one is above every bound.
+    buckets: [AtomicU64; BOUNDS_MICROS.len() + 1],
+    sum_micros: AtomicU64,
+    count: AtomicU64,
+}
+
+/// A histogram as read at one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistogramReading {
+    /// Cumulative counts per bound of [`BOUNDS_MICROS`], then the total (`+Inf`).
+    pub cumulative: Vec<u64>,
+    pub sum_seconds: f64,
+    pub count: u64,
+}
+
+impl Histogram {
+    pub fn observe(&self, elapsed: Duration) {
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        let bucket = BOUNDS_MICROS.partition_point(|&bound| bound < micros);
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn read(&self) -> HistogramReading {
+        let mut total = 0;
+        let cumulative = self
+            .buckets
+            .iter()
+            .map(|b| {
+                total += b.load(Ordering::Relaxed);
+                total
+            })
+            .collect();
+        HistogramReading {
+            cumulative,
+            sum_seconds: self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6,
+            count: total,
+        }
+    }
+}
+
+/// One connector's stage histograms (see the module doc).
+#[derive(Default)]
+pub struct StageLatency {
+    pub pipeline: Histogram,
+    pub produce_ack: Histogram,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn observations_land_in_the_first_bucket_whose_bound_holds_them() {
+        let h = Histogram::default();
+        for micros in [0, 500, 501, 1_000, 7_000, 9_000_000] {
+            h.observe(Duration::from_micros(micros));
+        }
+        let r = h.read();
+        // <= 0.5 ms: 0 and 500; <= 1 ms: + 501 and 1,000; <= 10 ms: + 7,000; +Inf: + 9 s.
+        assert_eq!(r.cumulative[0], 2);
+        assert_eq!(r.cumulative[1], 4);
+        assert_eq!(r.cumulative[3], 4);
+        assert_eq!(r.cumulative[4], 5);
+        assert_eq!(r.cumulative[BOUNDS_MICROS.len() - 1], 5);
+        assert_eq!(r.cumulative[BOUNDS_MICROS.len()], 6);
+        assert_eq!(r.count, 6);
+        assert!((r.sum_seconds - 9.009001).abs() < 1e-9, "{}", r.sum_seconds);
+    }
+}
