@@ -8,7 +8,7 @@
 #   (3) meanwhile, a writer commits single-row updates at a fixed rate; the commit-to-consumer
 #       latency of those live changes during the snapshot (p50/p99/max)
 # Usage: scripts/bench-snapshot.sh   (BENCH_SOURCE=postgres|mysql BENCH_ROWS=1000000
-#        BENCH_CHUNK=1024 BENCH_RATE=200 BENCH_PARALLELISM=1)
+#        BENCH_CHUNK=1024 BENCH_RATE=200 BENCH_PARALLELISM=1 BENCH_PG_READ_COALESCE_MS=N)
 # BENCH_PARALLELISM sets the connector's snapshot.parallelism (chunks read at once; the table
 # is split into that many key ranges).
 set -euo pipefail
@@ -82,7 +82,7 @@ if [ "$SOURCE" = mysql ]; then
   write_connector mysql "tidemark_test.$T" "mysql: {server_id: $((20000 + $$ % 10000))}
 snapshot: {chunk_size: $CHUNK, parallelism: $PARALLELISM}"
 else
-  write_connector postgres "public.$T" "postgres: {slot: tm_$RUN, publication: tm_$RUN}
+  write_connector postgres "public.$T" "postgres: {slot: tm_$RUN, publication: tm_$RUN${BENCH_PG_READ_COALESCE_MS:+, read_coalesce_ms: $BENCH_PG_READ_COALESCE_MS}}
 snapshot: {chunk_size: $CHUNK, parallelism: $PARALLELISM}"
 fi
 # "t" once the committed position exists and has no snapshot in progress.
