@@ -48,13 +48,3 @@ pub enum WireError {
     #[error("protocol: {0}")]
     Protocol(String),
 }
-
-impl WireError {
-    /// The SQLSTATE of a server error.
-    pub fn sqlstate(&self) -> Option<&str> {
-        match self {
-            WireError::Server(e) => Some(&e.code),
-            _ => None,
-        }
-    }
-}
