@@ -389,7 +389,7 @@ thread_local! {
 }
 
 /// Appends the text of a temporal value to `out`; `false` for other values.
-fn render_text_into(value: &Value, out: &mut String) -> bool {
+pub fn render_text_into(value: &Value, out: &mut String) -> bool {
     match value {
         Value::Date(d) => format_date(*d, out),
         Value::Time(t) => format_time_of_day(*t, out),

@@ -161,6 +161,17 @@ pub fn render(connectors: &[serde_json::Value], now_ms: i64) -> String {
                     ""
                 }
             );
+            // With `snapshot.parallelism`, the other tables read at once.
+            let reading = s.get("reading").and_then(|r| r.as_array());
+            for t in reading.into_iter().flatten().skip(1) {
+                let _ = writeln!(
+                    out,
+                    "  also reading {}: {} of about {} rows",
+                    t.get("table").and_then(|t| t.as_str()).unwrap_or("?"),
+                    int_of(t.get("rows")).unwrap_or(0),
+                    int_of(t.get("estimated_total")).unwrap_or(0),
+                );
+            }
         }
         for (key, label) in [
             ("dead_lettered", "dead-lettered"),
@@ -264,7 +275,8 @@ mod tests {
             "tables": {"public.t": {"create": 2, "update": 1, "delete": 0, "read": 40, "truncate": 0, "bytes": 9}},
             "lag_ms": 1500, "in_flight": 3, "restarts": 1, "committed_at_ms": 61_000,
             "position": {"lsn": "0/16B3748"},
-            "snapshot": {"table": "public.t", "rows": 40, "estimated_total": 160, "rows_per_second": 20, "tables_left": 1, "paused": false},
+            "snapshot": {"table": "public.t", "rows": 40, "estimated_total": 160, "rows_per_second": 20, "tables_left": 2, "paused": false,
+                         "reading": [{"table": "public.t", "rows": 40, "estimated_total": 160}, {"table": "public.u", "rows": 7, "estimated_total": 90}]},
             "dead_lettered": 0, "skipped": 2, "filtered": 0, "last_error": null
         });
         let text = render(&[c], 125_000);
@@ -280,7 +292,7 @@ mod tests {
         );
         assert!(
             text.contains(
-                "snapshot of public.t: 40 of about 160 rows (25%), 20 rows/s, 1 table(s) left\n"
+                "snapshot of public.t: 40 of about 160 rows (25%), 20 rows/s, 2 table(s) left\n  also reading public.u: 7 of about 90 rows\n"
             ),
             "{text}"
         );

@@ -126,9 +126,9 @@ pub struct Router {
     values: Values,
     compacted: bool,
     salt: Option<Secret>,
-    topics: HashMap<TableId, TableTopic>,
+    topics: foldhash::HashMap<TableId, TableTopic>,
     /// Compiled rules by table, valid for one schema (compared by pointer).
-    rules: HashMap<TableId, (Arc<TableSchema>, TableRules)>,
+    rules: foldhash::HashMap<TableId, (Arc<TableSchema>, TableRules)>,
     /// Changes a row filter left out (the filtered table does not hold them).
     filtered: u64,
 }
@@ -152,8 +152,8 @@ impl Router {
             },
             compacted: daemon.kafka.compact_topics,
             salt,
-            topics: HashMap::new(),
-            rules: HashMap::new(),
+            topics: foldhash::HashMap::default(),
+            rules: foldhash::HashMap::default(),
             filtered: 0,
         };
         let mut count: HashMap<Arc<str>, usize> = HashMap::new();

@@ -282,17 +282,31 @@ impl Driver {
         let (Some(status), Some(p)) = (&self.status, &self.progress) else {
             return;
         };
-        let Some(table) = p.task().map(|t| &t.table) else {
+        // The tables of the tasks read at once, each once, in task order.
+        let mut reading: Vec<crate::status::TableReading> = Vec::new();
+        for task in p.tasks.iter().take(self.parallelism) {
+            let table = task.table.to_string();
+            if reading.iter().any(|r| r.table == table) {
+                continue;
+            }
+            let estimate = self.estimates.get(&task.table).map_or(0.0, |e| e.max(0.0));
+            reading.push(crate::status::TableReading {
+                table,
+                rows: p.table_rows(&task.table),
+                estimated_total: estimate.round() as u64,
+            });
+        }
+        let Some(first) = reading.first().cloned() else {
             return;
         };
-        let estimate = self.estimates.get(table).map_or(0.0, |e| e.max(0.0));
         status.snapshot_progress(Some(crate::status::SnapshotStatus {
-            table: table.to_string(),
-            rows: p.table_rows(table),
-            estimated_total: estimate.round() as u64,
+            table: first.table,
+            rows: first.rows,
+            estimated_total: first.estimated_total,
             rows_per_second: rate.round() as u64,
             tables_left: self.tables_left(p),
             paused: p.paused,
+            reading,
         }));
     }
 

@@ -1,5 +1,10 @@
 //! Where an event's time goes inside tidemark, per connector, as Prometheus histograms:
 //!
+//! - `source`: from the moment the source read the log data holding the event (the
+//!   replication client's socket read on PostgreSQL; the binlog client handing the event over
+//!   on MySQL, which reads and parses it in that step) to the moment the source handed the
+//!   event to the pipeline (the client's queue, decoding, the snapshot's bookkeeping, and any
+//!   wait for room in the channel);
 //! - `pipeline`: from the moment the pipeline took the event's batch from the source to the
 //!   moment it handed the event's record to the producer (routing, validation, encoding, and any
 //!   wait for the in-flight limit);
@@ -39,11 +44,20 @@ pub struct HistogramReading {
 
 impl Histogram {
     pub fn observe(&self, elapsed: Duration) {
+        self.observe_n(elapsed, 1);
+    }
+
+    /// `n` observations of the same `elapsed` (the events of one log read).
+    pub fn observe_n(&self, elapsed: Duration, n: u64) {
+        if n == 0 {
+            return;
+        }
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         let bucket = BOUNDS_MICROS.partition_point(|&bound| bound < micros);
-        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
-        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
+        self.buckets[bucket].fetch_add(n, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add(micros.saturating_mul(n), Ordering::Relaxed);
+        self.count.fetch_add(n, Ordering::Relaxed);
     }
 
     pub fn read(&self) -> HistogramReading {
@@ -67,6 +81,7 @@ impl Histogram {
 /// One connector's stage histograms (see the module doc).
 #[derive(Default)]
 pub struct StageLatency {
+    pub source: Histogram,
     pub pipeline: Histogram,
     pub produce_ack: Histogram,
 }
@@ -91,5 +106,17 @@ mod tests {
         assert_eq!(r.cumulative[BOUNDS_MICROS.len()], 6);
         assert_eq!(r.count, 6);
         assert!((r.sum_seconds - 9.009001).abs() < 1e-9, "{}", r.sum_seconds);
+    }
+
+    #[test]
+    fn a_read_of_n_events_counts_n_observations() {
+        let h = Histogram::default();
+        h.observe_n(Duration::from_micros(1_500), 1_000);
+        h.observe_n(Duration::from_micros(100), 0);
+        let r = h.read();
+        assert_eq!(r.cumulative[1], 0);
+        assert_eq!(r.cumulative[2], 1_000);
+        assert_eq!(r.count, 1_000);
+        assert!((r.sum_seconds - 1.5).abs() < 1e-9, "{}", r.sum_seconds);
     }
 }

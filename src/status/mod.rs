@@ -98,12 +98,24 @@ pub struct LastError {
 /// The snapshot in progress, as the driver last reported it.
 #[derive(Debug, Clone, Serialize)]
 pub struct SnapshotStatus {
+    /// The first table it reads now, its rows released so far and its row estimate.
     pub table: String,
     pub rows: u64,
     pub estimated_total: u64,
     pub rows_per_second: u64,
     pub tables_left: usize,
     pub paused: bool,
+    /// Every table it reads now, the first included (more than one when
+    /// `snapshot.parallelism` reads several tables at once).
+    pub reading: Vec<TableReading>,
+}
+
+/// One table a snapshot is reading.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableReading {
+    pub table: String,
+    pub rows: u64,
+    pub estimated_total: u64,
 }
 
 /// How far the connector is behind its server's log, as the source watcher last read it
@@ -169,7 +181,7 @@ impl TableCounts {
 /// What the pipeline counted in one batch (merged into the status at the batch's end).
 #[derive(Default)]
 pub struct BatchCounts {
-    tables: std::collections::HashMap<TableId, TableCounts>,
+    tables: foldhash::HashMap<TableId, TableCounts>,
     faults: BTreeMap<&'static str, u64>,
     any: bool,
 }
@@ -573,6 +585,7 @@ mod tests {
             rows_per_second: 5,
             tables_left: 1,
             paused: false,
+            reading: Vec::new(),
         };
         c.snapshot_progress(Some(progress));
         assert_eq!(c.phase(), Phase::Snapshotting);

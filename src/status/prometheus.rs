@@ -282,28 +282,32 @@ pub fn render(registry: &Registry) -> String {
     family!(
         "tidemark_snapshot_rows",
         "gauge",
-        "Rows the snapshot in progress has emitted from its current table.",
+        "Rows the snapshot in progress has emitted from each table it reads now.",
         |f, c, kind, s| {
             if let Some(p) = &s.snapshot {
-                f.sample(
-                    "tidemark_snapshot_rows",
-                    &[("connector", c), ("table", &p.table)],
-                    p.rows as f64,
-                );
+                for t in &p.reading {
+                    f.sample(
+                        "tidemark_snapshot_rows",
+                        &[("connector", c), ("table", &t.table)],
+                        t.rows as f64,
+                    );
+                }
             }
         }
     );
     family!(
         "tidemark_snapshot_rows_estimated",
         "gauge",
-        "The database statistics' row estimate of the snapshot's current table.",
+        "The database statistics' row estimate of each table the snapshot reads now.",
         |f, c, kind, s| {
             if let Some(p) = &s.snapshot {
-                f.sample(
-                    "tidemark_snapshot_rows_estimated",
-                    &[("connector", c), ("table", &p.table)],
-                    p.estimated_total as f64,
-                );
+                for t in &p.reading {
+                    f.sample(
+                        "tidemark_snapshot_rows_estimated",
+                        &[("connector", c), ("table", &t.table)],
+                        t.estimated_total as f64,
+                    );
+                }
             }
         }
     );
@@ -346,9 +350,14 @@ pub fn render(registry: &Registry) -> String {
     let statuses = registry.all();
     for (name, help, stage) in [
         (
+            "tidemark_source_seconds",
+            "From the source reading the log data holding an event to handing the event to the pipeline.",
+            (|l: &StageLatency| &l.source) as fn(&StageLatency) -> &Histogram,
+        ),
+        (
             "tidemark_pipeline_seconds",
             "From the pipeline taking an event's batch from the source to handing its record to the producer.",
-            (|l: &StageLatency| &l.pipeline) as fn(&StageLatency) -> &Histogram,
+            |l: &StageLatency| &l.pipeline,
         ),
         (
             "tidemark_produce_ack_seconds",

@@ -115,7 +115,11 @@ async fn health_metrics_connectors_pause_resume_restart_and_snapshot_requests() 
     }
     // The stage histograms counted the four events (3 snapshot rows, 1 insert), each in one
     // bucket up to +Inf.
-    for stage in ["tidemark_pipeline_seconds", "tidemark_produce_ack_seconds"] {
+    for stage in [
+        "tidemark_source_seconds",
+        "tidemark_pipeline_seconds",
+        "tidemark_produce_ack_seconds",
+    ] {
         let count = format!("{stage}_count{{connector=\"{}\"}} 4", cfg.name);
         let inf = format!("{stage}_bucket{{connector=\"{}\",le=\"+Inf\"}} 4", cfg.name);
         assert!(

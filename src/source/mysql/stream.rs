@@ -179,8 +179,10 @@ pub async fn run(ctx: SourceContext) -> Result<()> {
     // The shared skeleton (`crate::source::stream_loop`): one exit for a requested shutdown,
     // checked before every step and raced against every wait (an idle server sends only
     // heartbeats). A rows event's messages are handed over whole or not at all.
-    let mut control = LoopControl::new(shutdown, acked);
-    if let Some(status) = crate::status::connector(&cfg.name) {
+    let status = crate::status::connector(&cfg.name);
+    let mut control =
+        LoopControl::new(shutdown, acked).with_latency(status.as_ref().map(|s| s.latency.clone()));
+    if let Some(status) = status {
         status.reading();
     }
     'stream: while !control.stop_requested() {
@@ -210,6 +212,8 @@ pub async fn run(ctx: SourceContext) -> Result<()> {
             }
             Wake::Log(next) => next,
         };
+        // The binlog client reads and parses an event in the step that hands it over.
+        let read_at = std::time::Instant::now();
         let event = match next {
             Err(_) => {
                 return Err(Error::transient(format!(
@@ -267,6 +271,10 @@ pub async fn run(ctx: SourceContext) -> Result<()> {
         else {
             break 'stream;
         };
+        let changes = batch
+            .iter()
+            .filter(|m| matches!(m, SourceMessage::Change(_)))
+            .count();
         for msg in batch.drain(..) {
             match permits.next() {
                 Some(permit) => permit.send(msg),
@@ -277,6 +285,7 @@ pub async fn run(ctx: SourceContext) -> Result<()> {
                 }
             }
         }
+        control.handed_over(read_at, changes);
     }
     // Graceful stop: stop reading, let the pipeline drain and commit its last position.
     drop(out);

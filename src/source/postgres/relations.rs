@@ -4,7 +4,7 @@
 //! key, whether it is captured). A `Relation` message precedes the first change of a
 //! relation in a session and follows every schema change, so the cache is always current.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use tokio_postgres::Client;
@@ -26,7 +26,7 @@ pub struct Relation {
 
 #[derive(Default)]
 pub struct Relations {
-    by_oid: HashMap<u32, Relation>,
+    by_oid: foldhash::HashMap<u32, Relation>,
     types: TypeResolver,
     warned_columns: HashSet<(TableId, String)>,
 }
@@ -138,7 +138,7 @@ pub fn decode_row(
     schema: &TableSchema,
     tuple: &[TupleValue],
     old: Option<&Row>,
-    position: &str,
+    position: &dyn std::fmt::Display,
 ) -> Result<Row> {
     if tuple.len() != schema.columns.len() {
         return Err(Error::definite(format!(
@@ -184,7 +184,7 @@ pub fn decode_text(
     schema: &TableSchema,
     def: &crate::event::ColumnDef,
     text: &str,
-    position: &str,
+    position: &dyn std::fmt::Display,
 ) -> Result<Value> {
     text_value::parse(&def.column_type, text).map_err(|e| {
         Error::definite(format!(
@@ -199,7 +199,7 @@ pub fn decode_text(
 pub fn decode_text_row<'a>(
     schema: &TableSchema,
     values: impl ExactSizeIterator<Item = Option<&'a str>>,
-    position: &str,
+    position: &dyn std::fmt::Display,
 ) -> Result<Row> {
     if values.len() != schema.columns.len() {
         return Err(Error::definite(format!(
@@ -263,11 +263,11 @@ mod tests {
         ];
         let old = vec![Value::Int(1), Value::Text("big".into())];
         assert_eq!(
-            decode_row(&s, &tuple, Some(&old), "0/1").unwrap(),
+            decode_row(&s, &tuple, Some(&old), &"0/1").unwrap(),
             vec![Value::Int(1), Value::Text("big".into())]
         );
         assert_eq!(
-            decode_row(&s, &tuple, None, "0/1").unwrap(),
+            decode_row(&s, &tuple, None, &"0/1").unwrap(),
             vec![Value::Int(1), Value::Unavailable]
         );
     }
@@ -276,7 +276,7 @@ mod tests {
     fn bad_value_names_table_column_and_position() {
         let s = schema();
         let tuple = vec![TupleValue::Text(Bytes::from_static(b"x")), TupleValue::Null];
-        let err = decode_row(&s, &tuple, None, "0/16B3748")
+        let err = decode_row(&s, &tuple, None, &"0/16B3748")
             .unwrap_err()
             .to_string();
         assert!(err.contains("public.t"), "{err}");
@@ -287,6 +287,6 @@ mod tests {
     #[test]
     fn column_count_mismatch_is_an_error() {
         let s = schema();
-        assert!(decode_row(&s, &[TupleValue::Null], None, "0/1").is_err());
+        assert!(decode_row(&s, &[TupleValue::Null], None, &"0/1").is_err());
     }
 }

@@ -1,11 +1,11 @@
 //! The streaming loop of the PostgreSQL source.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::classify_wire;
-use super::pgoutput::{self, format_lsn, pg_time_to_unix_ms, OldTuple, PgOutputMessage};
+use super::pgoutput::{self, format_lsn, pg_time_to_unix_ms, Lsn, OldTuple, PgOutputMessage};
 use super::position::PgPosition;
 use super::relations::{decode_row, Relations};
 use super::replication::{Pacing, ReplicationStream, StartOptions, WalItem};
@@ -116,8 +116,10 @@ pub async fn run(ctx: SourceContext) -> Result<()> {
     // checked before every step and raced against every wait. A batch is abandoned whole from
     // the first message not sent (nothing after it is sent, so no later checkpoint can commit
     // past it); the restart replays it.
-    let mut control = LoopControl::new(shutdown, acked);
-    if let Some(status) = crate::status::connector(&cfg.name) {
+    let status = crate::status::connector(&cfg.name);
+    let mut control =
+        LoopControl::new(shutdown, acked).with_latency(status.as_ref().map(|s| s.latency.clone()));
+    if let Some(status) = status {
         status.reading();
     }
     'stream: while !control.stop_requested() {
@@ -127,19 +129,24 @@ pub async fn run(ctx: SourceContext) -> Result<()> {
             _ => {}
         }
         let next_chunk_at = decoder.snapshot.as_ref().and_then(Driver::next_chunk_at);
-        let ev = match control.next(next_chunk_at, client.recv()).await {
-            Wake::Stop => break 'stream,
-            Wake::Acked => {
-                report_acked(&cfg.name, &client, &control.acked());
-                continue;
-            }
-            Wake::ChunkDue => {
-                if let (Some(reader), Some(driver)) = (chunks.as_mut(), decoder.snapshot.as_mut()) {
-                    reader.read_round(driver, &mut decoder.shared).await?;
+        let ev = match control.ready(next_chunk_at, || client.try_next()) {
+            Some(item) => Ok(item),
+            None => match control.next(next_chunk_at, client.recv()).await {
+                Wake::Stop => break 'stream,
+                Wake::Acked => {
+                    report_acked(&cfg.name, &client, &control.acked());
+                    continue;
                 }
-                continue;
-            }
-            Wake::Log(ev) => ev,
+                Wake::ChunkDue => {
+                    if let (Some(reader), Some(driver)) =
+                        (chunks.as_mut(), decoder.snapshot.as_mut())
+                    {
+                        reader.read_round(driver, &mut decoder.shared).await?;
+                    }
+                    continue;
+                }
+                Wake::Log(ev) => ev,
+            },
         };
         let ev = ev.map_err(|e| classify_wire(&cfg.name, "streaming", e))?;
         let messages = decoder.handle(ev).await?;
@@ -154,6 +161,10 @@ pub async fn run(ctx: SourceContext) -> Result<()> {
         } else {
             decoder.reshaped.clear();
         }
+        let changes = messages
+            .iter()
+            .filter(|m| matches!(m, SourceMessage::Change(_)))
+            .count();
         for msg in messages {
             let sent = control.send(&out, msg).await.map_err(|_| {
                 Error::transient(format!("connector {}: pipeline stopped", cfg.name))
@@ -162,6 +173,7 @@ pub async fn run(ctx: SourceContext) -> Result<()> {
                 break 'stream;
             }
         }
+        control.handed_over(client.read_at(), changes);
     }
     // Graceful stop: stop reading, let the pipeline drain and commit, report its last
     // position to the server, then end the session.
@@ -223,7 +235,7 @@ struct OpenTransaction {
     commit_time_ms: i64,
     id: Arc<str>,
     events: u64,
-    per_table: HashMap<u32, u64>,
+    per_table: foldhash::HashMap<u32, u64>,
 }
 
 /// Turns replication events into source messages; keeps the relation cache and the open
@@ -405,9 +417,9 @@ impl Decoder {
                     full_xid,
                     final_lsn,
                     commit_time_ms: pg_time_to_unix_ms(commit_time),
-                    id: Arc::from(format!("{xid}:{final_lsn}").as_str()),
+                    id: transaction_id(xid, final_lsn),
                     events: 0,
-                    per_table: HashMap::new(),
+                    per_table: foldhash::HashMap::default(),
                 });
                 Ok(vec![])
             }
@@ -461,7 +473,7 @@ impl Decoder {
                 let Some(schema) = self.captured_schema(relation, lsn)? else {
                     return Ok(vec![]);
                 };
-                let at = format_lsn(lsn);
+                let at = Lsn(lsn);
                 let after = decode_row(&schema, &new, None, &at)?;
                 self.snapshot_saw(&schema.id, [Some(&after), None]);
                 Ok(vec![self.change(
@@ -477,7 +489,7 @@ impl Decoder {
                 let Some(schema) = self.captured_schema(relation, lsn)? else {
                     return Ok(vec![]);
                 };
-                let at = format_lsn(lsn);
+                let at = Lsn(lsn);
                 let before = match &old {
                     Some(o) => Some(decode_row(&schema, o.values(), None, &at)?),
                     None => None,
@@ -500,7 +512,7 @@ impl Decoder {
                 let Some(schema) = self.captured_schema(relation, lsn)? else {
                     return Ok(vec![]);
                 };
-                let at = format_lsn(lsn);
+                let at = Lsn(lsn);
                 let before = decode_row(&schema, old.values(), None, &at)?;
                 self.snapshot_saw(&schema.id, [Some(&before), None]);
                 let change = self.change(relation, schema, Op::Delete, Some(before), None, lsn)?;
@@ -585,6 +597,16 @@ impl Decoder {
             }),
         }))
     }
+}
+
+/// A transaction's id in the events (`<xid>:<final LSN>`, both decimal), written without the
+/// formatting machinery (one per transaction, which is one per change for single-row ones).
+fn transaction_id(xid: u32, final_lsn: u64) -> Arc<str> {
+    let mut id = String::with_capacity(32);
+    id.push_str(itoa::Buffer::new().format(xid));
+    id.push(':');
+    id.push_str(itoa::Buffer::new().format(final_lsn));
+    Arc::from(id)
 }
 
 /// Marks a change's `before` as key-only when the old tuple was a key tuple (`K`).

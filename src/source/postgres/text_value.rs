@@ -153,6 +153,14 @@ pub fn parse_date(text: &str) -> Option<i32> {
 }
 
 fn parse_ymd(text: &str, bc: bool) -> Option<i32> {
+    // The common shape (a four-digit year), read in place.
+    if let [y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1] = *text.as_bytes() {
+        let y = four_digits([y0, y1, y2, y3])?;
+        let year = if bc { 1 - y } else { y };
+        let month = u32::try_from(four_digits([b'0', b'0', m0, m1])?).ok()?;
+        let day = u32::try_from(four_digits([b'0', b'0', d0, d1])?).ok()?;
+        return days_from_ymd_fast(year, month, day);
+    }
     let mut parts = text.splitn(3, '-');
     let y: i32 = digits(parts.next()?)?;
     let m: u32 = digits(parts.next()?)?;
@@ -160,6 +168,37 @@ fn parse_ymd(text: &str, bc: bool) -> Option<i32> {
     // Year 1 BC is astronomical year 0.
     let year = if bc { 1 - y } else { y };
     days_from_ymd(year, m, d)
+}
+
+/// Four ASCII digits as a number.
+fn four_digits(d: [u8; 4]) -> Option<i32> {
+    d.iter().try_fold(0i32, |n, &b| {
+        b.is_ascii_digit().then(|| n * 10 + i32::from(b - b'0'))
+    })
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date with a year of at most four digits
+/// (either sign), as [`days_from_ymd`] computes them, by the civil-from-days arithmetic
+/// instead of building dates (`None` for a day the month does not have).
+fn days_from_ymd_fast(year: i32, month: u32, day: u32) -> Option<i32> {
+    let leap = year.rem_euclid(4) == 0 && (year.rem_euclid(100) != 0 || year.rem_euclid(400) == 0);
+    let month_days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if day == 0 || day > month_days {
+        return None;
+    }
+    let (m, d) = (i64::from(month), i64::from(day));
+    let y = i64::from(year) - i64::from(month <= 2);
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    i32::try_from(era * 146_097 + day_of_era - 719_468).ok()
 }
 
 fn digits<T: std::str::FromStr>(s: &str) -> Option<T> {
@@ -171,6 +210,25 @@ fn digits<T: std::str::FromStr>(s: &str) -> Option<T> {
 
 /// `HH:MM:SS[.ffffff]` -> microseconds since midnight (`24:00:00` allowed).
 pub fn parse_time(text: &str) -> Option<i64> {
+    // The common shape (two-digit fields, up to six fraction digits), read in place.
+    if let [h0, h1, b':', m0, m1, b':', s0, s1, ref rest @ ..] = *text.as_bytes() {
+        let two = |a: u8, b: u8| four_digits([b'0', b'0', a, b]).map(i64::from);
+        let (h, m, s) = (two(h0, h1)?, two(m0, m1)?, two(s0, s1)?);
+        let frac_micros = match rest {
+            [] => 0,
+            [b'.', f @ ..] if !f.is_empty() && f.len() <= 6 => {
+                f.iter().try_fold(0i64, |n, &b| {
+                    b.is_ascii_digit().then(|| n * 10 + i64::from(b - b'0'))
+                })? * 10i64.pow(6 - f.len() as u32)
+            }
+            _ => return None,
+        };
+        if h > 24 || m > 59 || s > 60 {
+            return None;
+        }
+        let micros = ((h * 60 + m) * 60 + s) * 1_000_000 + frac_micros;
+        return (micros <= MICROS_PER_DAY).then_some(micros);
+    }
     let (hms, frac) = match text.split_once('.') {
         Some((a, b)) => (a, Some(b)),
         None => (text, None),
@@ -534,6 +592,38 @@ mod tests {
     }
 
     proptest! {
+        /// The in-place date reading agrees with the calendar's (chrono's) for every year of
+        /// four digits, either side of year 0, and every month and day number, valid or not.
+        #[test]
+        fn fast_dates_agree_with_the_calendar(year in -9999i32..=9999, month in 0u32..=13, day in 0u32..=32) {
+            prop_assert_eq!(days_from_ymd_fast(year, month, day), days_from_ymd(year, month, day));
+            if (0..=9999).contains(&year) {
+                let text = format!("{year:04}-{month:02}-{day:02}");
+                prop_assert_eq!(parse_date(&text), days_from_ymd(year, month, day));
+                let bc = format!("{text} BC");
+                prop_assert_eq!(parse_date(&bc), days_from_ymd(1 - year, month, day));
+            }
+        }
+
+        /// The in-place time reading agrees with the field-by-field one.
+        #[test]
+        fn fast_times_agree_with_the_fields(h in 0i64..=25, m in 0i64..=60, s in 0i64..=61, frac in proptest::option::of("[0-9]{0,7}")) {
+            let text = match &frac {
+                Some(f) => format!("{h:02}:{m:02}:{s:02}.{f}"),
+                None => format!("{h:02}:{m:02}:{s:02}"),
+            };
+            let frac_micros = match &frac {
+                None => Some(0),
+                Some(f) if !f.is_empty() && f.len() <= 6 => Some(f.parse::<i64>().unwrap() * 10i64.pow(6 - f.len() as u32)),
+                Some(_) => None,
+            };
+            let expected = frac_micros
+                .filter(|_| h <= 24 && m <= 59 && s <= 60)
+                .map(|f| ((h * 60 + m) * 60 + s) * 1_000_000 + f)
+                .filter(|&micros| micros <= MICROS_PER_DAY);
+            prop_assert_eq!(parse_time(&text), expected);
+        }
+
         #[test]
         fn never_panics(s in ".{0,40}") {
             for t in [ColumnType::Date, ColumnType::TimestampTz, ColumnType::Interval,

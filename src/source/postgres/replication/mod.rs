@@ -80,12 +80,15 @@ pub struct Pacing {
     pub read_coalesce: Duration,
 }
 
-type Batch = Result<Vec<WalItem>, WireError>;
+/// Messages of the stream, with the moment the read that brought them returned.
+type Batch = Result<(std::time::Instant, Vec<WalItem>), WireError>;
 
 /// A running replication session (see the module doc).
 pub struct ReplicationStream {
     batches: mpsc::Receiver<Batch>,
     current: std::vec::IntoIter<WalItem>,
+    /// When the current batch was read from the socket.
+    current_read_at: std::time::Instant,
     applied: Arc<AtomicU64>,
     stop: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -121,6 +124,7 @@ impl ReplicationStream {
         Ok(Self {
             batches,
             current: Vec::new().into_iter(),
+            current_read_at: std::time::Instant::now(),
             applied,
             stop,
             task: Some(task),
@@ -135,7 +139,10 @@ impl ReplicationStream {
                 return Ok(item);
             }
             match self.batches.recv().await {
-                Some(Ok(batch)) => self.current = batch.into_iter(),
+                Some(Ok((read_at, batch))) => {
+                    self.current = batch.into_iter();
+                    self.current_read_at = read_at;
+                }
                 Some(Err(e)) => return Err(e),
                 None => {
                     return Err(WireError::Io(std::io::Error::new(
@@ -145,6 +152,18 @@ impl ReplicationStream {
                 }
             }
         }
+    }
+
+    /// When the socket read that brought the item last returned completed (the start of
+    /// the source stage's latency, `status::latency`).
+    pub fn read_at(&self) -> std::time::Instant {
+        self.current_read_at
+    }
+
+    /// The next item if the reader has already handed it over (no wait); `None` when the
+    /// next one must be awaited with [`Self::recv`].
+    pub fn try_next(&mut self) -> Option<WalItem> {
+        self.current.next()
     }
 
     /// Reports `lsn` to the server (from the next status update on) as the position up to
@@ -301,7 +320,8 @@ impl Reader {
                 _ = self.stop.wait_for(|s| *s) => Woke::Stop,
                 permit = self.tx.reserve() => match permit {
                     Ok(p) => {
-                        p.send(Ok(batch));
+                        let read_at = self.last_read.unwrap_or_else(Instant::now).into_std();
+                        p.send(Ok((read_at, batch)));
                         return Ok(None);
                     }
                     Err(_) => Woke::Closed,
