@@ -63,6 +63,9 @@ pub trait TestDb: Sized + Send + 'static {
 }
 
 /// Inserts, updates and deletes random keys of `t` (ids 1..=1.2*rows) until `stop`.
+/// The concurrent writer's pace (writes per second).
+const WRITER_RATE: u32 = 1_000;
+
 async fn write_randomly<D: TestDb>(
     t: String,
     rows: i64,
@@ -71,7 +74,15 @@ async fn write_randomly<D: TestDb>(
 ) {
     let mut db = D::connect().await;
     let version = AtomicI64::new(FIRST_VERSION);
+    let started = tokio::time::Instant::now();
+    let mut done = 0u32;
     while !stop.load(Ordering::Relaxed) {
+        // At most WRITER_RATE writes a second: the tests are about changes interleaving with
+        // the chunks, not about whether a debug build keeps up with the fastest writer a
+        // server allows (on a slow machine it did not, and the snapshot's watermarks fell
+        // ever further behind the writes).
+        done += 1;
+        tokio::time::sleep_until(started + Duration::from_secs(1) * done / WRITER_RATE).await;
         let (op, id) = {
             let mut rng = rand::rng();
             (
