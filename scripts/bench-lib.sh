@@ -65,6 +65,51 @@ YAML
 
 calc() { python3 -c "print($1)"; }
 
+# pg_stream_workload TABLE HALF: the stream benchmark's PostgreSQL workload through "${PSQL[@]}":
+# HALF single-row INSERT transactions, then HALF UPDATEs in transactions of 1,000 rows.
+pg_stream_workload() {
+  "${PSQL[@]}" <<SQL
+DO \$\$ BEGIN
+  FOR i IN 1..$2 LOOP
+    INSERT INTO $1 VALUES (i, i, i * 1000, 'customer-' || i, i * 1.25, now(), i % 2 = 0, i / 7.0, md5(i::text), current_date);
+    COMMIT;
+  END LOOP;
+END \$\$;
+DO \$\$ BEGIN
+  FOR b IN 0..($2 - 1) / 1000 LOOP
+    UPDATE $1 SET c1 = c1 + 1, c3 = c3 || '+', c5 = now() WHERE id > b * 1000 AND id <= (b + 1) * 1000;
+    COMMIT;
+  END LOOP;
+END \$\$;
+SQL
+}
+
+# mysql_stream_workload TABLE HALF: the same on MariaDB through "${MY[@]}" (a stored procedure,
+# so the round trips of a client do not set the pace).
+mysql_stream_workload() {
+  "${MY[@]}" <<SQL
+DELIMITER //
+CREATE PROCEDURE load_$1()
+BEGIN
+  DECLARE i INT DEFAULT 1;
+  DECLARE b INT DEFAULT 0;
+  WHILE i <= $2 DO
+    INSERT INTO $1 VALUES (i, i, i * 1000, CONCAT('customer-', i), i * 1.25, NOW(6), i % 2 = 0, i / 7.0, MD5(i), CURDATE());
+    SET i = i + 1;
+  END WHILE;
+  WHILE b * 1000 < $2 DO
+    START TRANSACTION;
+    UPDATE $1 SET c1 = c1 + 1, c3 = CONCAT(c3, '+'), c5 = NOW(6) WHERE id > b * 1000 AND id <= (b + 1) * 1000;
+    COMMIT;
+    SET b = b + 1;
+  END WHILE;
+END//
+DELIMITER ;
+CALL load_$1();
+DROP PROCEDURE load_$1;
+SQL
+}
+
 # busy_ticks: CPU time the whole machine spent busy so far (all cores, clock ticks).
 busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 

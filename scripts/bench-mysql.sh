@@ -30,26 +30,8 @@ read -r START_FILE START_POS < <("${MY[@]}" -e "SHOW MASTER STATUS" | awk '{prin
 HALF=$((N / 2))
 echo "workload: $HALF single-row INSERT transactions, $HALF UPDATEs in 1000-row transactions, then one transaction of $BIG inserted rows" >&2
 W0=$(date +%s.%N)
+mysql_stream_workload "$T" "$HALF"
 "${MY[@]}" <<SQL
-DELIMITER //
-CREATE PROCEDURE load_$RUN()
-BEGIN
-  DECLARE i INT DEFAULT 1;
-  DECLARE b INT DEFAULT 0;
-  WHILE i <= $HALF DO
-    INSERT INTO $T VALUES (i, i, i * 1000, CONCAT('customer-', i), i * 1.25, NOW(6), i % 2 = 0, i / 7.0, MD5(i), CURDATE());
-    SET i = i + 1;
-  END WHILE;
-  WHILE b * 1000 < $HALF DO
-    START TRANSACTION;
-    UPDATE $T SET c1 = c1 + 1, c3 = CONCAT(c3, '+'), c5 = NOW(6) WHERE id > b * 1000 AND id <= (b + 1) * 1000;
-    COMMIT;
-    SET b = b + 1;
-  END WHILE;
-END//
-DELIMITER ;
-CALL load_$RUN();
-DROP PROCEDURE load_$RUN;
 INSERT INTO $T SELECT $N + seq, seq, seq, 'big', 1.5, NOW(6), 1, 0.5, MD5(seq), CURDATE() FROM seq_1_to_$BIG;
 SQL
 W1=$(date +%s.%N)

@@ -43,20 +43,7 @@ fi
 HALF=$((N / 2))
 echo "workload: $HALF single-row INSERT transactions, then $HALF UPDATEs in transactions of 1000 rows" >&2
 W0=$(date +%s.%N)
-"${PSQL[@]}" <<SQL
-DO \$\$ BEGIN
-  FOR i IN 1..$HALF LOOP
-    INSERT INTO $T VALUES (i, i, i * 1000, 'customer-' || i, i * 1.25, now(), i % 2 = 0, i / 7.0, md5(i::text), current_date);
-    COMMIT;
-  END LOOP;
-END \$\$;
-DO \$\$ BEGIN
-  FOR b IN 0..($HALF - 1) / 1000 LOOP
-    UPDATE $T SET c1 = c1 + 1, c3 = c3 || '+', c5 = now() WHERE id > b * 1000 AND id <= (b + 1) * 1000;
-    COMMIT;
-  END LOOP;
-END \$\$;
-SQL
+pg_stream_workload "$T" "$HALF"
 W1=$(date +%s.%N)
 END_LSN=$("${PSQL[@]}" -c "SELECT pg_current_wal_insert_lsn()")
 echo "workload written in $(calc "$W1 - $W0") s, WAL end $END_LSN" >&2

@@ -25,7 +25,7 @@ bench_run_dir p
 CFG="$OUT/configs"
 write_daemon_config warn
 T="prof_$RUN"
-COLUMNS_SQL="id bigint PRIMARY KEY, c1 int, c2 bigint, c3 text, c4 numeric(12,2), c5 timestamp, c6 boolean, c7 double precision, c8 text, c9 date"
+COLUMNS_SQL="id bigint PRIMARY KEY, c1 int, c2 bigint, c3 text, c4 numeric(12,2), c5 timestamptz, c6 boolean, c7 double precision, c8 text, c9 date"
 
 if [ "$KIND" = postgres ]; then
   export PGPASSWORD=tidemark
@@ -34,19 +34,8 @@ if [ "$KIND" = postgres ]; then
 CREATE TABLE $T ($COLUMNS_SQL);
 CREATE PUBLICATION pub_$RUN FOR TABLE $T;
 SELECT 1 FROM pg_create_logical_replication_slot('tm_$RUN', 'pgoutput');
-DO \$\$ BEGIN
-  FOR i IN 1..$HALF LOOP
-    INSERT INTO $T VALUES (i, i, i * 1000, 'customer-' || i, i * 1.25, now(), i % 2 = 0, i / 7.0, md5(i::text), current_date);
-    COMMIT;
-  END LOOP;
-END \$\$;
-DO \$\$ BEGIN
-  FOR b IN 0..($HALF - 1) / 1000 LOOP
-    UPDATE $T SET c1 = c1 + 1, c3 = c3 || '+', c5 = now() WHERE id > b * 1000 AND id <= (b + 1) * 1000;
-    COMMIT;
-  END LOOP;
-END \$\$;
 SQL
+  pg_stream_workload "$T" "$HALF"
   END_LSN=$("${PSQL[@]}" -c "SELECT pg_current_wal_insert_lsn()")
   write_connector postgres "public.$T" "postgres: {slot: tm_$RUN, publication: pub_$RUN, status_interval_ms: 100}
 snapshot: {mode: never}"
@@ -59,25 +48,7 @@ else
   "${MY[@]}" -e "CREATE TABLE $T (id BIGINT PRIMARY KEY, c1 INT, c2 BIGINT, c3 VARCHAR(64), c4 DECIMAL(12,2),
     c5 TIMESTAMP(6), c6 BOOLEAN, c7 DOUBLE, c8 CHAR(32), c9 DATE)"
   read -r START_FILE START_POS < <("${MY[@]}" -e "SHOW MASTER STATUS" | awk '{print $1, $2}')
-  "${MY[@]}" <<SQL
-DELIMITER //
-CREATE PROCEDURE load_$RUN() BEGIN
-  DECLARE i INT DEFAULT 1; DECLARE b INT DEFAULT 0;
-  WHILE i <= $HALF DO
-    INSERT INTO $T VALUES (i, i, i * 1000, CONCAT('customer-', i), i * 1.25, NOW(6), i % 2 = 0, i / 7.0, MD5(i), CURDATE());
-    SET i = i + 1;
-  END WHILE;
-  WHILE b * 1000 < $HALF DO
-    START TRANSACTION;
-    UPDATE $T SET c1 = c1 + 1, c3 = CONCAT(c3, '+'), c5 = NOW(6) WHERE id > b * 1000 AND id <= (b + 1) * 1000;
-    COMMIT;
-    SET b = b + 1;
-  END WHILE;
-END //
-DELIMITER ;
-CALL load_$RUN();
-DROP PROCEDURE load_$RUN;
-SQL
+  mysql_stream_workload "$T" "$HALF"
   read -r END_FILE END_POS < <("${MY[@]}" -e "SHOW MASTER STATUS" | awk '{print $1, $2}')
   write_connector mysql "tidemark_test.$T" "mysql: {server_id: $((4000 + RANDOM)), gtid: off}
 snapshot: {mode: never}"
