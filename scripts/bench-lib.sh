@@ -84,6 +84,16 @@ END \$\$;
 SQL
 }
 
+# mysql_position_reached FILE POS: "t" once the file store's stored position of the connector
+# `bench` ($OUT/positions/bench.json) is at or past binlog FILE:POS, else "f".
+mysql_position_reached() {
+  python3 - "$OUT/positions/bench.json" "$1" "$2" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1]))["position"]
+print("t" if (p["file"], p["pos"]) >= (sys.argv[2], int(sys.argv[3])) else "f")
+PY
+}
+
 # mysql_stream_workload TABLE HALF: the same on MariaDB through "${MY[@]}" (a stored procedure,
 # so the round trips of a client do not set the pace).
 mysql_stream_workload() {

@@ -55,13 +55,7 @@ snapshot: {mode: never}"
   cat > "$OUT/positions/bench.json" <<JSON
 {"connector": "bench", "position": {"file": "$START_FILE", "pos": $START_POS}, "committed_at_ms": 0}
 JSON
-  done_yet() {
-    python3 - "$OUT/positions/bench.json" "$END_FILE" "$END_POS" <<'PY'
-import json, sys
-p = json.load(open(sys.argv[1]))["position"]
-print("t" if (p["file"], p["pos"]) >= (sys.argv[2], int(sys.argv[3])) else "f")
-PY
-  }
+  done_yet() { mysql_position_reached "$END_FILE" "$END_POS"; }
   cleanup() { "${MY[@]}" -e "DROP TABLE $T" || true; }
 fi
 trap cleanup EXIT
