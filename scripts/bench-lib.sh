@@ -84,6 +84,16 @@ END \$\$;
 SQL
 }
 
+# mysql_stream_connector TABLE FILE POS: the MariaDB connector `bench` streaming TABLE (no
+# snapshot, no GTIDs) from binlog FILE:POS, as a stored position in the file store.
+mysql_stream_connector() {
+  write_connector mysql "tidemark_test.$1" "mysql: {server_id: $((4000 + RANDOM)), gtid: off}
+snapshot: {mode: never}"
+  cat > "$OUT/positions/bench.json" <<JSON
+{"connector": "bench", "position": {"file": "$2", "pos": $3}, "committed_at_ms": 0}
+JSON
+}
+
 # mysql_position_reached FILE POS: "t" once the file store's stored position of the connector
 # `bench` ($OUT/positions/bench.json) is at or past binlog FILE:POS, else "f".
 mysql_position_reached() {

@@ -69,11 +69,7 @@ RAW_1=$(raw_read 1)
 # (3) tidemark end to end, from the workload's start position
 CFG="$OUT/configs"
 write_daemon_config warn
-write_connector mysql "tidemark_test.$T" "mysql: {server_id: $((4000 + RANDOM)), gtid: off}
-snapshot: {mode: never}"
-cat > "$OUT/positions/bench.json" <<JSON
-{"connector": "bench", "position": {"file": "$START_FILE", "pos": $START_POS}, "committed_at_ms": 0}
-JSON
+mysql_stream_connector "$T" "$START_FILE" "$START_POS"
 committed() { mysql_position_reached "$END_FILE" "$END_POS"; }
 tidemark_start "$CFG/tidemark.yaml"
 trap 'kill $TM 2>/dev/null || true' EXIT

@@ -50,11 +50,7 @@ else
   read -r START_FILE START_POS < <("${MY[@]}" -e "SHOW MASTER STATUS" | awk '{print $1, $2}')
   mysql_stream_workload "$T" "$HALF"
   read -r END_FILE END_POS < <("${MY[@]}" -e "SHOW MASTER STATUS" | awk '{print $1, $2}')
-  write_connector mysql "tidemark_test.$T" "mysql: {server_id: $((4000 + RANDOM)), gtid: off}
-snapshot: {mode: never}"
-  cat > "$OUT/positions/bench.json" <<JSON
-{"connector": "bench", "position": {"file": "$START_FILE", "pos": $START_POS}, "committed_at_ms": 0}
-JSON
+  mysql_stream_connector "$T" "$START_FILE" "$START_POS"
   done_yet() { mysql_position_reached "$END_FILE" "$END_POS"; }
   cleanup() { "${MY[@]}" -e "DROP TABLE $T" || true; }
 fi
