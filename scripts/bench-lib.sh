@@ -200,6 +200,35 @@ tidemark_start() {
   TM_B0=$(busy_ticks)
   TIDEMARK__ADMIN__LISTEN=$ADMIN target/release/tidemark run --config "$1" 2>"$OUT/tidemark.log" &
   TM=$!
+  rss_sampler "$TM" "$OUT/rss-peak.txt"
+}
+
+# rss_sampler PID FILE: in the background, every 0.2 s while PID lives, writes to FILE the
+# largest resident set seen so far and what it was made of at that moment (kB): "rss anon file",
+# from /proc/PID/status (VmRSS, RssAnon, RssFile; file pages are the mapped binary and
+# libraries). VmHWM gives the peak only as a total.
+rss_sampler() {
+  python3 - "$1" "$2" <<'PY' &
+import sys, time
+pid, out = sys.argv[1], sys.argv[2]
+best = None
+while True:
+    try:
+        fields = dict(l.split(":", 1) for l in open(f"/proc/{pid}/status").read().splitlines())
+    except OSError:
+        break
+    now = [int(fields[k].split()[0]) for k in ("VmRSS", "RssAnon", "RssFile")]
+    if best is None or now[0] > best[0]:
+        best = now
+        open(out, "w").write(" ".join(map(str, best)) + "\n")
+    time.sleep(0.2)
+PY
+}
+
+# rss_detail: "anon A MiB, file F MiB at the sampled peak", from the sampler's FILE ($OUT/rss-peak.txt).
+rss_detail() {
+  [ -s "$OUT/rss-peak.txt" ] || { echo "no sample"; return; }
+  awk '{printf "at the sampled peak of %d MiB: anon %d MiB, file-backed %d MiB", $1/1024, $2/1024, $3/1024}' "$OUT/rss-peak.txt"
 }
 
 # tidemark_wait COUNT DONE_COMMAND...: waits until DONE_COMMAND prints "t" (exits if tidemark

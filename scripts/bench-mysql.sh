@@ -123,7 +123,7 @@ RATIO=$(python3 -c "print(round($E2E / $MIN * 100, 1))")
     "$TM_CPU_US" "$PRODUCE_CLIENT_US" "$(calc "round($TM_CPU_US / $PRODUCE_CLIENT_US, 2)")" "$READER_US" "$DECODER_US" \
     "$(calc "round($PRODUCE_CLIENT_US + $READER_US, 2)")" "$(calc "round($TM_CPU_US / ($PRODUCE_CLIENT_US + $READER_US), 2)")"
   echo "messages in the topic: $DELIVERED (expected $((TOTAL + LAT_TOTAL)): the workload and the latency runs)"
-  echo "peak RSS: $((RSS / 1024)) MiB (the run includes the $BIG-row transaction)"
+  echo "peak RSS: $((RSS / 1024)) MiB (the run includes the $BIG-row transaction; $(rss_detail))"
   echo "latency, commit to consumer, $SECS s per rate:"
   sed 's/^/  /' "$OUT/latency.txt"
 } | tee "$OUT/results.txt"

@@ -162,7 +162,7 @@ READS=$(grep -c '"op":"r"' <(target/release/tidemark tail "$RUN.$DB.$T" --broker
     "$(calc "round($PRODUCE_CLIENT_US + $SELECT_US, 2)")" "$(calc "round($TM_CPU_US / ($PRODUCE_CLIENT_US + $SELECT_US), 2)")"
   echo "op=r messages in the topic: $READS (table rows: $ROWS)"
   echo "live updates during the snapshot, commit to consumer: $(grep -v latency_ready "$OUT/latency.txt")"
-  echo "peak RSS: $((RSS / 1024)) MiB"
+  echo "peak RSS: $((RSS / 1024)) MiB ($(rss_detail))"
 } | tee "$OUT/results.txt"
 if [ "$SOURCE" = mysql ]; then
   "${MY[@]}" -e "DROP TABLE $T"

@@ -148,7 +148,7 @@ RATIO=$(python3 -c "print(round($E2E / $MIN * 100, 1))")
     printf "peer, Debezium 3.6.3 embedded engine + Kafka producer like tidemark's: %.0f events/s; own CPU %s us/event (tidemark %s: %sx less); peak RSS %s MiB\n" \
       "$PEER_RATE" "$PEER_CPU_US" "$TM_CPU_US" "$(calc "round($PEER_CPU_US / $TM_CPU_US, 1)")" "$((PEER_RSS_KB / 1024))"
   fi
-  echo "peak RSS: $((RSS_BULK / 1024)) MiB after the bulk run, $((RSS / 1024)) MiB after the latency run"
+  echo "peak RSS: $((RSS_BULK / 1024)) MiB after the bulk run, $((RSS / 1024)) MiB after the latency run ($(rss_detail))"
   echo "latency, commit to consumer, $SECS s per rate:"
   sed 's/^/  /' "$OUT/latency.txt"
 } | tee "$OUT/results.txt"

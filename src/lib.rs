@@ -7,6 +7,7 @@
 //! acknowledged.
 
 pub mod admin;
+pub mod allocator;
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -28,7 +29,7 @@ pub mod test_fixtures;
 
 /// For the unit tests: the allocator counts the bytes live, so a test can show that memory
 /// stays bounded (nextest runs each test in its own process). The counting is the `cap`
-/// crate's, which keeps tidemark itself free of `unsafe`.
+/// crate's, which keeps tidemark free of `unsafe` beyond [`allocator`].
 #[cfg(test)]
 pub mod test_alloc {
     #[global_allocator]

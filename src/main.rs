@@ -7,5 +7,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    // mimalloc's purge delay (how long freed pages stay resident): see tidemark::allocator.
+    tidemark::allocator::tune();
     std::process::exit(tidemark::cli::main());
 }

@@ -422,8 +422,10 @@ impl Default for PipelineConfig {
 fn default_channel_capacity() -> usize {
     4096
 }
+/// 10,000 keeps a snapshot's peak RSS under 64 MB also with `snapshot.parallelism: 4`
+/// (BENCHMARKS.md, session 16); the stream and snapshot rates were the same at 50,000.
 fn default_max_in_flight() -> usize {
-    50_000
+    10_000
 }
 
 impl Default for DaemonConfig {

@@ -96,6 +96,10 @@ pub struct KafkaSink {
     topic_limits: std::sync::Mutex<std::collections::HashMap<String, usize>>,
 }
 
+/// `queue.buffering.max.kbytes`: 16 MiB of messages (keys and values) in the producer at once,
+/// for all connectors of the daemon; a full queue makes `send` wait.
+pub const QUEUE_MAX_KBYTES: &str = "16384";
+
 /// The producer properties tidemark sets; `kafka.producer` entries override them.
 pub fn producer_config(k: &KafkaConfig) -> ClientConfig {
     let mut c = k.client_config();
@@ -105,7 +109,9 @@ pub fn producer_config(k: &KafkaConfig) -> ClientConfig {
         .set("linger.ms", "5")
         .set("batch.num.messages", "10000")
         .set("queue.buffering.max.messages", "200000")
-        .set("queue.buffering.max.kbytes", "262144")
+        // The bytes of the messages waiting for their acknowledgement (librdkafka holds a copy
+        // of each): bounds the memory of wide rows, which `pipeline.max_in_flight` counts only.
+        .set("queue.buffering.max.kbytes", QUEUE_MAX_KBYTES)
         .set("message.timeout.ms", k.delivery_timeout_ms.to_string())
         .set("client.id", "tidemark");
     for (key, value) in &k.producer {
