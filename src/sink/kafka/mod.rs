@@ -98,7 +98,19 @@ pub struct KafkaSink {
 
 /// `queue.buffering.max.kbytes`: 16 MiB of messages (keys and values) in the producer at once,
 /// for all connectors of the daemon; a full queue makes `send` wait.
-pub const QUEUE_MAX_KBYTES: &str = "16384";
+pub const QUEUE_MAX_KBYTES: u64 = 16_384;
+
+/// The producer's byte bound: [`QUEUE_MAX_KBYTES`], or room for two messages of the largest size
+/// allowed when `message.max.bytes` is raised above half of it (a message larger than the bound
+/// would be refused as "queue full" for ever). A `queue.buffering.max.kbytes` of the user's wins.
+fn queue_max_kbytes(k: &KafkaConfig) -> u64 {
+    let message_max_kbytes = k
+        .producer
+        .get("message.max.bytes")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(0, |b| b.div_ceil(1024));
+    QUEUE_MAX_KBYTES.max(message_max_kbytes.saturating_mul(2))
+}
 
 /// The producer properties tidemark sets; `kafka.producer` entries override them.
 pub fn producer_config(k: &KafkaConfig) -> ClientConfig {
@@ -111,7 +123,10 @@ pub fn producer_config(k: &KafkaConfig) -> ClientConfig {
         .set("queue.buffering.max.messages", "200000")
         // The bytes of the messages waiting for their acknowledgement (librdkafka holds a copy
         // of each): bounds the memory of wide rows, which `pipeline.max_in_flight` counts only.
-        .set("queue.buffering.max.kbytes", QUEUE_MAX_KBYTES)
+        .set(
+            "queue.buffering.max.kbytes",
+            queue_max_kbytes(k).to_string(),
+        )
         .set("message.timeout.ms", k.delivery_timeout_ms.to_string())
         .set("client.id", "tidemark");
     for (key, value) in &k.producer {
@@ -421,6 +436,42 @@ mod tests {
             })
             .await
             .unwrap();
+    }
+
+    #[test]
+    fn the_queue_byte_bound_holds_the_largest_message_allowed() {
+        let kbytes = |producer: &[(&str, &str)]| {
+            let k = KafkaConfig {
+                producer: producer
+                    .iter()
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .collect(),
+                ..KafkaConfig::default()
+            };
+            producer_config(&k)
+                .get("queue.buffering.max.kbytes")
+                .map(str::to_string)
+        };
+        assert_eq!(kbytes(&[]).as_deref(), Some("16384"));
+        // librdkafka's default message.max.bytes (1 MB) fits: the bound stays.
+        assert_eq!(
+            kbytes(&[("message.max.bytes", "1000000")]).as_deref(),
+            Some("16384")
+        );
+        // 20 MB messages: the bound holds two.
+        assert_eq!(
+            kbytes(&[("message.max.bytes", "20000000")]).as_deref(),
+            Some("39064")
+        );
+        // The user's own bound wins.
+        assert_eq!(
+            kbytes(&[
+                ("message.max.bytes", "20000000"),
+                ("queue.buffering.max.kbytes", "1024")
+            ])
+            .as_deref(),
+            Some("1024")
+        );
     }
 
     fn pos(n: u64) -> Position {
