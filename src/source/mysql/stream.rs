@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use mysql_async::binlog::events::Event;
 use mysql_async::binlog::BinlogChecksumAlg;
 use mysql_async::prelude::Queryable;
@@ -22,6 +22,9 @@ use crate::snapshot::{SnapshotProgress, SnapshotTask};
 use crate::source::check::CheckStatus;
 use crate::source::stream_loop::{LoopControl, Wake};
 use crate::source::SourceContext;
+
+/// At most this many messages in one hand-over of events already received (see the loop).
+const HAND_OVER_MAX: usize = 1024;
 
 /// Streams connector `cfg` from `start` (or the server's current position) into `out` until
 /// `shutdown` turns true. Returns `Ok` after a requested shutdown, once the pipeline has
@@ -214,37 +217,29 @@ pub async fn run(ctx: SourceContext) -> Result<()> {
         };
         // The binlog client reads and parses an event in the step that hands it over.
         let read_at = std::time::Instant::now();
-        let event = match next {
-            Err(_) => {
-                return Err(Error::transient(format!(
-                    "connector {}: no binlog event or heartbeat for {} s",
-                    cfg.name,
-                    silence_limit.as_secs()
-                )))
-            }
-            Ok(None) => {
-                return Err(Error::transient(format!(
-                    "connector {}: the server ended the binlog stream at {}:{}",
-                    cfg.name,
-                    decoder.file(),
-                    decoder.position().pos
-                )))
-            }
-            Ok(Some(Err(e))) => {
-                return Err(classify_mysql(
-                    format!(
-                        "connector {}: reading the binlog after {}:{}",
-                        cfg.name,
-                        decoder.file(),
-                        decoder.position().pos
-                    ),
-                    e,
-                ))
-            }
-            Ok(Some(Ok(event))) => event,
+        let Ok(next) = next else {
+            return Err(Error::transient(format!(
+                "connector {}: no binlog event or heartbeat for {} s",
+                cfg.name,
+                silence_limit.as_secs()
+            )));
         };
+        let event = binlog_event(&cfg.name, &decoder, next)?;
         let raw = raw_event(&cfg.name, &decoder, &event, decoder.expects_payload_echo())?;
         decoder.handle(raw, &mut batch)?;
+        // The events the client has already received (in its buffer or the socket's) join
+        // this hand-over, without waiting for any: one wake-up of the pipeline per read of the
+        // socket rather than per event (a single-row transaction is four events and two
+        // messages). Under load the batches grow; at low rates every event still goes at once.
+        while batch.len() < HAND_OVER_MAX {
+            let next_chunk_at = decoder.snapshot.as_ref().and_then(|d| d.next_chunk_at());
+            let Some(next) = control.ready(next_chunk_at, || stream.next().now_or_never()) else {
+                break;
+            };
+            let event = binlog_event(&cfg.name, &decoder, next)?;
+            let raw = raw_event(&cfg.name, &decoder, &event, decoder.expects_payload_echo())?;
+            decoder.handle(raw, &mut batch)?;
+        }
         if let Some(driver) = decoder.snapshot.as_mut() {
             driver.warn_if_stalled(&format_args!(
                 "rows of the signal table {}",
@@ -294,6 +289,31 @@ pub async fn run(ctx: SourceContext) -> Result<()> {
         tracing::debug!(connector = %cfg.name, error = %e, "binlog session ended with an error");
     }
     Ok(())
+}
+
+/// The binlog stream's next item as an event: its end, or a read error, stops the stream with
+/// the position it had reached.
+fn binlog_event(
+    name: &str,
+    decoder: &Decoder,
+    next: Option<std::result::Result<Event, mysql_async::Error>>,
+) -> Result<Event> {
+    match next {
+        Some(Ok(event)) => Ok(event),
+        None => Err(Error::transient(format!(
+            "connector {name}: the server ended the binlog stream at {}:{}",
+            decoder.file(),
+            decoder.position().pos
+        ))),
+        Some(Err(e)) => Err(classify_mysql(
+            format!(
+                "connector {name}: reading the binlog after {}:{}",
+                decoder.file(),
+                decoder.position().pos
+            ),
+            e,
+        )),
+    }
 }
 
 /// Verifies an event's checksum and exposes its header and body. The first (artificial)
