@@ -350,9 +350,14 @@ pub fn render(registry: &Registry) -> String {
     let statuses = registry.all();
     for (name, help, stage) in [
         (
+            "tidemark_commit_to_read_seconds",
+            "From a transaction's commit (the server's timestamp and clock) to tidemark reading it; PostgreSQL only, per transaction.",
+            (|l: &StageLatency| &l.commit_to_read) as fn(&StageLatency) -> &Histogram,
+        ),
+        (
             "tidemark_source_seconds",
             "From the source reading the log data holding an event to handing the event to the pipeline.",
-            (|l: &StageLatency| &l.source) as fn(&StageLatency) -> &Histogram,
+            |l: &StageLatency| &l.source,
         ),
         (
             "tidemark_pipeline_seconds",

@@ -429,7 +429,12 @@ pub fn parse_lsn(text: &str) -> Option<u64> {
 
 /// Converts a pgoutput timestamp (microseconds since 2000-01-01) to milliseconds since 1970.
 pub fn pg_time_to_unix_ms(pg_micros: i64) -> i64 {
-    pg_micros.saturating_add(PG_EPOCH_OFFSET_MICROS) / 1000
+    pg_time_to_unix_micros(pg_micros) / 1000
+}
+
+/// A pgoutput timestamp (microseconds since 2000-01-01) as microseconds since the Unix epoch.
+pub fn pg_time_to_unix_micros(pg_micros: i64) -> i64 {
+    pg_micros.saturating_add(PG_EPOCH_OFFSET_MICROS)
 }
 
 #[cfg(test)]

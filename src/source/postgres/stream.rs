@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::classify_wire;
-use super::pgoutput::{self, format_lsn, pg_time_to_unix_ms, Lsn, OldTuple, PgOutputMessage};
+use super::pgoutput::{
+    self, format_lsn, pg_time_to_unix_micros, pg_time_to_unix_ms, Lsn, OldTuple, PgOutputMessage,
+};
 use super::position::PgPosition;
 use super::relations::{decode_row, Relations};
 use super::replication::{Pacing, ReplicationStream, StartOptions, WalItem};
@@ -22,6 +24,7 @@ use crate::snapshot::visibility::{widen_xid, CommitHistory};
 use crate::snapshot::{SnapshotProgress, SnapshotTask};
 use crate::source::stream_loop::{LoopControl, Wake};
 use crate::source::SourceContext;
+use crate::status::latency::StageLatency;
 
 /// Session settings that make pgoutput's text values unambiguous (see `text_value`).
 const SESSION_OPTIONS: &str = "-c datestyle=ISO,MDY -c intervalstyle=iso_8601 -c timezone=UTC \
@@ -117,6 +120,7 @@ pub async fn run(ctx: SourceContext) -> Result<()> {
     // the first message not sent (nothing after it is sent, so no later checkpoint can commit
     // past it); the restart replays it.
     let status = crate::status::connector(&cfg.name);
+    decoder.latency = status.as_ref().map(|s| s.latency.clone());
     let mut control =
         LoopControl::new(shutdown, acked).with_latency(status.as_ref().map(|s| s.latency.clone()));
     if let Some(status) = status {
@@ -262,6 +266,8 @@ struct Decoder {
     /// Tables whose Relation message came since the loop last looked: their snapshot plans
     /// are forgotten (the shape may have changed).
     reshaped: Vec<TableId>,
+    /// The connector's stage histograms: each Begin observes `commit_to_read`.
+    latency: Option<Arc<StageLatency>>,
 }
 
 impl Decoder {
@@ -285,6 +291,7 @@ impl Decoder {
             ignored_logged: HashSet::new(),
             snapshot: None,
             reshaped: Vec::new(),
+            latency: None,
         }
     }
 
@@ -410,6 +417,11 @@ impl Decoder {
                 xid,
             } => {
                 // pgoutput sends only committed transactions, whole: this one has committed.
+                if let Some(latency) = &self.latency {
+                    latency
+                        .commit_to_read
+                        .observe_since_unix_micros(pg_time_to_unix_micros(commit_time));
+                }
                 let full_xid = widen_xid(xid, self.shared.history.reference());
                 self.shared.history.record(full_xid);
                 self.tx = Some(OpenTransaction {
