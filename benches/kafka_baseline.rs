@@ -23,12 +23,15 @@
 //! writer sets to the statement's time): the binlog's `ts_ms` has whole-second resolution.
 
 //!
-//! `broker-latency --brokers B --topic T --rate R --messages N`: the floor under the latency
-//! above: rdkafka with tidemark's producer settings sends N small JSON messages at R per
-//! second, each carrying its send time as `source.ts_ms`, while the `latency` consumer (the
-//! same settings) reads them: the send-to-consumer latency through the broker and the two
-//! clients, with no database and no tidemark. `--linger-ms` (5) sets the producer's linger
-//! (tidemark's is 5: measured here, 0 made p99 ten times worse against tansu).
+//! `broker-latency --brokers B --topic T --rate R --messages N [--sample FILE]`: the floor
+//! under the latency above: rdkafka with tidemark's producer properties (the library's own
+//! `producer_config`) sends N messages at R per second, each carrying its send time as
+//! `source.ts_ms`, while the `latency` consumer (the same settings) reads them: the
+//! send-to-consumer latency through the broker and the two clients, with no database and no
+//! tidemark. The values are the sample's envelopes (tidemark's own messages, so sizes and
+//! compressibility match) with the send time set, or a minimal envelope without `--sample`.
+//! `--linger-ms` sets the producer's linger over tidemark's 5 (measured here: 0 made p99 ten
+//! times worse against tansu).
 //!
 //! The consumer of `latency` and `broker-latency` fetches with `fetch.wait.max.ms=1`
 //! (`BENCH_FETCH_WAIT_MS` overrides it): see `latency`.
@@ -66,20 +69,23 @@ fn now_ms() -> i64 {
 
 /// Creates `topic` with one partition (an existing one is fine).
 async fn create_topic(brokers: &str, topic: &str) {
+    create_topic_with(brokers, topic, &[]).await
+}
+
+/// Creates `topic` with one partition and the topic `config` (an existing one is fine).
+async fn create_topic_with(brokers: &str, topic: &str, config: &[(&str, &str)]) {
     let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
         ClientConfig::new()
             .set("bootstrap.servers", brokers)
             .create()
             .expect("admin");
+    let mut new =
+        rdkafka::admin::NewTopic::new(topic, 1, rdkafka::admin::TopicReplication::Fixed(1));
+    for (key, value) in config {
+        new = new.set(key, value);
+    }
     let _ = admin
-        .create_topics(
-            [&rdkafka::admin::NewTopic::new(
-                topic,
-                1,
-                rdkafka::admin::TopicReplication::Fixed(1),
-            )],
-            &rdkafka::admin::AdminOptions::new(),
-        )
+        .create_topics([&new], &rdkafka::admin::AdminOptions::new())
         .await;
 }
 
@@ -274,17 +280,64 @@ fn latency(brokers: &str, topic: &str, n: usize, op: Option<&str>, ts_column: Op
     );
 }
 
-async fn broker_latency(brokers: &str, topic: &str, rate: u64, n: usize, linger_ms: &str) {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("compression.type", "lz4")
-        .set("linger.ms", linger_ms)
-        .create()
-        .expect("producer");
-    // The topic exists before the consumer starts at its end.
-    create_topic(brokers, topic).await;
+/// The values `broker-latency` sends: `sample`'s envelopes (one JSON value per line, as
+/// `sample_values` in scripts/bench-lib.sh writes them from tidemark's own messages; its
+/// inserts where it has some), or a minimal envelope when there is none.
+fn latency_values(sample: Option<&str>) -> Vec<serde_json::Value> {
+    let text = sample.map(|f| std::fs::read_to_string(f).expect("sample file"));
+    let values: Vec<serde_json::Value> = text
+        .iter()
+        .flat_map(|t| t.lines())
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|v: &serde_json::Value| v["source"].is_object())
+        .collect();
+    // The latency step's changes are inserts: their envelopes, where the sample has some.
+    let inserts: Vec<serde_json::Value> =
+        values.iter().filter(|v| v["op"] == "c").cloned().collect();
+    let values = if inserts.is_empty() { values } else { inserts };
+    if values.is_empty() {
+        vec![serde_json::json!({"source": {"ts_ms": 0}})]
+    } else {
+        values
+    }
+}
+
+async fn broker_latency(
+    brokers: &str,
+    topic: &str,
+    rate: u64,
+    n: usize,
+    linger_ms: Option<&str>,
+    sample: Option<&str>,
+) {
+    // tidemark's own producer properties (`sink::kafka::producer_config` at the defaults),
+    // with `--linger-ms` over them when given.
+    let settings: tidemark::config::daemon::KafkaConfig =
+        serde_json::from_value(serde_json::json!({ "brokers": brokers })).expect("settings");
+    let mut config = tidemark::sink::kafka::producer_config(&settings);
+    if let Some(linger) = linger_ms {
+        config.set("linger.ms", linger);
+    }
+    // BENCH_FLOOR_PRODUCER="key=value,...": more properties over those (for experiments).
+    for pair in std::env::var("BENCH_FLOOR_PRODUCER")
+        .unwrap_or_default()
+        .split(',')
+    {
+        if let Some((key, value)) = pair.split_once('=') {
+            config.set(key.trim(), value.trim());
+        }
+    }
+    let producer: FutureProducer = config.create().expect("producer");
+    let mut values = latency_values(sample);
+    // The topic exists before the consumer starts at its end; compacted, as tidemark creates
+    // its topics by default (`kafka.compact_topics`), unless BENCH_FLOOR_COMPACT=0.
+    let compact = std::env::var("BENCH_FLOOR_COMPACT").map_or(true, |v| v != "0");
+    let config: &[(&str, &str)] = if compact {
+        &[("cleanup.policy", "compact")]
+    } else {
+        &[]
+    };
+    create_topic_with(brokers, topic, config).await;
     producer
         .send(
             FutureRecord::to(topic).key("setup").payload("{}"),
@@ -300,8 +353,11 @@ async fn broker_latency(brokers: &str, topic: &str, rate: u64, n: usize, linger_
     for i in 0..n {
         let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
         tokio::time::sleep_until(due.into()).await;
-        let value = format!("{{\"source\":{{\"ts_ms\":{}}}}}", now_ms());
-        let key = i.to_string();
+        let count = values.len();
+        let envelope = &mut values[i % count];
+        envelope["source"]["ts_ms"] = now_ms().into();
+        let value = serde_json::to_vec(envelope).unwrap();
+        let key = format!("{{\"id\":{i}}}");
         let record = FutureRecord::to(topic).key(&key).payload(&value);
         pending.push(producer.send_result(record).expect("queued"));
     }
@@ -348,7 +404,8 @@ async fn main() {
                 &arg(&args, "--topic"),
                 arg(&args, "--rate").parse().unwrap(),
                 arg(&args, "--messages").parse().unwrap(),
-                &opt(&args, "--linger-ms").unwrap_or_else(|| "5".into()),
+                opt(&args, "--linger-ms").as_deref(),
+                opt(&args, "--sample").as_deref(),
             )
             .await
         }

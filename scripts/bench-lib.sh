@@ -253,12 +253,21 @@ tidemark_wait() {
 # latency of RATE * $SECS changes that the shell function WRITER writes (it reads RATE, LN, the
 # count, and NEXT_ID, the first id), read from TOPIC by the latency tool (TOOL_ARGS: --op,
 # --ts-column), then the same rate through the broker and the two clients alone (the floor
-# under it). Appends both lines per rate to $OUT/latency.txt; adds every LN to LAT_TOTAL.
+# under it), then that floor again while WRITER writes the same rate into the table $LOAD_T
+# (when set: a copy of the table that tidemark does not capture), so that the database's commits
+# load the machine as in the measured run but tidemark has no message to produce (the floor
+# under equal load). The floor's producer has tidemark's properties and sends tidemark's own
+# envelopes; BENCH_FLOOR_LINGER_MS sets its linger.ms over tidemark's.
+# Appends the lines per rate to $OUT/latency.txt; adds every LN to LAT_TOTAL, and the load
+# table's rows to LOAD_TOTAL.
 latency_at_rates() {
-  local topic=$1 writer=$2 l0 l1 lat floor
+  local topic=$1 writer=$2 l0 l1 c0 c1 lat floor load loaded load_n load_next=1 load_t0 load_t1
   shift 2
   : > "$OUT/latency.txt"
   LAT_TOTAL=0
+  LOAD_TOTAL=0
+  # The floor sends tidemark's own envelopes (the bulk run's, from the topic): the same sizes.
+  sample_values "$topic" "$OUT/latency-sample.jsonl" > /dev/null
   for RATE in $RATES; do
     LN=$((RATE * SECS))
     if [ "${BENCH_FORMAT:-json}" = avro ]; then
@@ -270,18 +279,41 @@ latency_at_rates() {
     lat=$!
     sleep 2
     metrics_snapshot "$OUT/metrics-$RATE-0.txt"
+    c0=$(proc_cpu_s "$TM")
     l0=$(date +%s.%N)
     "$writer"
     l1=$(date +%s.%N)
+    c1=$(proc_cpu_s "$TM")
     wait $lat
     metrics_snapshot "$OUT/metrics-$RATE-1.txt"
     NEXT_ID=$((NEXT_ID + LN))
     LAT_TOTAL=$((LAT_TOTAL + LN))
     floor=$("$BASE" broker-latency --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" --topic "floor_${RATE}_$RUN" \
-      --rate "$RATE" --messages "$LN" | tail -1)
-    printf "%s/s (achieved %.0f/s): %s\n" "$RATE" "$(calc "$LN / ($l1 - $l0)")" \
-      "$(tail -1 "$OUT/latency-$RATE.txt")" >> "$OUT/latency.txt"
+      --rate "$RATE" --messages "$LN" --sample "$OUT/latency-sample.jsonl" ${BENCH_FLOOR_LINGER_MS:+--linger-ms "$BENCH_FLOOR_LINGER_MS"} | tail -1)
+    printf "%s/s (achieved %.0f/s): %s; tidemark's CPU %.0f%% of a core, %s us per change\n" "$RATE" \
+      "$(calc "$LN / ($l1 - $l0)")" "$(tail -1 "$OUT/latency-$RATE.txt")" "$(calc "($c1 - $c0) * 100 / ($l1 - $l0)")" \
+      "$(calc "round(($c1 - $c0) * 1e6 / $LN, 1)")" >> "$OUT/latency.txt"
     echo "    broker and clients alone (rdkafka producer -> tansu -> consumer): $floor" >> "$OUT/latency.txt"
+    if [ -n "${LOAD_T:-}" ]; then
+      # The writer runs from before the floor's set-up (about 3 s) to after its last message.
+      load_n=$((RATE * (SECS + 8)))
+      (
+        T=$LOAD_T LN=$load_n NEXT_ID=$load_next
+        t0=$(date +%s.%N)
+        "$writer" > "$OUT/load-$RATE.log" 2>&1
+        echo "$t0 $(date +%s.%N)" > "$OUT/load-$RATE.time"
+      ) &
+      load=$!
+      sleep 2
+      loaded=$("$BASE" broker-latency --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" --topic "floor_load_${RATE}_$RUN" \
+        --rate "$RATE" --messages "$LN" --sample "$OUT/latency-sample.jsonl" ${BENCH_FLOOR_LINGER_MS:+--linger-ms "$BENCH_FLOOR_LINGER_MS"} | tail -1)
+      wait $load || { echo "the load writer failed:" >&2; cat "$OUT/load-$RATE.log" >&2; exit 1; }
+      read -r load_t0 load_t1 < "$OUT/load-$RATE.time"
+      load_next=$((load_next + load_n))
+      LOAD_TOTAL=$((LOAD_TOTAL + load_n))
+      printf "    the same, while the writer commits %.0f/s into %s (not captured): %s\n" \
+        "$(calc "$load_n / ($load_t1 - $load_t0)")" "$LOAD_T" "$loaded" >> "$OUT/latency.txt"
+    fi
     echo "    inside tidemark (bucket bounds, from /metrics): $(stage_quantiles "$OUT/metrics-$RATE-0.txt" "$OUT/metrics-$RATE-1.txt")" >> "$OUT/latency.txt"
   done
 }

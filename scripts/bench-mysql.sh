@@ -25,6 +25,9 @@ MY=(mariadb --no-defaults -h 127.0.0.1 -P "$PORT" -u tidemark --password=tidemar
 T="bench_$RUN"
 "${MY[@]}" -e "CREATE TABLE $T (id BIGINT PRIMARY KEY, c1 INT, c2 BIGINT, c3 VARCHAR(64), c4 DECIMAL(12,2),
   c5 TIMESTAMP(6), c6 BOOLEAN, c7 DOUBLE, c8 CHAR(32), c9 DATE)"
+# The latency step's load table: the same writer, not captured (the floor under equal load).
+LOAD_T="${T}_load"
+"${MY[@]}" -e "CREATE TABLE $LOAD_T LIKE $T"
 read -r START_FILE START_POS < <("${MY[@]}" -e "SHOW MASTER STATUS" | awk '{print $1, $2}')
 
 HALF=$((N / 2))
@@ -95,7 +98,7 @@ SQL
 }
 NEXT_ID=$((TOTAL + 1))
 latency_at_rates "$RUN.tidemark_test.$T" write_late --op c --ts-column c5
-READ_COUNT=$((TOTAL + LAT_TOTAL))
+READ_COUNT=$((TOTAL + LAT_TOTAL + LOAD_TOTAL))
 kill -TERM $TM; wait $TM || true
 trap - EXIT
 DELIVERED=$(count_topic "$RUN.tidemark_test.$T")
@@ -127,4 +130,4 @@ RATIO=$(python3 -c "print(round($E2E / $MIN * 100, 1))")
   echo "latency, commit to consumer, $SECS s per rate:"
   sed 's/^/  /' "$OUT/latency.txt"
 } | tee "$OUT/results.txt"
-"${MY[@]}" -e "DROP TABLE $T" >/dev/null
+"${MY[@]}" -e "DROP TABLE $T, $LOAD_T" >/dev/null

@@ -29,6 +29,7 @@ T="bench_$RUN"
 CREATE TABLE $T (id bigint PRIMARY KEY, c1 int, c2 bigint, c3 text, c4 numeric(12,2),
   c5 timestamptz, c6 boolean, c7 double precision, c8 text, c9 date);
 CREATE PUBLICATION pub_$RUN FOR TABLE $T;
+CREATE TABLE ${T}_load (LIKE $T INCLUDING ALL);
 SELECT 1 FROM pg_create_logical_replication_slot('raw_$RUN', 'pgoutput');
 SELECT 1 FROM pg_create_logical_replication_slot('raw2_$RUN', 'pgoutput');
 SELECT 1 FROM pg_create_logical_replication_slot('raw3_$RUN', 'pgoutput');
@@ -105,6 +106,8 @@ END \$\$;
 SQL
 }
 NEXT_ID=$((N + 1))
+# The floor under equal load: the same writer into a table outside the publication.
+LOAD_T="${T}_load"
 latency_at_rates "$RUN.public.$T" write_late
 RSS=$(awk '/VmHWM/ {print $2}' /proc/$TM/status)
 kill -TERM $TM; wait $TM || true
@@ -160,5 +163,5 @@ SELECT pg_drop_replication_slot('raw3_$RUN');
 SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'dbz_$RUN';
 SELECT pg_drop_replication_slot('tm_$RUN');
 DROP PUBLICATION pub_$RUN;
-DROP TABLE $T;
+DROP TABLE $T, ${T}_load;
 SQL
