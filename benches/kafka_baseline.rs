@@ -172,7 +172,7 @@ async fn wal_read(args: &[String]) {
         std::env::var("BENCH_PG_READ_COALESCE_MS")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(tidemark::source::postgres::config::DEFAULT_READ_COALESCE_MS),
+            .unwrap_or(tidemark::source::read_pacing::DEFAULT_COALESCE_MS),
     );
     let start = Instant::now();
     let (slot, publication) = (arg(args, "--slot"), arg(args, "--publication"));

@@ -87,7 +87,7 @@ SQL
 # mysql_stream_connector TABLE FILE POS: the MariaDB connector `bench` streaming TABLE (no
 # snapshot, no GTIDs) from binlog FILE:POS, as a stored position in the file store.
 mysql_stream_connector() {
-  write_connector mysql "tidemark_test.$1" "mysql: {server_id: $((4000 + RANDOM)), gtid: off}
+  write_connector mysql "tidemark_test.$1" "mysql: {server_id: $((4000 + RANDOM)), gtid: off${BENCH_MYSQL_READ_COALESCE_MS:+, read_coalesce_ms: $BENCH_MYSQL_READ_COALESCE_MS}}
 snapshot: {mode: never}"
   cat > "$OUT/positions/bench.json" <<JSON
 {"connector": "bench", "position": {"file": "$2", "pos": $3}, "committed_at_ms": 0}

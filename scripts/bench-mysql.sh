@@ -6,7 +6,7 @@
 #   (3) tidemark end to end: binlog -> Kafka, until the committed position reaches the end
 #   (4) tidemark's peak RSS, including one transaction of BENCH_BIG_TX rows
 #   (5) commit-to-consumer latency p50/p99 at fixed rates (BENCH_RATES, BENCH_SECONDS each)
-# Usage: scripts/bench-mysql.sh   (BENCH_CHANGES=500000 BENCH_BIG_TX=1000000 BENCH_RATES="1000 10000" BENCH_SECONDS=20 BENCH_FORMAT=json|json-schema|avro BENCH_VALUES=tidemark|debezium)
+# Usage: scripts/bench-mysql.sh   (BENCH_CHANGES=500000 BENCH_BIG_TX=1000000 BENCH_RATES="1000 10000" BENCH_SECONDS=20 BENCH_FORMAT=json|json-schema|avro BENCH_VALUES=tidemark|debezium BENCH_MYSQL_READ_COALESCE_MS=N)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"

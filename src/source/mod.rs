@@ -15,6 +15,7 @@ pub mod backlog;
 pub mod check;
 pub mod mysql;
 pub mod postgres;
+pub mod read_pacing;
 pub mod stream_loop;
 
 use std::sync::Arc;

@@ -36,6 +36,9 @@ pub struct LoopControl {
     stopping: watch::Receiver<bool>,
     acked: watch::Receiver<Option<Position>>,
     acked_open: bool,
+    /// Whether a new acknowledgement wakes the loop (a source that reports positions to its
+    /// server) or only [`Self::drain_acked`] waits for them.
+    acks_wake: bool,
     /// The connector's stage histograms (the source stage is observed here).
     latency: Option<std::sync::Arc<StageLatency>>,
 }
@@ -47,8 +50,17 @@ impl LoopControl {
             shutdown,
             acked,
             acked_open: true,
+            acks_wake: true,
             latency: None,
         }
+    }
+
+    /// The same, for a source that reports no position to its server: acknowledgements
+    /// neither wake [`Self::next`] nor end a batch of [`Self::ready`] (each would be a wake-up
+    /// for nothing; the pipeline commits them to the position store itself).
+    pub fn without_ack_wakes(mut self) -> Self {
+        self.acks_wake = false;
+        self
     }
 
     /// The same, observing the source stage's latency into `latency` (see
@@ -87,7 +99,7 @@ impl LoopControl {
             tokio::select! {
                 biased;
                 _ = stop_requested(&mut self.shutdown) => return Wake::Stop,
-                changed = self.acked.changed(), if self.acked_open => {
+                changed = self.acked.changed(), if self.acked_open && self.acks_wake => {
                     if changed.is_err() {
                         // The pipeline is gone; the log read below notices soon enough.
                         self.acked_open = false;
@@ -116,7 +128,7 @@ impl LoopControl {
             return None;
         }
         // A closed channel (an error) is left to `next`, which notices it.
-        if self.acked_open && self.acked.has_changed().unwrap_or(true) {
+        if self.acks_wake && self.acked_open && self.acked.has_changed().unwrap_or(true) {
             return None;
         }
         if next_chunk_at.is_some_and(|at| at <= Instant::now()) {

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::config::ConfigError;
 use crate::event::TableId;
+use crate::source::read_pacing;
 
 /// The `mysql:` block as written.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -32,6 +33,10 @@ pub struct MysqlOptions {
     /// Create the signal table when it is missing (needs CREATE on its database).
     #[serde(default)]
     pub create_signal_table: Option<bool>,
+    /// Under load, how long a read of the binlog waits after the previous one, so that one
+    /// wake-up reads more events (milliseconds; 0: read as soon as data arrives).
+    #[serde(default)]
+    pub read_coalesce_ms: Option<u64>,
 }
 
 /// Whether a MySQL connector resumes by GTID.
@@ -55,6 +60,9 @@ pub struct MysqlSettings {
     /// The signal table (watermarks and signals), resolved against the connection's database.
     pub signal_table: TableId,
     pub create_signal_table: bool,
+    /// How long a read waits after the previous one under load (see
+    /// `crate::source::read_pacing`).
+    pub read_coalesce: Duration,
 }
 
 impl MysqlSettings {
@@ -67,6 +75,7 @@ impl MysqlSettings {
             gtid: GtidUse::Auto,
             signal_table: TableId::new(database, "tidemark_signal"),
             create_signal_table: true,
+            read_coalesce: Duration::from_millis(read_pacing::DEFAULT_COALESCE_MS),
         }
     }
 }
@@ -106,6 +115,11 @@ pub fn resolve(
             None => TableId::new(database, signal_table.as_str()),
         },
         create_signal_table: my.create_signal_table.unwrap_or(true),
+        read_coalesce: read_pacing::coalesce_setting(
+            my.read_coalesce_ms,
+            "mysql.read_coalesce_ms",
+            file,
+        )?,
     })
 }
 

@@ -20,6 +20,7 @@ use crate::event::{Position, SourceMessage};
 use crate::snapshot::driver::Driver;
 use crate::snapshot::{SnapshotProgress, SnapshotTask};
 use crate::source::check::CheckStatus;
+use crate::source::read_pacing::{ReadPacing, BUSY_RATE};
 use crate::source::stream_loop::{LoopControl, Wake};
 use crate::source::SourceContext;
 
@@ -183,8 +184,14 @@ pub async fn run(ctx: SourceContext) -> Result<()> {
     // checked before every step and raced against every wait (an idle server sends only
     // heartbeats). A rows event's messages are handed over whole or not at all.
     let status = crate::status::connector(&cfg.name);
-    let mut control =
-        LoopControl::new(shutdown, acked).with_latency(status.as_ref().map(|s| s.latency.clone()));
+    // MySQL keeps no replica position on the server: acknowledgements need not wake the loop.
+    let mut control = LoopControl::new(shutdown, acked)
+        .without_ack_wakes()
+        .with_latency(status.as_ref().map(|s| s.latency.clone()));
+    let mut pacing = ReadPacing::new(my.read_coalesce, BUSY_RATE);
+    // The previous hand-over stopped at `HAND_OVER_MAX` with events still buffered: read on
+    // without the coalescing wait (a backlog).
+    let mut more_buffered = false;
     if let Some(status) = status {
         status.reading();
     }
@@ -197,15 +204,17 @@ pub async fn run(ctx: SourceContext) -> Result<()> {
             _ => {}
         }
         let next_chunk_at = decoder.snapshot.as_ref().and_then(|d| d.next_chunk_at());
-        let next = match control
-            .next(
-                next_chunk_at,
-                tokio::time::timeout(silence_limit, stream.next()),
-            )
-            .await
-        {
+        // Under load the read waits until the coalescing time has passed since the previous
+        // one (the wait is raced against shutdown and a due chunk like the read itself).
+        let read = async {
+            if !more_buffered {
+                pacing.pause().await;
+            }
+            tokio::time::timeout(silence_limit, stream.next()).await
+        };
+        let next = match control.next(next_chunk_at, read).await {
             Wake::Stop => break 'stream,
-            // MySQL keeps no replica position on the server: nothing to report.
+            // Not armed (`without_ack_wakes`): nothing to report.
             Wake::Acked => continue,
             Wake::ChunkDue => {
                 if let (Some(reader), Some(driver)) = (chunks.as_mut(), decoder.snapshot.as_mut()) {
@@ -217,6 +226,7 @@ pub async fn run(ctx: SourceContext) -> Result<()> {
         };
         // The binlog client reads and parses an event in the step that hands it over.
         let read_at = std::time::Instant::now();
+        pacing.read_returned();
         let Ok(next) = next else {
             return Err(Error::transient(format!(
                 "connector {}: no binlog event or heartbeat for {} s",
@@ -227,6 +237,7 @@ pub async fn run(ctx: SourceContext) -> Result<()> {
         let event = binlog_event(&cfg.name, &decoder, next)?;
         let raw = raw_event(&cfg.name, &decoder, &event, decoder.expects_payload_echo())?;
         decoder.handle(raw, &mut batch)?;
+        let mut events = 1;
         // The events the client has already received (in its buffer or the socket's) join
         // this hand-over, without waiting for any: one wake-up of the pipeline per read of the
         // socket rather than per event (a single-row transaction is four events and two
@@ -239,7 +250,10 @@ pub async fn run(ctx: SourceContext) -> Result<()> {
             let event = binlog_event(&cfg.name, &decoder, next)?;
             let raw = raw_event(&cfg.name, &decoder, &event, decoder.expects_payload_echo())?;
             decoder.handle(raw, &mut batch)?;
+            events += 1;
         }
+        pacing.count(events);
+        more_buffered = batch.len() >= HAND_OVER_MAX;
         if let Some(driver) = decoder.snapshot.as_mut() {
             driver.warn_if_stalled(&format_args!(
                 "rows of the signal table {}",

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::config::ConfigError;
+use crate::source::read_pacing::coalesce_setting;
 
 /// The `postgres:` block as written.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -34,9 +35,6 @@ pub struct PostgresOptions {
     #[serde(default)]
     pub read_coalesce_ms: Option<u64>,
 }
-
-/// `postgres.read_coalesce_ms` when not set (see `super::replication`).
-pub const DEFAULT_READ_COALESCE_MS: u64 = 2;
 
 /// The resolved `postgres:` block.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,20 +65,8 @@ pub fn resolve(
         create_slot: pg.create_slot.unwrap_or(true),
         create_publication: pg.create_publication.unwrap_or(true),
         status_interval: Duration::from_millis(pg.status_interval_ms.unwrap_or(10_000)),
-        read_coalesce: Duration::from_millis(
-            pg.read_coalesce_ms.unwrap_or(DEFAULT_READ_COALESCE_MS),
-        ),
+        read_coalesce: coalesce_setting(pg.read_coalesce_ms, "postgres.read_coalesce_ms", file)?,
     };
-    if settings.read_coalesce > Duration::from_millis(100) {
-        return Err(ConfigError::invalid(
-            file,
-            "postgres.read_coalesce_ms",
-            format!(
-                "{} ms: at most 100 (it delays every read under load; 1 is the default, 0 turns it off)",
-                settings.read_coalesce.as_millis()
-            ),
-        ));
-    }
     if !valid_identifier(&settings.slot) {
         return Err(ConfigError::invalid(
             file,

@@ -11,8 +11,9 @@
 //! 100,000 switches; pacing its reads as below: 0.86-0.88 µs and about 600 switches.
 //!
 //! How this one reads. A reader task owns the connection:
-//! - **Coalesced reads under load.** While messages arrive faster than `BUSY_RATE` (measured
-//!   over windows of `RATE_WINDOW`), a read waits until `read_coalesce` (2 ms by default) has
+//! - **Coalesced reads under load** (`crate::source::read_pacing`, shared with the MySQL
+//!   source). While messages arrive faster than `BUSY_RATE` (measured over windows of
+//!   `RATE_WINDOW`), a read waits until `read_coalesce` (2 ms by default) has
 //!   passed since the previous one: what the server sends meanwhile is read in one wake-up.
 //!   Below that rate, and after a quiet spell, every read happens as soon as data arrives, so
 //!   latency at ordinary rates is unchanged; under load a message waits at most
@@ -48,17 +49,14 @@ pub use session::StartOptions;
 use session::Transport;
 use wire::CopyData;
 
+use crate::source::read_pacing::{ReadPacing, BUSY_RATE};
+
 /// Batches read but not yet taken by the consumer.
 const BATCHES_QUEUED: usize = 4;
 /// At most this many messages per batch.
 const BATCH_MAX: usize = 2048;
 /// Free room kept in the read buffer before each read.
 const READ_ROOM: usize = 128 * 1024;
-/// Messages per second from which reads are coalesced (a backlog, or a bulk change; 1,000 or
-/// 10,000 single-row transactions a second are 3,000 or 30,000 messages).
-const BUSY_RATE: u64 = 50_000;
-/// How long the message rate is measured over.
-const RATE_WINDOW: Duration = Duration::from_millis(20);
 /// How long a graceful end waits for the server to close the stream.
 const END_WAIT: Duration = Duration::from_secs(5);
 
@@ -113,10 +111,7 @@ impl ReplicationStream {
             applied: applied.clone(),
             pacing,
             next_status: Instant::now() + pacing.status_interval,
-            last_read: None,
-            busy: false,
-            window_start: Instant::now(),
-            window_messages: 0,
+            read_pacing: ReadPacing::new(pacing.read_coalesce, BUSY_RATE),
             tx,
             stop: stop_rx,
         };
@@ -206,12 +201,8 @@ struct Reader {
     applied: Arc<AtomicU64>,
     pacing: Pacing,
     next_status: Instant,
-    /// When the previous read that returned data ended.
-    last_read: Option<Instant>,
-    /// Whether the last rate window was busy (see `BUSY_RATE`).
-    busy: bool,
-    window_start: Instant,
-    window_messages: u64,
+    /// When reads wait under load (see `crate::source::read_pacing`).
+    read_pacing: ReadPacing,
     tx: mpsc::Sender<Batch>,
     stop: watch::Receiver<bool>,
 }
@@ -292,7 +283,7 @@ impl Reader {
                     }
                 }
             }
-            self.count(batch.len());
+            self.read_pacing.count(batch.len());
             if reply || Instant::now() >= self.next_status {
                 self.send_status().await?;
             }
@@ -320,7 +311,11 @@ impl Reader {
                 _ = self.stop.wait_for(|s| *s) => Woke::Stop,
                 permit = self.tx.reserve() => match permit {
                     Ok(p) => {
-                        let read_at = self.last_read.unwrap_or_else(Instant::now).into_std();
+                        let read_at = self
+                            .read_pacing
+                            .last_read()
+                            .unwrap_or_else(Instant::now)
+                            .into_std();
                         p.send(Ok((read_at, batch)));
                         return Ok(None);
                     }
@@ -343,20 +338,14 @@ impl Reader {
         if self.rbuf.capacity() - self.rbuf.len() < READ_ROOM / 2 {
             self.rbuf.reserve(READ_ROOM);
         }
-        let resume = self
-            .last_read
-            .map(|t| t + self.pacing.read_coalesce)
-            .filter(|_| self.busy && !self.pacing.read_coalesce.is_zero());
         loop {
-            let (io, rbuf) = (&mut self.io, &mut self.rbuf);
+            let (io, rbuf, pacing) = (&mut self.io, &mut self.rbuf, &self.read_pacing);
             let woke = tokio::select! {
                 biased;
                 _ = self.stop.wait_for(|s| *s) => Woke::Stop,
                 _ = tokio::time::sleep_until(self.next_status) => Woke::StatusDue,
                 n = async {
-                    if let Some(at) = resume {
-                        tokio::time::sleep_until(at).await;
-                    }
+                    pacing.pause().await;
                     io.read_buf(rbuf).await
                 } => {
                     if n? == 0 {
@@ -372,23 +361,11 @@ impl Reader {
                 Woke::StatusDue => self.send_status().await?,
                 Woke::Stop => return Ok(Some(Ended::Stop)),
                 Woke::Read => {
-                    self.last_read = Some(Instant::now());
+                    self.read_pacing.read_returned();
                     return Ok(None);
                 }
                 Woke::Closed => return Ok(Some(Ended::Dropped)),
             }
-        }
-    }
-
-    /// Counts `messages` read, and judges the rate at the end of each window.
-    fn count(&mut self, messages: usize) {
-        self.window_messages += messages as u64;
-        let elapsed = self.window_start.elapsed();
-        if elapsed >= RATE_WINDOW {
-            self.busy =
-                self.window_messages * 1_000_000 / (elapsed.as_micros().max(1) as u64) >= BUSY_RATE;
-            self.window_start = Instant::now();
-            self.window_messages = 0;
         }
     }
 

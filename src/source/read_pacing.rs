@@ -1,0 +1,223 @@
+//! Coalesced reads of a change log under load, shared by both sources.
+//!
+//! What costs CPU in a stream at moderate rates is not the work per change but the wake-ups:
+//! a server that commits single-row transactions sends each one as it commits, and a reader
+//! that reads as data arrives wakes once per transaction, then wakes the pipeline, which
+//! wakes the producer's thread. Measured on the development machine (BENCHMARKS.md, session
+//! 17): at 10,000 single-row commits a second tidemark spent 20-56 µs of CPU per change, 4-10
+//! times its cost per change in bulk, with 0.6-0.7 context switches per change and a fifth of
+//! its samples in the kernel's task switch.
+//!
+//! The rule. The reader counts the messages it reads over windows of [`RATE_WINDOW`]. While
+//! the last window brought at least `busy_rate` messages a second, the next read waits until
+//! `coalesce` has passed since the previous read returned: what the server sends meanwhile
+//! is read, decoded and handed over in one wake-up. Below that rate, and after a quiet
+//! window, every read happens as soon as data arrives.
+//!
+//! What it costs. Under load a message waits at most `coalesce` (plus the timer's 1 ms
+//! granularity) longer before it is read; at low rates nothing changes. A wait never delays
+//! a shutdown or a due snapshot chunk (nor, on PostgreSQL, a status update): the stream loops
+//! race it against those as they race the read itself.
+//!
+//! Where it starts ([`BUSY_RATE`]), measured on the development machine (BENCHMARKS.md,
+//! session 18; 10,000 single-row commits a second for 20 s, tidemark's own CPU per change and
+//! commit-to-consumer p50):
+//!
+//! | source, 10,000 commits/s | reads as data arrives | coalesced, 2 ms |
+//! |---|---|---|
+//! | MariaDB | 26.5-28.5 µs, p50 7 ms | 16.6-19.6 µs, p50 10-11 ms |
+//! | PostgreSQL | 16.2-19.5 µs, p50 7 ms | 15.9-16.8 µs, p50 10 ms |
+//!
+//! On MariaDB coalescing saves a third of the CPU at that rate but puts the p50 at or above
+//! the 10 ms target; on PostgreSQL it saves little. Coalescing cannot stop the wake-ups
+//! themselves: a worker parked in `epoll_wait` still wakes for every segment the server
+//! sends during the wait (perf: 0.7 context switches per change either way); what it saves
+//! is the work of a hand-over per segment. So reads are coalesced only above 10,000 such
+//! commits a second, in a backlog or a bulk change, where a batch per wake-up is what keeps
+//! the reader ahead.
+
+use std::path::Path;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::config::ConfigError;
+
+/// How long the message rate is measured over.
+pub const RATE_WINDOW: Duration = Duration::from_millis(20);
+/// Messages a second from which reads are coalesced: above 10,000 single-row transactions a
+/// second on either source (30,000 pgoutput messages, 40,000 binlog events), so that the
+/// latency targets at 1,000 and 10,000 a second are met without waits (see the module doc).
+pub const BUSY_RATE: u64 = 50_000;
+/// The coalescing time when a connector file does not set one.
+pub const DEFAULT_COALESCE_MS: u64 = 2;
+/// The longest coalescing time a connector file may set.
+pub const MAX_COALESCE_MS: u64 = 100;
+
+/// Resolves a source's `read_coalesce_ms` key (`key`, in `file`): the default when unset, an
+/// error above [`MAX_COALESCE_MS`].
+pub fn coalesce_setting(ms: Option<u64>, key: &str, file: &Path) -> Result<Duration, ConfigError> {
+    let ms = ms.unwrap_or(DEFAULT_COALESCE_MS);
+    if ms > MAX_COALESCE_MS {
+        return Err(ConfigError::invalid(
+            file,
+            key,
+            format!(
+                "{ms} ms: at most {MAX_COALESCE_MS} (it delays every read under load; \
+                 {DEFAULT_COALESCE_MS} is the default, 0 turns it off)"
+            ),
+        ));
+    }
+    Ok(Duration::from_millis(ms))
+}
+
+/// The pacing state of one reader (see the module doc).
+#[derive(Debug)]
+pub struct ReadPacing {
+    /// How long a read waits after the previous one while busy (zero: never waits).
+    coalesce: Duration,
+    /// Messages per second from which reads are coalesced.
+    busy_rate: u64,
+    /// When the previous read that returned data ended.
+    last_read: Option<Instant>,
+    /// Whether the last rate window was busy.
+    busy: bool,
+    window_start: Instant,
+    window_messages: u64,
+}
+
+impl ReadPacing {
+    pub fn new(coalesce: Duration, busy_rate: u64) -> Self {
+        Self {
+            coalesce,
+            busy_rate,
+            last_read: None,
+            busy: false,
+            window_start: Instant::now(),
+            window_messages: 0,
+        }
+    }
+
+    /// Records that a read returned data now.
+    pub fn read_returned(&mut self) {
+        self.read_returned_at(Instant::now());
+    }
+
+    fn read_returned_at(&mut self, now: Instant) {
+        self.last_read = Some(now);
+    }
+
+    /// When the previous read returned, if one did.
+    pub fn last_read(&self) -> Option<Instant> {
+        self.last_read
+    }
+
+    /// Counts `messages` read, and judges the rate at the end of each window.
+    pub fn count(&mut self, messages: usize) {
+        self.count_at(messages, Instant::now());
+    }
+
+    fn count_at(&mut self, messages: usize, now: Instant) {
+        self.window_messages += messages as u64;
+        let elapsed = now.saturating_duration_since(self.window_start);
+        if elapsed >= RATE_WINDOW {
+            self.busy = self.window_messages * 1_000_000 / (elapsed.as_micros().max(1) as u64)
+                >= self.busy_rate;
+            self.window_start = now;
+            self.window_messages = 0;
+        }
+    }
+
+    /// Whether the last window was busy.
+    pub fn busy(&self) -> bool {
+        self.busy
+    }
+
+    /// When the next read may start: `None` at once (not busy, no wait configured, or no read
+    /// yet).
+    pub fn resume_at(&self) -> Option<Instant> {
+        self.last_read
+            .map(|t| t + self.coalesce)
+            .filter(|_| self.busy && !self.coalesce.is_zero())
+    }
+
+    /// Waits until [`Self::resume_at`], if there is one.
+    pub async fn pause(&self) {
+        if let Some(at) = self.resume_at() {
+            tokio::time::sleep_until(at).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_at_once_until_a_window_is_busy_then_waits_the_coalesce_time() {
+        let mut p = ReadPacing::new(Duration::from_millis(2), 1_000);
+        let t0 = p.window_start;
+        p.read_returned_at(t0);
+        p.count_at(1, t0);
+        assert_eq!(p.resume_at(), None, "no window has ended: read at once");
+        // 1 + 20 messages in 20 ms: 1,050 a second.
+        let t1 = t0 + RATE_WINDOW;
+        p.read_returned_at(t1);
+        p.count_at(20, t1);
+        assert!(p.busy());
+        assert_eq!(p.last_read(), Some(t1));
+        assert_eq!(p.resume_at(), Some(t1 + Duration::from_millis(2)));
+        // A quiet window (1 message in 20 ms) ends the waits.
+        p.count_at(1, t1 + RATE_WINDOW);
+        assert!(!p.busy());
+        assert_eq!(p.resume_at(), None);
+    }
+
+    #[test]
+    fn a_zero_coalesce_time_never_waits() {
+        let mut p = ReadPacing::new(Duration::ZERO, 1);
+        let t0 = p.window_start;
+        p.read_returned_at(t0);
+        p.count_at(1_000, t0 + RATE_WINDOW);
+        assert!(p.busy());
+        assert_eq!(p.resume_at(), None);
+    }
+
+    #[test]
+    fn the_setting_defaults_and_is_bounded() {
+        let file = Path::new("connectors/orders.yaml");
+        let key = "mysql.read_coalesce_ms";
+        assert_eq!(
+            coalesce_setting(None, key, file).expect("default"),
+            Duration::from_millis(DEFAULT_COALESCE_MS)
+        );
+        assert_eq!(
+            coalesce_setting(Some(0), key, file).expect("off"),
+            Duration::ZERO
+        );
+        let err = coalesce_setting(Some(101), key, file)
+            .expect_err("above the bound")
+            .to_string();
+        assert!(
+            err.contains("connectors/orders.yaml") && err.contains(key) && err.contains("101 ms"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn pause_returns_at_the_resume_time_and_at_once_when_not_busy() {
+        let mut p = ReadPacing::new(Duration::from_millis(5), 1);
+        let start = Instant::now();
+        p.pause().await;
+        assert!(
+            start.elapsed() < Duration::from_millis(5),
+            "no read yet: no wait"
+        );
+        let t0 = p.window_start;
+        p.count_at(100, t0 + RATE_WINDOW);
+        p.read_returned();
+        let start = Instant::now();
+        p.pause().await;
+        assert!(start.elapsed() >= Duration::from_millis(5));
+    }
+}
