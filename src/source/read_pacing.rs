@@ -19,22 +19,25 @@
 //! a shutdown or a due snapshot chunk (nor, on PostgreSQL, a status update): the stream loops
 //! race it against those as they race the read itself.
 //!
-//! Where it starts ([`BUSY_RATE`]), measured on the development machine (BENCHMARKS.md,
-//! session 18; 10,000 single-row commits a second for 20 s, tidemark's own CPU per change and
-//! commit-to-consumer p50):
+//! Where it starts (each source's `BUSY_RATE`), measured on the development machine
+//! (BENCHMARKS.md, session 18) at 10,000 single-row commits a second, tidemark's own CPU per
+//! change and commit-to-consumer p50 / p99. "Alone": 20 s streams on a fresh broker; "in the
+//! benchmark": the latency step of `scripts/bench.sh` / `bench-mysql.sh`, after the bulk run.
 //!
 //! | source, 10,000 commits/s | reads as data arrives | coalesced, 2 ms |
 //! |---|---|---|
-//! | MariaDB | 26.5-28.5 µs, p50 7 ms | 16.6-19.6 µs, p50 10-11 ms |
-//! | PostgreSQL | 16.2-19.5 µs, p50 7 ms | 15.9-16.8 µs, p50 10 ms |
+//! | MariaDB, alone | 26.5-28.5 µs, 7 / 15-22 ms | 16.6-19.6 µs, 10 / 15-29 ms |
+//! | MariaDB, in the benchmark | 31.3-35.7 µs, 9-11 / 36-223 ms | 18.5-21.1 µs, 11-12 / 23-28 ms |
+//! | PostgreSQL, alone | 16.2-19.5 µs, 7 / 12-13 ms | 15.9-16.8 µs, 10 / 15-16 ms |
 //!
-//! On MariaDB coalescing saves a third of the CPU at that rate but puts the p50 at or above
-//! the 10 ms target; on PostgreSQL it saves little. Coalescing cannot stop the wake-ups
-//! themselves: a worker parked in `epoll_wait` still wakes for every segment the server
-//! sends during the wait (perf: 0.7 context switches per change either way); what it saves
-//! is the work of a hand-over per segment. So reads are coalesced only above 10,000 such
-//! commits a second, in a backlog or a bulk change, where a batch per wake-up is what keeps
-//! the reader ahead.
+//! On MariaDB coalescing saves a third to a half of the CPU at that rate, and with it the tail
+//! that forms when tidemark, the database's writer and the broker share two cores; it costs
+//! 2-3 ms of p50. On PostgreSQL, whose walsender sends fewer, larger segments, it saves little.
+//! So the MySQL source coalesces from 20,000 binlog events a second (5,000 such commits) and
+//! the PostgreSQL source from 50,000 messages (about 17,000). Coalescing cannot stop the
+//! wake-ups themselves: a worker parked in `epoll_wait` still wakes for every segment the
+//! server sends during the wait (0.7 context switches per change either way); what it saves is
+//! the work of a read, a decode and a hand-over per segment.
 
 use std::path::Path;
 use std::time::Duration;
@@ -45,10 +48,6 @@ use crate::config::ConfigError;
 
 /// How long the message rate is measured over.
 pub const RATE_WINDOW: Duration = Duration::from_millis(20);
-/// Messages a second from which reads are coalesced: above 10,000 single-row transactions a
-/// second on either source (30,000 pgoutput messages, 40,000 binlog events), so that the
-/// latency targets at 1,000 and 10,000 a second are met without waits (see the module doc).
-pub const BUSY_RATE: u64 = 50_000;
 /// The coalescing time when a connector file does not set one.
 pub const DEFAULT_COALESCE_MS: u64 = 2;
 /// The longest coalescing time a connector file may set.

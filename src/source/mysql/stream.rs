@@ -20,12 +20,17 @@ use crate::event::{Position, SourceMessage};
 use crate::snapshot::driver::Driver;
 use crate::snapshot::{SnapshotProgress, SnapshotTask};
 use crate::source::check::CheckStatus;
-use crate::source::read_pacing::{ReadPacing, BUSY_RATE};
+use crate::source::read_pacing::ReadPacing;
 use crate::source::stream_loop::{LoopControl, Wake};
 use crate::source::SourceContext;
 
 /// At most this many messages in one hand-over of events already received (see the loop).
 const HAND_OVER_MAX: usize = 1024;
+/// Binlog events per second from which reads are coalesced (`crate::source::read_pacing`): a
+/// single-row transaction is four events, so this is 5,000 such transactions a second. At
+/// 10,000 a second coalescing halved tidemark's CPU per change and kept the p99 within the
+/// target, where reading as data arrives let it reach 223 ms (BENCHMARKS.md, session 18).
+const BUSY_RATE: u64 = 20_000;
 
 /// Streams connector `cfg` from `start` (or the server's current position) into `out` until
 /// `shutdown` turns true. Returns `Ok` after a requested shutdown, once the pipeline has

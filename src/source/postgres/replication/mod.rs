@@ -49,10 +49,14 @@ pub use session::StartOptions;
 use session::Transport;
 use wire::CopyData;
 
-use crate::source::read_pacing::{ReadPacing, BUSY_RATE};
+use crate::source::read_pacing::ReadPacing;
 
 /// Batches read but not yet taken by the consumer.
 const BATCHES_QUEUED: usize = 4;
+/// Messages per second from which reads are coalesced (`crate::source::read_pacing`): above
+/// 10,000 single-row transactions a second (30,000 messages), where coalescing measured no
+/// gain in CPU and 3 ms more p50 latency (BENCHMARKS.md, session 18).
+const BUSY_RATE: u64 = 50_000;
 /// At most this many messages per batch.
 const BATCH_MAX: usize = 2048;
 /// Free room kept in the read buffer before each read.
