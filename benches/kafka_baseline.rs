@@ -189,6 +189,7 @@ async fn wal_read(args: &[String]) {
         Pacing {
             status_interval: Duration::from_millis(100),
             read_coalesce,
+            latency: None,
         },
     )
     .await

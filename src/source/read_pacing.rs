@@ -45,6 +45,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::config::ConfigError;
+use crate::status::latency::StageLatency;
 
 /// How long the message rate is measured over.
 pub const RATE_WINDOW: Duration = Duration::from_millis(20);
@@ -71,7 +72,6 @@ pub fn coalesce_setting(ms: Option<u64>, key: &str, file: &Path) -> Result<Durat
 }
 
 /// The pacing state of one reader (see the module doc).
-#[derive(Debug)]
 pub struct ReadPacing {
     /// How long a read waits after the previous one while busy (zero: never waits).
     coalesce: Duration,
@@ -83,6 +83,8 @@ pub struct ReadPacing {
     busy: bool,
     window_start: Instant,
     window_messages: u64,
+    /// The connector's stage histograms: each wait is observed as `read_wait`.
+    latency: Option<std::sync::Arc<StageLatency>>,
 }
 
 impl ReadPacing {
@@ -94,7 +96,14 @@ impl ReadPacing {
             busy: false,
             window_start: Instant::now(),
             window_messages: 0,
+            latency: None,
         }
+    }
+
+    /// The same, observing each wait into `latency.read_wait`.
+    pub fn with_latency(mut self, latency: Option<std::sync::Arc<StageLatency>>) -> Self {
+        self.latency = latency;
+        self
     }
 
     /// Records that a read returned data now.
@@ -143,7 +152,11 @@ impl ReadPacing {
     /// Waits until [`Self::resume_at`], if there is one.
     pub async fn pause(&self) {
         if let Some(at) = self.resume_at() {
+            let start = Instant::now();
             tokio::time::sleep_until(at).await;
+            if let Some(l) = &self.latency {
+                l.read_wait.observe(start.elapsed());
+            }
         }
     }
 }
@@ -205,7 +218,9 @@ mod tests {
 
     #[tokio::test]
     async fn pause_returns_at_the_resume_time_and_at_once_when_not_busy() {
-        let mut p = ReadPacing::new(Duration::from_millis(5), 1);
+        let latency = std::sync::Arc::new(StageLatency::default());
+        let mut p =
+            ReadPacing::new(Duration::from_millis(5), 1).with_latency(Some(latency.clone()));
         let start = Instant::now();
         p.pause().await;
         assert!(
@@ -218,5 +233,6 @@ mod tests {
         let start = Instant::now();
         p.pause().await;
         assert!(start.elapsed() >= Duration::from_millis(5));
+        assert_eq!(latency.read_wait.read().count, 1, "one wait observed");
     }
 }

@@ -17,6 +17,10 @@
 //!   decoding) and the lag while tidemark catches up. MySQL's binlog timestamps have whole
 //!   seconds, too coarse for these buckets, so that source does not observe it.
 //!
+//! - `read_wait`: how long a source's read waited to coalesce under load
+//!   (`crate::source::read_pacing`), one observation per read that waited: the delay tidemark
+//!   adds on purpose to read more per wake-up.
+//!
 //! With the end-to-end latency a consumer measures, these say whether a delay is tidemark's,
 //! the broker's, or before tidemark (the database's commit and its log reaching the reader).
 //! One observation costs a clock read and three relaxed atomic additions; nothing allocates.
@@ -98,6 +102,7 @@ impl Histogram {
 #[derive(Default)]
 pub struct StageLatency {
     pub commit_to_read: Histogram,
+    pub read_wait: Histogram,
     pub source: Histogram,
     pub pipeline: Histogram,
     pub produce_ack: Histogram,

@@ -355,6 +355,11 @@ pub fn render(registry: &Registry) -> String {
             (|l: &StageLatency| &l.commit_to_read) as fn(&StageLatency) -> &Histogram,
         ),
         (
+            "tidemark_read_wait_seconds",
+            "How long a read of the log waited to coalesce under load (mysql.read_coalesce_ms, postgres.read_coalesce_ms), per read that waited.",
+            |l: &StageLatency| &l.read_wait,
+        ),
+        (
             "tidemark_source_seconds",
             "From the source reading the log data holding an event to handing the event to the pipeline.",
             |l: &StageLatency| &l.source,

@@ -344,3 +344,70 @@ async fn the_lag_in_binlog_bytes_is_read_with_the_documented_grants() {
     );
     daemon.stop_cleanly();
 }
+
+/// A burst of transactions faster than the source's coalescing threshold (20,000 binlog events
+/// a second): the reads wait up to `mysql.read_coalesce_ms` and take what arrived meanwhile
+/// (`tidemark_read_wait_seconds` counts the waits), and every change still arrives once, in
+/// commit order.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_read_in_coalesced_batches_arrives_whole_and_in_order() {
+    const TRANSACTIONS: usize = 80;
+    const ROWS: usize = 250;
+    let mut c = my().await;
+    let t = unique("my_burst");
+    c.query_drop(format!("CREATE TABLE {t} (id INT PRIMARY KEY, v INT)"))
+        .await
+        .unwrap();
+    let d = db();
+    let cfg = mysql_config(&[&format!("{d}.{t}")], "  read_coalesce_ms: 5");
+    let mut daemon = cfg.start();
+    wait_binlog_streaming(&mut daemon).await;
+    let api = daemon.admin_address();
+
+    // Single-row INSERT statements (a table map and a rows event each), 250 to a transaction,
+    // 80 transactions back to back: about 100,000 events a second while it lasts.
+    c.query_drop(format!(
+        "BEGIN NOT ATOMIC
+           FOR j IN 0..{last} DO
+             START TRANSACTION;
+             FOR i IN 1..{ROWS} DO INSERT INTO {t} VALUES (j * {ROWS} + i, j); END FOR;
+             COMMIT;
+           END FOR;
+         END",
+        last = TRANSACTIONS - 1
+    ))
+    .await
+    .unwrap();
+
+    let n = TRANSACTIONS * ROWS;
+    let msgs = consume_n(&cfg.topic(&format!("{d}.{t}")), n, Duration::from_secs(120));
+    let ids: Vec<i64> = msgs
+        .iter()
+        .map(|m| {
+            m.value.as_ref().expect("no deletes here")["after"]["id"]
+                .as_i64()
+                .expect("an integer id")
+        })
+        .collect();
+    let expected: Vec<i64> = (1..=n as i64).collect();
+    assert!(
+        ids == expected,
+        "{} messages; the first out of order at {:?}\nlog:\n{}",
+        ids.len(),
+        ids.iter().zip(&expected).position(|(a, b)| a != b),
+        daemon.log_text()
+    );
+
+    let (status, metrics) = http(&api, "GET", "/metrics", None, "");
+    assert_eq!(status, 200);
+    let prefix = format!(
+        "tidemark_read_wait_seconds_count{{connector=\"{}\"}} ",
+        cfg.name
+    );
+    let waits: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no `{prefix}N` in:\n{metrics}"));
+    assert!(waits >= 1, "no read waited to coalesce:\n{metrics}");
+}

@@ -193,7 +193,8 @@ pub async fn run(ctx: SourceContext) -> Result<()> {
     let mut control = LoopControl::new(shutdown, acked)
         .without_ack_wakes()
         .with_latency(status.as_ref().map(|s| s.latency.clone()));
-    let mut pacing = ReadPacing::new(my.read_coalesce, BUSY_RATE);
+    let mut pacing = ReadPacing::new(my.read_coalesce, BUSY_RATE)
+        .with_latency(status.as_ref().map(|s| s.latency.clone()));
     // The previous hand-over stopped at `HAND_OVER_MAX` with events still buffered: read on
     // without the coalescing wait (a backlog).
     let mut more_buffered = false;

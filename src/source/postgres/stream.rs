@@ -96,6 +96,7 @@ pub async fn run(ctx: SourceContext) -> Result<()> {
         Pacing {
             status_interval: pg.status_interval,
             read_coalesce: pg.read_coalesce,
+            latency: crate::status::connector(&cfg.name).map(|s| s.latency.clone()),
         },
     )
     .await

@@ -74,12 +74,14 @@ pub enum WalItem {
 }
 
 /// Pacing and reporting of a session.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct Pacing {
     /// How often a status update is sent.
     pub status_interval: Duration,
     /// How long a read waits after the previous one that returned data (0: none).
     pub read_coalesce: Duration,
+    /// Where the waits are observed (`read_wait`), if anywhere.
+    pub latency: Option<Arc<crate::status::latency::StageLatency>>,
 }
 
 /// Messages of the stream, with the moment the read that brought them returned.
@@ -108,14 +110,16 @@ impl ReplicationStream {
         let applied = Arc::new(AtomicU64::new(options.start_lsn));
         let (tx, batches) = mpsc::channel(BATCHES_QUEUED);
         let (stop, stop_rx) = watch::channel(false);
+        let read_pacing =
+            ReadPacing::new(pacing.read_coalesce, BUSY_RATE).with_latency(pacing.latency.clone());
         let reader = Reader {
             io,
             rbuf,
             wbuf: BytesMut::with_capacity(64),
             applied: applied.clone(),
-            pacing,
             next_status: Instant::now() + pacing.status_interval,
-            read_pacing: ReadPacing::new(pacing.read_coalesce, BUSY_RATE),
+            pacing,
+            read_pacing,
             tx,
             stop: stop_rx,
         };
