@@ -6,7 +6,8 @@
 #   (2) tidemark: from process start until the committed position says the snapshot is complete
 #       (every row produced, acknowledged by the broker, the position stored)
 #   (3) meanwhile, a writer commits single-row updates at a fixed rate; the commit-to-consumer
-#       latency of those live changes during the snapshot (p50/p99/max)
+#       latency of those live changes during the snapshot (p50/p99/max), and tidemark's stage
+#       histograms over the same time (from its /metrics)
 # Usage: scripts/bench-snapshot.sh   (BENCH_SOURCE=postgres|mysql BENCH_ROWS=1000000
 #        BENCH_CHUNK=1024 BENCH_RATE=200 BENCH_PARALLELISM=1 BENCH_PG_READ_COALESCE_MS=N)
 # BENCH_PARALLELISM sets the connector's snapshot.parallelism (chunks read at once; the table
@@ -109,6 +110,9 @@ TS_COLUMN=()
   "${TS_COLUMN[@]}" > "$OUT/latency.txt" 2>"$OUT/latency.err" &
 LAT=$!
 sleep 1
+# tidemark's stage histograms over the snapshot (snapshot rows and live changes together;
+# commit_to_read, PostgreSQL only, counts the live transactions and the watermarks).
+metrics_snapshot "$OUT/metrics-0.txt"
 if [ "$SOURCE" = mysql ]; then
   "${MY[@]}" <<SQL &
 DELIMITER //
@@ -136,6 +140,7 @@ tidemark_wait "$ROWS" snapshot_committed
 RSS=$PEAK_RSS_KB
 wait $WRITER || true
 wait $LAT || true
+metrics_snapshot "$OUT/metrics-1.txt"
 kill -TERM $TM; wait $TM || true
 trap - EXIT
 SELECT_2=$(raw_select 2)
@@ -162,6 +167,7 @@ READS=$(grep -c '"op":"r"' <(target/release/tidemark tail "$RUN.$DB.$T" --broker
     "$(calc "round($PRODUCE_CLIENT_US + $SELECT_US, 2)")" "$(calc "round($TM_CPU_US / ($PRODUCE_CLIENT_US + $SELECT_US), 2)")"
   echo "op=r messages in the topic: $READS (table rows: $ROWS)"
   echo "live updates during the snapshot, commit to consumer: $(grep -v latency_ready "$OUT/latency.txt")"
+  echo "  inside tidemark meanwhile (bucket bounds, from /metrics): $(stage_quantiles "$OUT/metrics-0.txt" "$OUT/metrics-1.txt")"
   echo "peak RSS: $((RSS / 1024)) MiB ($(rss_detail))"
 } | tee "$OUT/results.txt"
 if [ "$SOURCE" = mysql ]; then
