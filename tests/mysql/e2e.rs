@@ -400,14 +400,6 @@ async fn a_burst_read_in_coalesced_batches_arrives_whole_and_in_order() {
 
     let (status, metrics) = http(&api, "GET", "/metrics", None, "");
     assert_eq!(status, 200);
-    let prefix = format!(
-        "tidemark_read_wait_seconds_count{{connector=\"{}\"}} ",
-        cfg.name
-    );
-    let waits: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no `{prefix}N` in:\n{metrics}"));
+    let waits = metric_sample(&metrics, "tidemark_read_wait_seconds_count", &cfg.name);
     assert!(waits >= 1, "no read waited to coalesce:\n{metrics}");
 }

@@ -128,15 +128,7 @@ async fn health_metrics_connectors_pause_resume_restart_and_snapshot_requests() 
         );
     }
     // The server's share: at least the insert's transaction, read after its commit.
-    let prefix = format!(
-        "tidemark_commit_to_read_seconds_count{{connector=\"{}\"}} ",
-        cfg.name
-    );
-    let transactions: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no `{prefix}N` in:\n{metrics}"));
+    let transactions = metric_sample(&metrics, "tidemark_commit_to_read_seconds_count", &cfg.name);
     assert!(transactions >= 1, "{transactions} transactions observed");
     for family in [
         "tidemark_source_lag_seconds",

@@ -801,6 +801,17 @@ pub fn wal_position(log: &str) -> String {
         .join(" ")
 }
 
+/// The value of the sample `family{connector="<connector>"}` in a Prometheus exposition
+/// (`/metrics`); panics, showing the exposition, when it has none.
+pub fn metric_sample(metrics: &str, family: &str, connector: &str) -> u64 {
+    let prefix = format!("{family}{{connector=\"{connector}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no `{prefix}N` in:\n{metrics}"))
+}
+
 /// One HTTP/1.1 request to the admin API at `address`: (status, body).
 pub fn http(
     address: &str,
