@@ -8,10 +8,9 @@
 //! as written by the database, times keep microseconds, JSON stays the JSON text the database
 //! produced, binary is base64 in JSON.
 
-use std::fmt::Write as _;
+use std::io::Write as _;
 
 use base64::Engine as _;
-use chrono::{Datelike, NaiveDate};
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 use serde_json::value::RawValue;
 
@@ -217,69 +216,119 @@ impl Value {
     }
 }
 
-fn format_date(days: i32, out: &mut String) {
+// The temporal formatters below write ASCII bytes: straight into a JSON message (no text
+// buffer, no escape scan, no second copy), or into a `String` through `render_text_into`.
+
+fn format_date(days: i32, out: &mut Vec<u8>) {
     match days {
-        DATE_INFINITY => out.push_str("infinity"),
-        DATE_NEG_INFINITY => out.push_str("-infinity"),
+        DATE_INFINITY => out.extend_from_slice(b"infinity"),
+        DATE_NEG_INFINITY => out.extend_from_slice(b"-infinity"),
         _ => {
-            let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-            match epoch.checked_add_signed(chrono::Duration::days(i64::from(days))) {
-                Some(d) => push_ymd(d.year(), d.month(), d.day(), out),
-                None => {
-                    let _ = write!(out, "{days}d");
-                }
-            }
+            let (year, month, day) = civil_from_days(i64::from(days));
+            push_ymd(year, month, day, out);
         }
     }
 }
 
-fn push_ymd(year: i32, month: u32, day: u32, out: &mut String) {
-    // ISO 8601 with an expanded year outside 0000..=9999 (proleptic Gregorian, 0 = 1 BC).
-    if (0..=9999).contains(&year) {
-        push_padded(out, year as u64, 4);
-        out.push('-');
-        push_padded(out, u64::from(month), 2);
-        out.push('-');
-        push_padded(out, u64::from(day), 2);
-    } else if year < 0 {
-        let _ = write!(out, "-{:06}-{month:02}-{day:02}", -i64::from(year));
+/// The proleptic Gregorian year, month (1-12) and day (1-31) `days` after 1970-01-01: Howard
+/// Hinnant's `civil_from_days`, integer arithmetic only and exact for every `i32` day count
+/// (a date library's checked arithmetic cost several times more per value; BENCHMARKS.md,
+/// session 19). Days count in eras of 400 years (146,097 days) from 0000-03-01, so that the
+/// leap day ends each era's year.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468; // days from 0000-03-01
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097); // 0..=146_096
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153; // 0 = March .. 11 = February
+    let day = (day_of_year - (153 * month_from_march + 2) / 5 + 1) as u32;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
     } else {
-        let _ = write!(out, "+{year:06}-{month:02}-{day:02}");
+        month_from_march - 9
+    } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// The ASCII digit of `v`'s ones.
+fn digit(v: u64) -> u8 {
+    b'0' + (v % 10) as u8
+}
+
+fn push_ymd(year: i64, month: u32, day: u32, out: &mut Vec<u8>) {
+    let (m, d) = (u64::from(month), u64::from(day));
+    // ISO 8601 with an expanded year outside 0000..=9999 (proleptic Gregorian, 0 = 1 BC).
+    if let Ok(y @ 0..=9999) = u64::try_from(year) {
+        out.extend_from_slice(&[
+            digit(y / 1000),
+            digit(y / 100),
+            digit(y / 10),
+            digit(y),
+            b'-',
+            digit(m / 10),
+            digit(m),
+            b'-',
+            digit(d / 10),
+            digit(d),
+        ]);
+    } else {
+        out.push(if year < 0 { b'-' } else { b'+' });
+        push_padded(out, year.unsigned_abs(), 6);
+        out.extend_from_slice(&[b'-', digit(m / 10), digit(m), b'-', digit(d / 10), digit(d)]);
     }
 }
 
-fn format_time_of_day(micros: i64, out: &mut String) {
+fn format_time_of_day(micros: i64, out: &mut Vec<u8>) {
     if micros < 0 {
-        out.push('-');
+        out.push(b'-');
     }
     let abs = micros.unsigned_abs();
     let secs = abs / 1_000_000;
     let frac = abs % 1_000_000;
-    push_padded(out, secs / 3600, 2);
-    out.push(':');
-    push_padded(out, (secs / 60) % 60, 2);
-    out.push(':');
-    push_padded(out, secs % 60, 2);
+    let hours = secs / 3600;
+    if hours < 100 {
+        out.extend_from_slice(&[digit(hours / 10), digit(hours)]);
+    } else {
+        push_padded(out, hours, 2); // a MySQL TIME duration
+    }
+    let (minutes, seconds) = ((secs / 60) % 60, secs % 60);
+    out.extend_from_slice(&[
+        b':',
+        digit(minutes / 10),
+        digit(minutes),
+        b':',
+        digit(seconds / 10),
+        digit(seconds),
+    ]);
     if frac != 0 {
-        out.push('.');
-        push_padded(out, frac, 6);
+        out.extend_from_slice(&[
+            b'.',
+            digit(frac / 100_000),
+            digit(frac / 10_000),
+            digit(frac / 1_000),
+            digit(frac / 100),
+            digit(frac / 10),
+            digit(frac),
+        ]);
     }
 }
 
-/// Appends `v` in decimal, zero-padded to at least `width` digits (the hot path of every
-/// date and time value; `write!` costs several times more).
-fn push_padded(out: &mut String, v: u64, width: usize) {
+/// Appends `v` in decimal, zero-padded to at least `width` digits.
+fn push_padded(out: &mut Vec<u8>, v: u64, width: usize) {
     let mut buf = itoa::Buffer::new();
-    let digits = buf.format(v);
+    let digits = buf.format(v).as_bytes();
     for _ in digits.len()..width {
-        out.push('0');
+        out.push(b'0');
     }
-    out.push_str(digits);
+    out.extend_from_slice(digits);
 }
 
-fn format_offset(offset_seconds: i32, out: &mut String) {
+fn format_offset(offset_seconds: i32, out: &mut Vec<u8>) {
     if offset_seconds == 0 {
-        out.push('Z');
+        out.push(b'Z');
         return;
     }
     let sign = if offset_seconds < 0 { '-' } else { '+' };
@@ -290,10 +339,10 @@ fn format_offset(offset_seconds: i32, out: &mut String) {
     }
 }
 
-fn format_timestamp(micros: i64, utc: bool, out: &mut String) {
+fn format_timestamp(micros: i64, utc: bool, out: &mut Vec<u8>) {
     match micros {
-        TIMESTAMP_INFINITY => out.push_str("infinity"),
-        TIMESTAMP_NEG_INFINITY => out.push_str("-infinity"),
+        TIMESTAMP_INFINITY => out.extend_from_slice(b"infinity"),
+        TIMESTAMP_NEG_INFINITY => out.extend_from_slice(b"-infinity"),
         _ => {
             let days = micros.div_euclid(MICROS_PER_DAY);
             let in_day = micros.rem_euclid(MICROS_PER_DAY);
@@ -304,18 +353,18 @@ fn format_timestamp(micros: i64, utc: bool, out: &mut String) {
                     return;
                 }
             }
-            out.push('T');
+            out.push(b'T');
             format_time_of_day(in_day, out);
             if utc {
-                out.push('Z');
+                out.push(b'Z');
             }
         }
     }
 }
 
 /// ISO 8601 duration with each part kept: `P1Y2M3DT4H5M6.000007S`, parts may be negative.
-fn format_interval(months: i32, days: i32, micros: i64, out: &mut String) {
-    out.push('P');
+fn format_interval(months: i32, days: i32, micros: i64, out: &mut Vec<u8>) {
+    out.push(b'P');
     let (years, months) = (months / 12, months % 12);
     if years != 0 {
         let _ = write!(out, "{years}Y");
@@ -327,7 +376,7 @@ fn format_interval(months: i32, days: i32, micros: i64, out: &mut String) {
         let _ = write!(out, "{days}D");
     }
     if micros != 0 {
-        out.push('T');
+        out.push(b'T');
         let neg = micros < 0;
         let abs = micros.unsigned_abs();
         let (hours, rem) = (abs / 3_600_000_000, abs % 3_600_000_000);
@@ -348,8 +397,8 @@ fn format_interval(months: i32, days: i32, micros: i64, out: &mut String) {
             }
         }
     }
-    if out.ends_with('P') {
-        out.push_str("T0S");
+    if out.last() == Some(&b'P') {
+        out.extend_from_slice(b"T0S");
     }
 }
 
@@ -385,11 +434,22 @@ pub fn render_text(value: &Value) -> Option<String> {
 
 thread_local! {
     /// Where [`Value`]'s `Serialize` renders temporal values: no allocation per value.
-    static TEXT_BUFFER: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    static TEXT_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Appends the text of a temporal value to `out`; `false` for other values.
 pub fn render_text_into(value: &Value, out: &mut String) -> bool {
+    let mut bytes = std::mem::take(out).into_bytes();
+    let rendered = render_text_bytes(value, &mut bytes);
+    // Only ASCII was appended to valid UTF-8.
+    *out = String::from_utf8(bytes)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    rendered
+}
+
+/// Appends the text of a temporal value to `out` (ASCII, nothing to escape in JSON); `false`
+/// for other values.
+pub fn render_text_bytes(value: &Value, out: &mut Vec<u8>) -> bool {
     match value {
         Value::Date(d) => format_date(*d, out),
         Value::Time(t) => format_time_of_day(*t, out),
@@ -468,8 +528,8 @@ impl Serialize for Value {
             | Value::TimestampTz(_)
             | Value::Interval { .. } => TEXT_BUFFER.with_borrow_mut(|out| {
                 out.clear();
-                render_text_into(self, out);
-                s.serialize_str(out)
+                render_text_bytes(self, out);
+                s.serialize_str(&String::from_utf8_lossy(out))
             }),
         }
     }
@@ -478,9 +538,59 @@ impl Serialize for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::{Datelike, NaiveDate};
 
     fn json(v: &Value) -> String {
         serde_json::to_string(v).unwrap()
+    }
+
+    proptest::proptest! {
+        /// The integer calendar agrees with chrono's over chrono's whole range.
+        #[test]
+        fn civil_from_days_matches_chrono(days in -95_000_000i64..95_000_000) {
+            let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+            let d = epoch + chrono::Duration::days(days);
+            proptest::prop_assert_eq!(
+                civil_from_days(days),
+                (i64::from(d.year()), d.month(), d.day())
+            );
+        }
+    }
+
+    #[test]
+    fn calendar_edges() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(-719_468), (0, 3, 1));
+        assert_eq!(civil_from_days(-719_469), (0, 2, 29));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(i64::from(i32::MAX)), (5_881_580, 7, 11));
+        assert_eq!(
+            civil_from_days(i64::from(i32::MIN + 1)),
+            (-5_877_641, 6, 24)
+        );
+        // PostgreSQL's last date (5874897-12-31) in full, and a date before year 1.
+        let date = |days| render_text(&Value::Date(days)).unwrap();
+        assert_eq!(date(2_145_042_905), "+5874897-12-31");
+        assert_eq!(date(-719_469), "0000-02-29");
+        assert_eq!(date(-719_469 - 366), "-000001-02-28");
+        assert_eq!(date(2_932_896), "9999-12-31");
+        assert_eq!(date(2_932_897), "+010000-01-01");
+        let mut out = Vec::new();
+        push_padded(&mut out, 7, 2);
+        push_padded(&mut out, 123_456, 6);
+        push_padded(&mut out, 42, 6);
+        push_padded(&mut out, u64::MAX, 2);
+        assert_eq!(out, format!("07123456000042{}", u64::MAX).into_bytes());
+        // A MySQL TIME duration over 99 hours, negative, with a fraction.
+        assert_eq!(
+            render_text(&Value::Time(-(838 * 3600 + 59 * 60 + 59) * 1_000_000 - 5)).unwrap(),
+            "-838:59:59.000005"
+        );
+        // Text already in the string stays.
+        let mut text = "at ".to_string();
+        assert!(render_text_into(&Value::Timestamp(0), &mut text));
+        assert_eq!(text, "at 1970-01-01T00:00:00");
+        assert!(!render_text_into(&Value::Int(1), &mut text));
     }
 
     #[test]

@@ -350,8 +350,10 @@ pub async fn run_once(
         // Topics this connector already made sure of: the sink is asked once per topic, not
         // once per event.
         let mut ensured: std::collections::HashSet<Arc<str>> = std::collections::HashSet::new();
-        // The topic of the previous message (most messages go where the previous one went).
+        // The topic of the previous message (most messages go where the previous one went),
+        // and the largest record it takes.
         let mut last_topic: Option<Arc<str>> = None;
+        let mut last_topic_limit: Option<usize> = None;
         let mut batch = Vec::with_capacity(BATCH);
         let mut routed = Vec::new();
         let mut encoder = Encoder::new(registry, &cfg);
@@ -410,6 +412,7 @@ pub async fn run_once(
                                     ensured.insert(r.route.topic.clone());
                                 }
                                 last_topic = Some(r.route.topic.clone());
+                                last_topic_limit = sink.max_message_bytes(&r.route.topic);
                             }
                             if compacted_null_key_truncate(&r, settings.daemon.kafka.compact_topics)
                             {
@@ -432,8 +435,16 @@ pub async fn run_once(
                                 continue;
                             }
                             let fault = match encoder.encode(&r, now) {
-                                Err(e) => Some((e.fault.unwrap_or(EventFault::Encoding), e.to_string())),
-                                Ok(message) => match sink.max_message_bytes(message.topic) {
+                                Err(e) => {
+                                    Some((e.fault.unwrap_or(EventFault::Encoding), e.to_string()))
+                                }
+                                Ok(message) => {
+                                    let limit = if message.topic == &*r.route.topic {
+                                        last_topic_limit
+                                    } else {
+                                        sink.max_message_bytes(message.topic)
+                                    };
+                                    match limit {
                                     Some(limit) if message.wire_size() > limit => Some((
                                         EventFault::TooLarge,
                                         format!(
@@ -478,8 +489,8 @@ pub async fn run_once(
                                                     .for_table(&schema.id))
                                             }
                                         },
-                                    }},
-                                },
+                                    }}}
+                                }
                             };
                             if let Some((fault, why)) = fault {
                                 counts.fault(fault.as_str());

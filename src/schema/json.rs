@@ -172,19 +172,15 @@ fn push_value(out: &mut Vec<u8>, v: &Value, style: Style) -> serde_json::Result<
         | Value::TimeTz { .. }
         | Value::Timestamp(_)
         | Value::TimestampTz(_)
-        | Value::Interval { .. } => TEMPORAL_TEXT.with_borrow_mut(|text| {
-            text.clear();
-            crate::value::render_text_into(v, text);
-            push_str(out, text);
-        }),
+        | Value::Interval { .. } => {
+            // ASCII with nothing to escape: written in place.
+            out.push(b'"');
+            crate::value::render_text_bytes(v, out);
+            out.push(b'"');
+        }
         _ => return serde_json::to_writer(&mut *out, v),
     }
     Ok(())
-}
-
-thread_local! {
-    /// The text of a temporal value on its way into a message (no allocation per value).
-    static TEMPORAL_TEXT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
 /// Why a message could not be written.

@@ -6,7 +6,7 @@
 //! Must not: talk to the server (see `stream`), or buffer a transaction: each rows event is
 //! decoded and emitted on its own, so memory stays bounded whatever the transaction size.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::binlog::charset::{Charset, CharsetMap};
@@ -144,8 +144,9 @@ pub struct Decoder {
     pending_mysql: Option<(String, u64)>,
     maria_state: Option<MariaGtidPos>,
     mysql_state: Option<MysqlGtidSet>,
-    tables: HashMap<u64, MappedTable>,
-    shapes: HashMap<TableId, Arc<TableSchema>>,
+    /// By table id: looked up for every rows event (foldhash, not SipHash).
+    tables: foldhash::HashMap<u64, MappedTable>,
+    shapes: foldhash::HashMap<TableId, Arc<TableSchema>>,
     warned: HashSet<(TableId, usize, String)>,
     /// The GTID of the current transaction, for the envelope.
     current_gtid: Option<Arc<str>>,
@@ -199,8 +200,8 @@ impl Decoder {
             pending_mysql: None,
             maria_state,
             mysql_state,
-            tables: HashMap::new(),
-            shapes: HashMap::new(),
+            tables: foldhash::HashMap::default(),
+            shapes: foldhash::HashMap::default(),
             warned: HashSet::new(),
             current_gtid: None,
             payload: None,

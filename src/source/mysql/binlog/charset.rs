@@ -41,14 +41,25 @@ impl Charset {
 }
 
 /// Collation id to charset.
+///
+/// Looked up for every character value of every row, so ids below 4,096 (every
+/// collation MySQL 8 and MariaDB 11 define) sit in a table indexed by id; a hash lookup per
+/// value cost 2% of the instructions per change of a MariaDB stream (BENCHMARKS.md, session 19).
 #[derive(Debug, Clone)]
 pub struct CharsetMap {
-    by_collation: HashMap<u32, Charset>,
+    dense: Vec<Option<Charset>>,
+    sparse: HashMap<u32, Charset>,
 }
+
+/// Collation ids below this are kept in the dense table.
+const DENSE_IDS: u32 = 4096;
 
 impl Default for CharsetMap {
     fn default() -> Self {
-        let mut by_collation = HashMap::new();
+        let mut map = Self {
+            dense: Vec::new(),
+            sparse: HashMap::new(),
+        };
         let ranges: &[(std::ops::RangeInclusive<u32>, Charset)] = &[
             (63..=63, Charset::Binary),
             (45..=46, Charset::Utf8),
@@ -69,10 +80,10 @@ impl Default for CharsetMap {
         ];
         for (range, cs) in ranges {
             for id in range.clone() {
-                by_collation.insert(id, cs.clone());
+                map.insert(id, cs.clone());
             }
         }
-        Self { by_collation }
+        map
     }
 }
 
@@ -81,14 +92,30 @@ impl CharsetMap {
     pub fn from_rows(rows: impl IntoIterator<Item = (u32, String)>) -> Self {
         let mut map = Self::default();
         for (id, name) in rows {
-            map.by_collation.insert(id, Charset::from_name(&name));
+            map.insert(id, Charset::from_name(&name));
         }
         map
     }
 
+    fn insert(&mut self, id: u32, charset: Charset) {
+        if id < DENSE_IDS {
+            let at = id as usize;
+            if self.dense.len() <= at {
+                self.dense.resize(at + 1, None);
+            }
+            self.dense[at] = Some(charset);
+        } else {
+            self.sparse.insert(id, charset);
+        }
+    }
+
     pub fn get(&self, collation: u32) -> Charset {
-        self.by_collation
-            .get(&collation)
+        let known = if collation < DENSE_IDS {
+            self.dense.get(collation as usize).and_then(Option::as_ref)
+        } else {
+            self.sparse.get(&collation)
+        };
+        known
             .cloned()
             .unwrap_or_else(|| Charset::Other(format!("collation {collation}")))
     }
@@ -174,8 +201,16 @@ mod tests {
 
     #[test]
     fn map_defaults_and_server_rows() {
-        let m = CharsetMap::from_rows([(2048, "utf8mb4".to_string()), (28, "gbk".to_string())]);
+        let m = CharsetMap::from_rows([
+            (2048, "utf8mb4".to_string()),
+            (28, "gbk".to_string()),
+            (70_000, "latin1".to_string()),
+        ]);
         assert_eq!(m.get(45), Charset::Utf8);
+        // Above the dense table, and ids no row names.
+        assert_eq!(m.get(70_000), Charset::Latin1);
+        assert_eq!(m.get(4000), Charset::Other("collation 4000".into()));
+        assert_eq!(m.get(80_000), Charset::Other("collation 80000".into()));
         assert_eq!(m.get(8), Charset::Latin1);
         assert_eq!(m.get(63), Charset::Binary);
         assert_eq!(m.get(2048), Charset::Utf8);
