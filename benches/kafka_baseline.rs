@@ -1,10 +1,13 @@
 //! Baselines for `scripts/bench.sh` (not a criterion bench: it measures whole runs).
 //!
-//! `produce --brokers B --topic T --messages N --sample FILE`: the raw produce rate of rdkafka
-//! with tidemark's producer settings (idempotent, acks=all, lz4, linger 5 ms): N messages whose
-//! values cycle through the sample (one message value per line: real tidemark envelopes, so
-//! size and compressibility match; `b64:<base64>` for a binary value), with distinct keys;
-//! prints `produce_rate_msgs_per_s=<f>`.
+//! `produce --brokers B --topic T --messages N --sample FILE [--headers]`: the raw produce rate
+//! of rdkafka with tidemark's producer settings (idempotent, acks=all, lz4, linger 5 ms): N
+//! messages whose values cycle through the sample (one message value per line: real tidemark
+//! envelopes, so size and compressibility match; `b64:<base64>` for a binary value), with
+//! distinct keys; prints `produce_rate_msgs_per_s=<f>`. With `--headers` each record also
+//! carries what tidemark's records carry besides key and value: the `tidemark.event_time_ms`
+//! and `tidemark.op` headers and the event time as the record's timestamp, so the records are
+//! the same as tidemark's (librdkafka allocates, copies and frees each header).
 //!
 //! `wal-read --host H --port P --user U --password W --database D --slot S --publication P
 //! --end-lsn L`: the raw replication read rate: tidemark's replication client alone
@@ -89,7 +92,7 @@ async fn create_topic_with(brokers: &str, topic: &str, config: &[(&str, &str)]) 
         .await;
 }
 
-async fn produce(brokers: &str, topic: &str, n: usize, sample: &str) {
+async fn produce(brokers: &str, topic: &str, n: usize, sample: &str, headers: bool) {
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("enable.idempotence", "true")
@@ -119,14 +122,30 @@ async fn produce(brokers: &str, topic: &str, n: usize, sample: &str) {
     assert!(!payloads.is_empty(), "empty sample {sample}");
     let start = Instant::now();
     let mut pending = std::collections::VecDeque::new();
+    let event_time_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let event_time = event_time_ms.to_string();
     for i in 0..n {
         let key = format!("{{\"id\":{i}}}");
         loop {
-            match producer.send_result(
-                FutureRecord::to(topic)
-                    .key(&key)
-                    .payload(&payloads[i % payloads.len()]),
-            ) {
+            let mut record = FutureRecord::to(topic)
+                .key(&key)
+                .payload(&payloads[i % payloads.len()]);
+            if headers {
+                record = record.timestamp(event_time_ms).headers(
+                    rdkafka::message::OwnedHeaders::new_with_capacity(2)
+                        .insert(rdkafka::message::Header {
+                            key: "tidemark.event_time_ms",
+                            value: Some(event_time.as_bytes()),
+                        })
+                        .insert(rdkafka::message::Header {
+                            key: "tidemark.op",
+                            value: Some("c".as_bytes()),
+                        }),
+                );
+            }
+            match producer.send_result(record) {
                 Ok(f) => {
                     pending.push_back(f);
                     break;
@@ -382,6 +401,7 @@ async fn main() {
                 &arg(&args, "--topic"),
                 arg(&args, "--messages").parse().unwrap(),
                 &arg(&args, "--sample"),
+                args.iter().any(|a| a == "--headers"),
             )
             .await
         }

@@ -120,7 +120,8 @@ RATIO=$(python3 -c "print(round($E2E / $MIN * 100, 1))")
   echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(uname -r); MariaDB $("${MY[@]}" -e 'SELECT VERSION()')"
   echo "workload: $TOTAL changes ($HALF single-row inserts, $HALF updates in 1000-row transactions, one transaction of $BIG inserts), $BYTES binlog bytes, mean message $SIZE bytes"
   printf "raw binlog read (mariadb-binlog --raw): %.0f changes/s (%.0f before, %.0f after tidemark); decoding rows (-v): %.0f changes/s\n" "$RAW" "$RAW_1" "$RAW_2" "$DECODED"
-  printf "raw produce (rdkafka, idempotent, acks=all, lz4): %.0f msgs/s; machine CPU %s us/msg, of which the producer process %s us\n" "$PRODUCE" "$PRODUCE_CPU_US" "$PRODUCE_CLIENT_US"
+  printf "raw produce (rdkafka, idempotent, acks=all, lz4; tidemark's records: key, value, two headers, timestamp): %.0f msgs/s; machine CPU %s us/msg, of which the producer process %s us (key and value alone: %s us, ratio %s)\n" \
+    "$PRODUCE" "$PRODUCE_CPU_US" "$PRODUCE_CLIENT_US" "$PRODUCE_PLAIN_CLIENT_US" "$(calc "round($TM_CPU_US / $PRODUCE_PLAIN_CLIENT_US, 2)")"
   printf "tidemark end to end: %.0f events/s = %s%% of min(raw binlog read, raw produce); machine CPU %s us/event, of which tidemark %s us\n" "$E2E" "$RATIO" "$E2E_CPU_US" "$TM_CPU_US"
   printf "own CPU per change: tidemark %s us; raw producer %s us (ratio %s, target <= 2); mariadb-binlog --raw %s us; decoding rows (-v) %s us; producer + raw reader %s us (ratio %s)\n" \
     "$TM_CPU_US" "$PRODUCE_CLIENT_US" "$(calc "round($TM_CPU_US / $PRODUCE_CLIENT_US, 2)")" "$READER_US" "$DECODER_US" \

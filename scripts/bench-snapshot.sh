@@ -125,7 +125,10 @@ END //
 DELIMITER ;
 SQL
 else
+  # synchronous_commit=on, as bench.sh's writer: with the dev server's `off` each update's WAL
+  # waits for the WAL writer's cycle (wal_writer_delay, 200 ms) before logical decoding sees it.
   "${PSQL[@]}" <<SQL &
+SET synchronous_commit = on;
 DO \$\$ BEGIN
   FOR i IN 1..$LN LOOP
     UPDATE $T SET c1 = c1 + 1, c5 = now() WHERE id = $ROWS - i;
@@ -161,7 +164,8 @@ READS=$(grep -c '"op":"r"' <(target/release/tidemark tail "$RUN.$DB.$T" --broker
   printf "tidemark snapshot (to acknowledged Kafka messages, progress committed): %.0f rows/s = %s%% of SELECT; machine CPU %s us/row, of which tidemark %s us\n" \
     "$E2E" "$(python3 -c "print(round($E2E / $SELECT_RATE * 100, 1))")" "$E2E_CPU_US" "$TM_CPU_US"
   [ "$SOURCE" = mysql ] || echo "  = $(python3 -c "print(round($E2E / $COPY_RATE * 100, 1))")% of COPY"
-  printf "raw produce of the same rows (mean message %s bytes): %.0f msgs/s\n" "$SIZE" "$(cat "$OUT/produce.txt")"
+  printf "raw produce of the same rows (mean message %s bytes; tidemark's records: key, value, two headers, timestamp): %.0f msgs/s; producer process %s us/msg (key and value alone: %s us, ratio %s)\n" \
+    "$SIZE" "$(cat "$OUT/produce.txt")" "$PRODUCE_CLIENT_US" "$PRODUCE_PLAIN_CLIENT_US" "$(calc "round($TM_CPU_US / $PRODUCE_PLAIN_CLIENT_US, 2)")"
   printf "own CPU per row: tidemark %s us; raw producer %s us (ratio %s, target <= 2.5); SELECT client %s us; producer + SELECT client %s us (ratio %s)\n" \
     "$TM_CPU_US" "$PRODUCE_CLIENT_US" "$(calc "round($TM_CPU_US / $PRODUCE_CLIENT_US, 2)")" "$SELECT_US" \
     "$(calc "round($PRODUCE_CLIENT_US + $SELECT_US, 2)")" "$(calc "round($TM_CPU_US / ($PRODUCE_CLIENT_US + $SELECT_US), 2)")"

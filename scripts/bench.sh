@@ -141,7 +141,8 @@ RATIO=$(python3 -c "print(round($E2E / $MIN * 100, 1))")
   echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(uname -r)"
   echo "workload: $N changes ($HALF single-row inserts, $HALF updates in 1000-row transactions), 10 columns, mean message $SIZE bytes"
   printf "raw WAL read: %.0f changes/s, the fastest of pg_recvlogical (pgoutput, to /dev/null) %.0f before and %.0f after tidemark, and the replication client decoding pgoutput %.0f\n" "$RAW_DECODE" "$RAW_DECODE_1" "$RAW_DECODE_2" "$WAL_READ"
-  printf "raw produce (rdkafka, idempotent, acks=all, lz4): %.0f msgs/s; machine CPU %s us/msg, of which the producer process %s us\n" "$PRODUCE" "$PRODUCE_CPU_US" "$PRODUCE_CLIENT_US"
+  printf "raw produce (rdkafka, idempotent, acks=all, lz4; tidemark's records: key, value, two headers, timestamp): %.0f msgs/s; machine CPU %s us/msg, of which the producer process %s us (key and value alone: %s us, ratio %s)\n" \
+    "$PRODUCE" "$PRODUCE_CPU_US" "$PRODUCE_CLIENT_US" "$PRODUCE_PLAIN_CLIENT_US" "$(calc "round($TM_CPU_US / $PRODUCE_PLAIN_CLIENT_US, 2)")"
   printf "tidemark end to end: %.0f events/s = %s%% of min(raw WAL read, raw produce); machine CPU %s us/event, of which tidemark %s us\n" "$E2E" "$RATIO" "$E2E_CPU_US" "$TM_CPU_US"
   printf "own CPU per change: tidemark %s us; raw producer %s us (ratio %s, target <= 2); replication client decoding pgoutput %s us; pg_recvlogical %s us; producer + replication client %s us (ratio %s)\n" \
     "$TM_CPU_US" "$PRODUCE_CLIENT_US" "$(calc "round($TM_CPU_US / $PRODUCE_CLIENT_US, 2)")" "$WAL_READ_US" "$RECV_US" \
