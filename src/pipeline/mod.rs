@@ -264,6 +264,26 @@ fn compacted_null_key_truncate(routed: &crate::router::Routed, compact_topics: b
 
 /// Refuses to start when a table file names a column its live table lacks (a typo, or a
 /// column dropped while tidemark was stopped), naming the file and the column.
+/// Why `message` is too large for its topic (`limit`: the largest record the topic takes, when
+/// the sink has one), or `None`.
+fn too_large(message: &crate::event::Message<'_>, limit: Option<usize>) -> Option<String> {
+    let limit = limit?;
+    let size = message.wire_size();
+    (size > limit).then(|| {
+        format!(
+            "the record for key {} on topic {} is about {size} bytes, over the {limit} bytes the \
+             topic takes (the smaller of the producer's message.max.bytes, under kafka.producer \
+             in tidemark.yaml, and the topic's max.message.bytes on the broker; raise both to \
+             produce it)",
+            message.key.map_or_else(
+                || "null".into(),
+                |k| String::from_utf8_lossy(&k[..k.len().min(200)])
+            ),
+            message.topic,
+        )
+    })
+}
+
 async fn check_table_files(cfg: &ConnectorConfig) -> Result<()> {
     let names_columns = cfg.tables.iter().any(|t| {
         !t.config.named_columns().is_empty()
@@ -444,52 +464,42 @@ pub async fn run_once(
                                     } else {
                                         sink.max_message_bytes(message.topic)
                                     };
-                                    match limit {
-                                    Some(limit) if message.wire_size() > limit => Some((
-                                        EventFault::TooLarge,
-                                        format!(
-                                            "the record for key {} on topic {} is about {} bytes, over the {limit} \
-                                             bytes the topic takes (the smaller of the producer's message.max.bytes, \
-                                             under kafka.producer in tidemark.yaml, and the topic's max.message.bytes \
-                                             on the broker; raise both to produce it)",
-                                            message.key.map_or_else(
-                                                || "null".into(),
-                                                |k| String::from_utf8_lossy(&k[..k.len().min(200)])
-                                            ),
-                                            message.topic,
-                                            message.wire_size()
-                                        ),
-                                    )),
-                                    _ => {
-                                        let bytes = message.wire_size();
-                                        match output.send(message).await {
-                                        Ok(()) => {
-                                            if let Some(l) = &pipeline_latency {
-                                                l.pipeline.observe(batch_taken.elapsed());
+                                    match too_large(&message, limit) {
+                                        Some(why) => Some((EventFault::TooLarge, why)),
+                                        None => {
+                                            let bytes = message.wire_size();
+                                            match output.send(message).await {
+                                                Ok(()) => {
+                                                    if let Some(l) = &pipeline_latency {
+                                                        l.pipeline.observe(batch_taken.elapsed());
+                                                    }
+                                                    let op = r
+                                                        .change()
+                                                        .map_or(crate::event::Op::Create, |e| e.op);
+                                                    counts.produced(&schema.id, op, bytes);
+                                                    None
+                                                }
+                                                Err(e) => match e.fault {
+                                                    Some(fault) => Some((fault, e.to_string())),
+                                                    // A broker outage concerns no table; a refusal does.
+                                                    None if e.is_transient() => {
+                                                        return Err(e.context(format!(
+                                                            "connector {}: table {}",
+                                                            cfg.name, schema.id
+                                                        )))
+                                                    }
+                                                    None => {
+                                                        return Err(e
+                                                            .context(format!(
+                                                                "connector {}: table {}",
+                                                                cfg.name, schema.id
+                                                            ))
+                                                            .for_table(&schema.id))
+                                                    }
+                                                },
                                             }
-                                            let op = r.change().map_or(crate::event::Op::Create, |e| e.op);
-                                            counts.produced(&schema.id, op, bytes);
-                                            None
                                         }
-                                        Err(e) => match e.fault {
-                                            Some(fault) => Some((fault, e.to_string())),
-                                            // A broker outage concerns no table; a refusal does.
-                                            None if e.is_transient() => {
-                                                return Err(e.context(format!(
-                                                    "connector {}: table {}",
-                                                    cfg.name, schema.id
-                                                )))
-                                            }
-                                            None => {
-                                                return Err(e
-                                                    .context(format!(
-                                                        "connector {}: table {}",
-                                                        cfg.name, schema.id
-                                                    ))
-                                                    .for_table(&schema.id))
-                                            }
-                                        },
-                                    }}}
+                                    }
                                 }
                             };
                             if let Some((fault, why)) = fault {
