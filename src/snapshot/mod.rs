@@ -86,14 +86,24 @@
 //!
 //! The history is complete from a base id read with `pg_current_xact_id()` at the start of the
 //! stream: any id assigned later commits after the stream's start position, so the stream shows
-//! it. A transaction below the base that the snapshot did not see but that had committed
-//! (`xip` members with `pg_xact_status = 'committed'`, read with the snapshot) may have been
-//! shown before the start, or in the part of the history dropped by its size bound: it counts
-//! as shown, and the chunk is read again. An id at or above `xmax` is never below the base: `L`
-//! itself has an id, is finished before the `SELECT`, so `xmax > L`'s id, and any id above it
-//! was assigned after the stream started. What remains outside the argument is a backend stopped
-//! between flushing its commit record and marking it committed (a few instructions, no waits)
-//! for longer than tidemark has been running.
+//! it. It also keeps every id below the base that the stream shows in this life: a transaction
+//! that took its id before the base was read (running when the connector started) can commit
+//! after the start position, be shown, and wait for a standby while the chunk is read (seen
+//! under load: the writer of `tests/postgres/visibility.rs` took its id between the stream's
+//! start and the base's read). A transaction below the base that the snapshot did not see and
+//! that this life has not shown may have been shown by an earlier life, before a restart, or in
+//! the part of the history dropped by its size bound; if it had committed when the snapshot was
+//! read, it counts as shown, and the chunk is read again. "Had committed" is read with the
+//! snapshot: `xip` members whose `pg_xact_status` is `committed` (finished since the snapshot),
+//! and those whose backend waits for a synchronous standby in `pg_stat_activity` (to
+//! `pg_xact_status` a transaction is running until it leaves the running set, whatever its
+//! commit log says). An id at or above `xmax` is never below the base: `L` itself has an id, is
+//! finished before the `SELECT`, so `xmax > L`'s id, and any id above it was assigned after the
+//! stream started. What remains outside the argument: a commit that waits for a standby from
+//! before a restart of the connector until a chunk is read, when tidemark's role may not read
+//! other roles' `backend_xid` (neither a superuser nor a member of `pg_read_all_stats`); and a
+//! backend stopped between flushing its commit record and marking it committed (a few
+//! instructions, no waits) for longer than tidemark has been running.
 //!
 //! The pure part is [`window::Interleaver`], tested against a model of a table, a log and the
 //! driver with random concurrent writes (proptest).

@@ -62,16 +62,23 @@ pub fn widen_xid(xid: u32, near: u64) -> u64 {
     best
 }
 
-/// Committed transaction ids the stream has shown in this life, from `base` on.
+/// Committed transaction ids the stream has shown in this life.
 ///
 /// Every id at or above [`CommitHistory::base`] that committed before the stream's current
 /// position is either recorded here or was never shown by the stream (a transaction that
-/// changed nothing the publication sends). Ids below the base are unknown; a snapshot that
-/// could not see such an id is resolved by [`CommitHistory::conflict`]'s `gap` argument.
+/// changed nothing the publication sends). Ids below the base that the stream showed in this
+/// life are recorded too: a transaction that took its id before the stream started can commit
+/// after it, and while it waits for a synchronous standby it is still running to every test
+/// but the log (`pg_xact_status` says `in progress`). Other ids below the base are unknown; a
+/// snapshot that could not see such an id is resolved by [`CommitHistory::conflict`]'s `gap`
+/// argument.
 #[derive(Debug, Clone)]
 pub struct CommitHistory {
     base: u64,
     words: VecDeque<u64>,
+    /// Ids below `base` the stream showed, sorted: at most the transactions that were
+    /// running when the stream started (or when the base moved up past them).
+    early: Vec<u64>,
     newest: Option<u64>,
     max_ids: u64,
 }
@@ -110,6 +117,7 @@ impl CommitHistory {
         Self {
             base,
             words: VecDeque::new(),
+            early: Vec::new(),
             newest: None,
             max_ids: max_ids.max(64),
         }
@@ -132,13 +140,16 @@ impl CommitHistory {
 
     /// Bytes held.
     pub fn bytes(&self) -> usize {
-        self.words.len() * 8
+        (self.words.len() + self.early.len()) * 8
     }
 
     /// The stream showed `xid` committing.
     pub fn record(&mut self, xid: u64) {
         self.newest = Some(self.newest.map_or(xid, |n| n.max(xid)));
         if xid < self.base {
+            if let Err(at) = self.early.binary_search(&xid) {
+                self.early.insert(at, xid);
+            }
             return;
         }
         let index = xid - self.base;
@@ -153,10 +164,10 @@ impl CommitHistory {
         }
     }
 
-    /// Whether the stream showed `xid` committing (ids below the base: unknown, `false`).
+    /// Whether the stream showed `xid` committing in this life.
     pub fn contains(&self, xid: u64) -> bool {
         if xid < self.base {
-            return false;
+            return self.early.binary_search(&xid).is_ok();
         }
         let index = xid - self.base;
         self.words
@@ -166,6 +177,7 @@ impl CommitHistory {
 
     /// Forgets ids below `xmin` (every snapshot taken from now on sees them).
     pub fn forget_below(&mut self, xmin: u64) {
+        self.early.retain(|x| *x >= xmin);
         while self.base + 64 <= xmin && !self.words.is_empty() {
             self.words.pop_front();
             self.base += 64;
@@ -232,14 +244,22 @@ mod tests {
     #[test]
     fn the_history_records_ids_and_forgets_what_every_snapshot_sees() {
         let mut h = CommitHistory::new(1000);
-        h.record(999); // below the base: not kept
         h.record(1000);
         h.record(1130);
         assert!(h.contains(1000) && h.contains(1130));
         assert!(!h.contains(999) && !h.contains(1001) && !h.contains(5000));
+        // Below the base: a transaction that took its id before the stream started.
+        h.record(999);
+        h.record(990);
+        assert!(h.contains(999) && h.contains(990) && !h.contains(995));
+        h.forget_below(995);
+        assert!(
+            !h.contains(990) && h.contains(999),
+            "forgotten below the horizon only"
+        );
         h.forget_below(1100);
         assert_eq!(h.base(), 1064);
-        assert!(!h.contains(1000) && h.contains(1130));
+        assert!(!h.contains(999) && !h.contains(1000) && h.contains(1130));
         h.forget_below(10_000);
         assert_eq!(h.base(), 10_000, "empty: the base moves to the horizon");
         assert_eq!(h.newest(), Some(1130));
@@ -283,5 +303,23 @@ mod tests {
             None,
             "committed, unseen, not streamed yet"
         );
+    }
+
+    /// Found under load (tests/postgres/visibility.rs): the writer took id 726 while the
+    /// stream was starting, the base read after it was 727, and the writer's commit, shown by
+    /// the stream, waited for a synchronous standby. `pg_xact_status(726)` said `in progress`,
+    /// so the gap was empty, and the chunk was armed with the row as it was before 726.
+    #[test]
+    fn a_streamed_id_below_the_base_that_the_snapshot_did_not_see_conflicts() {
+        let mut h = CommitHistory::new(727);
+        h.record(726);
+        h.record(728);
+        let s = TxnSnapshot::parse("726:730:726").unwrap();
+        assert_eq!(h.conflict(&s, &[]), Some(Conflict::StreamedUnseen(726)));
+        // Once a snapshot sees it (its xmin passed it), it is forgotten.
+        h.forget_below(729);
+        assert!(!h.contains(726));
+        let later = TxnSnapshot::parse("729:731:").unwrap();
+        assert_eq!(h.conflict(&later, &[]), None);
     }
 }

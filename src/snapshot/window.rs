@@ -506,7 +506,9 @@ mod tests {
     /// `late`: writes may become visible after their log position, and the driver uses the
     /// `SELECT`'s snapshot (PostgreSQL); else every write is visible at its log position and
     /// the driver knows nothing of transactions (MySQL/MariaDB). `lanes`: key ranges read in
-    /// parallel (1: one reader, chunk after chunk).
+    /// parallel (1: one reader, chunk after chunk). `early`: how many of the log's first
+    /// writes took their transaction id before the stream read its history's base (PostgreSQL:
+    /// transactions running when the stream started, committed after).
     fn run(
         keys: Key,
         initial: usize,
@@ -514,6 +516,7 @@ mod tests {
         lanes: usize,
         steps: Vec<Step>,
         late: bool,
+        early: u64,
     ) -> Result<(), String> {
         let mut w = World {
             table: BTreeMap::new(),
@@ -528,7 +531,7 @@ mod tests {
         }
         let mut s = Stream {
             il: Model::default(),
-            history: CommitHistory::new(w.next_version + 1),
+            history: CommitHistory::new(w.next_version + 1 + early),
             consumed: 0,
             consumer: Consumer::default(),
             txns: late,
@@ -693,7 +696,7 @@ mod tests {
             chunk_size in prop_oneof![Just(1usize), Just(2), Just(7), Just(1000)],
             steps in prop::collection::vec(step(40), 0..80),
         ) {
-            if let Err(e) = run(keys, initial, chunk_size, 1, wrap_keys(steps, keys), false) {
+            if let Err(e) = run(keys, initial, chunk_size, 1, wrap_keys(steps, keys), false, 0) {
                 return Err(TestCaseError::fail(e));
             }
         }
@@ -704,8 +707,9 @@ mod tests {
             initial in 0usize..40,
             chunk_size in prop_oneof![Just(1usize), Just(2), Just(7), Just(1000)],
             steps in prop::collection::vec(step(40), 0..80),
+            early in 0u64..4,
         ) {
-            if let Err(e) = run(keys, initial, chunk_size, 1, wrap_keys(steps, keys), true) {
+            if let Err(e) = run(keys, initial, chunk_size, 1, wrap_keys(steps, keys), true, early) {
                 return Err(TestCaseError::fail(e));
             }
         }
@@ -720,8 +724,10 @@ mod tests {
             lanes in 2usize..5,
             late in any::<bool>(),
             steps in prop::collection::vec(step(40), 0..80),
+            early in 0u64..4,
         ) {
-            if let Err(e) = run(keys, initial, chunk_size, lanes, wrap_keys(steps, keys), late) {
+            let early = if late { early } else { 0 };
+            if let Err(e) = run(keys, initial, chunk_size, lanes, wrap_keys(steps, keys), late, early) {
                 return Err(TestCaseError::fail(e));
             }
         }

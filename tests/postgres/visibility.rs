@@ -29,8 +29,51 @@ async fn signal_snapshot(client: &tokio_postgres::Client, cfg: &TestConfig, tabl
         .unwrap();
 }
 
+/// What the backend `pid` waits for (`SyncRep` while its commit waits for a standby).
+async fn wait_event(client: &tokio_postgres::Client, pid: i32) -> Option<String> {
+    client
+        .query_one(
+            "SELECT wait_event FROM pg_stat_activity WHERE pid = $1",
+            &[&pid],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// When the transaction that stays invisible took its id and committed, against the life of
+/// the connector that snapshots.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum LateCommit {
+    /// Begun and committed while the connector streams.
+    WhileStreaming,
+    /// Begun (its id taken) before the connector started, committed while it streams: its id
+    /// is below the history's base, which the stream reads when it starts.
+    BegunBeforeTheStream,
+    /// Streamed by an earlier life of the connector, still invisible after a restart: this
+    /// life never shows it.
+    StreamedBeforeARestart,
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_chunk_never_emits_a_row_older_than_a_streamed_commit_not_yet_visible() {
+    late_commit_is_never_undone(LateCommit::WhileStreaming).await;
+}
+
+/// Failed before the fix (3 runs in 70 of the test above under load, where the writer took
+/// its id while the stream started): the history did not keep ids below its base, and
+/// `pg_xact_status` says `in progress` for a commit that waits for a standby.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_late_commit_begun_before_the_stream_started_is_not_undone_by_a_chunk() {
+    late_commit_is_never_undone(LateCommit::BegunBeforeTheStream).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_late_commit_streamed_before_a_restart_is_not_undone_by_a_chunk() {
+    late_commit_is_never_undone(LateCommit::StreamedBeforeARestart).await;
+}
+
+async fn late_commit_is_never_undone(case: LateCommit) {
     let Some(server) = PrivatePostgres::start("logical") else {
         panic!("TIDEMARK_DEV_PG_BIN is not set: run through scripts/test.sh");
     };
@@ -47,8 +90,26 @@ async fn a_chunk_never_emits_a_row_older_than_a_streamed_commit_not_yet_visible(
         "snapshot:\n  mode: on_demand\n  chunk_size: 100\n",
     );
     server.use_in(&cfg);
+    let writer = pg_connect(&server.url()).await;
+    let writer_pid: i32 = writer
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let update = "UPDATE late SET v = 1, s = 'late' WHERE id = 150";
     let mut daemon = cfg.start();
     wait_streaming(&client, &cfg.slot, &mut daemon).await;
+    if case == LateCommit::BegunBeforeTheStream {
+        // Creating the slot waits for running transactions: the slot exists first, and the
+        // transaction begins between two lives of the connector.
+        daemon.stop_cleanly();
+        writer
+            .batch_execute(&format!("BEGIN; {update}"))
+            .await
+            .unwrap();
+        daemon = cfg.start();
+        wait_streaming(&client, &cfg.slot, &mut daemon).await;
+    }
 
     // From now on a commit waits for a standby that never confirms it.
     // (ALTER SYSTEM cannot run in the implicit transaction of a multi-statement query.)
@@ -58,12 +119,6 @@ async fn a_chunk_never_emits_a_row_older_than_a_streamed_commit_not_yet_visible(
     ] {
         client.batch_execute(sql).await.unwrap();
     }
-    let writer = pg_connect(&server.url()).await;
-    let writer_pid: i32 = writer
-        .query_one("SELECT pg_backend_pid()", &[])
-        .await
-        .unwrap()
-        .get(0);
     // The setting reaches a backend at its next command after the reload.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -81,11 +136,12 @@ async fn a_chunk_never_emits_a_row_older_than_a_streamed_commit_not_yet_visible(
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let update = tokio::spawn(async move {
+    let commit = tokio::spawn(async move {
         // Hangs in COMMIT until its wait is cancelled; then it is visible.
-        let r = writer
-            .batch_execute("UPDATE late SET v = 1, s = 'late' WHERE id = 150")
-            .await;
+        let r = match case {
+            LateCommit::BegunBeforeTheStream => writer.batch_execute("COMMIT").await,
+            _ => writer.batch_execute(update).await,
+        };
         (writer, r)
     });
 
@@ -112,6 +168,18 @@ async fn a_chunk_never_emits_a_row_older_than_a_streamed_commit_not_yet_visible(
         seen, 0,
         "the update must still be invisible to other sessions"
     );
+    if case == LateCommit::StreamedBeforeARestart {
+        // The position moves past the update; the next life resumes after it.
+        daemon.stop_cleanly();
+        daemon = cfg.start();
+        wait_streaming(&client, &cfg.slot, &mut daemon).await;
+    }
+    let waiting = wait_event(&client, writer_pid).await;
+    assert_eq!(
+        waiting.as_deref(),
+        Some("SyncRep"),
+        "the writer's commit must wait for the standby"
+    );
 
     // A snapshot now reads its chunks while the update is invisible.
     let since = Instant::now();
@@ -130,6 +198,7 @@ async fn a_chunk_never_emits_a_row_older_than_a_streamed_commit_not_yet_visible(
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let waiting_after = wait_event(&client, writer_pid).await;
     // Keep chunks coming for a moment, then let the update become visible.
     tokio::time::sleep(Duration::from_millis(500)).await;
     for sql in [
@@ -139,13 +208,14 @@ async fn a_chunk_never_emits_a_row_older_than_a_streamed_commit_not_yet_visible(
     ] {
         client.batch_execute(&sql).await.unwrap();
     }
-    let (_writer, result) = update.await.unwrap();
+    let (_writer, result) = commit.await.unwrap();
     // Cancelling the wait leaves the transaction committed (with a warning).
     assert!(result.is_ok(), "{result:?}");
     wait_snapshot_complete(&mut daemon, since, Duration::from_secs(120)).await;
     assert!(
         daemon.log_text().contains("snapshot chunk read again"),
-        "no chunk was read again while the update was invisible:\n{}",
+        "{case:?}: no chunk was read again while the update was invisible (the writer's wait \
+         event after the first chunk: {waiting_after:?}):\n{}",
         tail(&daemon.log_text())
     );
 

@@ -84,6 +84,10 @@ pub struct Inspection {
     pub is_superuser: bool,
     pub has_replication: bool,
     pub can_create_in_db: bool,
+    /// `synchronous_standby_names` (empty: commits wait for no standby).
+    pub synchronous_standby_names: String,
+    /// Member of `pg_read_all_stats`: may read other roles' `backend_xid` and wait events.
+    pub reads_all_stats: bool,
     pub slot: Option<SlotInfo>,
     pub publication: Option<PublicationInfo>,
     pub tables: Vec<TableInfo>,
@@ -147,7 +151,9 @@ pub async fn inspect(client: &Client, cfg: &ConnectorConfig) -> Result<Inspectio
             "SELECT current_setting('server_version'), current_setting('wal_level'), \
              current_setting('server_version_num')::int4, \
              current_setting('max_replication_slots')::int8, current_setting('max_wal_senders')::int8, \
-             r.rolsuper, r.rolreplication, has_database_privilege(current_database(), 'CREATE') \
+             r.rolsuper, r.rolreplication, has_database_privilege(current_database(), 'CREATE'), \
+             current_setting('synchronous_standby_names'), \
+             pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') \
              FROM pg_roles r WHERE r.rolname = current_user",
             &[],
         )
@@ -212,6 +218,8 @@ pub async fn inspect(client: &Client, cfg: &ConnectorConfig) -> Result<Inspectio
         is_superuser: row.get(5),
         has_replication: row.get(6),
         can_create_in_db: row.get(7),
+        synchronous_standby_names: row.get(8),
+        reads_all_stats: row.get(9),
         slot,
         publication,
         tables,
@@ -312,6 +320,26 @@ pub async fn check(
 }
 
 /// Judges an inspection: what is fine, what will fail, and how to fix each.
+/// With a synchronous standby, a snapshot chunk reads which commits wait for it from
+/// `pg_stat_activity` (see `crate::snapshot`, PostgreSQL); a role that may not read other
+/// roles' activity gets a warning.
+fn standby_waits_item(i: &Inspection, user: &str) -> Option<CheckItem> {
+    if i.synchronous_standby_names.trim().is_empty() || i.is_superuser || i.reads_all_stats {
+        return None;
+    }
+    Some(item(
+        CheckStatus::Warn,
+        format!(
+            "synchronous_standby_names = '{}' and user {user} is not a member of pg_read_all_stats: \
+             a snapshot chunk cannot see which commits wait for the standby, and a commit that \
+             waited from before a restart of tidemark until a chunk is read may be overwritten \
+             on its topic by the chunk's older row",
+            i.synchronous_standby_names
+        ),
+        format!("GRANT pg_read_all_stats TO {user};"),
+    ))
+}
+
 pub fn evaluate(
     cfg: &ConnectorConfig,
     pg: &PostgresSettings,
@@ -359,6 +387,7 @@ pub fn evaluate(
             format!("ALTER ROLE {} WITH REPLICATION;", cfg.connection.user),
         ));
     }
+    out.extend(standby_waits_item(i, &cfg.connection.user));
     let slot = &pg.slot;
     match &i.slot {
         None if pg.create_slot => out.push(item(
@@ -777,5 +806,35 @@ mod tests {
     #[test]
     fn quoting() {
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+    }
+
+    #[test]
+    fn a_synchronous_standby_asks_for_pg_read_all_stats() {
+        let mut i = Inspection {
+            server_version: "15.19".into(),
+            server_version_num: 150019,
+            wal_level: "logical".into(),
+            max_replication_slots: 10,
+            max_wal_senders: 10,
+            is_superuser: false,
+            has_replication: true,
+            can_create_in_db: false,
+            synchronous_standby_names: String::new(),
+            reads_all_stats: false,
+            slot: None,
+            publication: None,
+            tables: Vec::new(),
+        };
+        assert!(standby_waits_item(&i, "cdc").is_none(), "no standby");
+        i.synchronous_standby_names = "FIRST 1 (s1, s2)".into();
+        let warn = standby_waits_item(&i, "cdc").unwrap();
+        assert_eq!(warn.status, CheckStatus::Warn);
+        assert!(warn.what.contains("'FIRST 1 (s1, s2)'"), "{}", warn.what);
+        assert_eq!(warn.fix, "GRANT pg_read_all_stats TO cdc;");
+        i.reads_all_stats = true;
+        assert!(standby_waits_item(&i, "cdc").is_none(), "a member");
+        i.reads_all_stats = false;
+        i.is_superuser = true;
+        assert!(standby_waits_item(&i, "cdc").is_none(), "a superuser");
     }
 }

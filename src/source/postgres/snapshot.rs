@@ -47,11 +47,17 @@ const SESSION_OPTIONS: &str = "-c datestyle=ISO,MDY -c intervalstyle=iso_8601 -c
      -c bytea_output=hex -c extra_float_digits=3 -c synchronous_commit=local";
 
 /// Opens the chunk's transaction and reads its snapshot: the snapshot's text, and the ids it
-/// does not see although they had committed (commit record written, not yet visible).
+/// does not see although they had committed (commit record written, not yet visible). Such a
+/// transaction is still running to `pg_xact_status` while it waits for a synchronous standby
+/// (the status checks the running set before the commit log), so the waiters are read from
+/// `pg_stat_activity` too: their `backend_xid` shows to a superuser or a member of
+/// `pg_read_all_stats` (NULL to other roles, README says so); a transaction that finished
+/// between the snapshot and the status shows as `committed`.
 const CHUNK_BEGIN: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; \
      SELECT pg_current_snapshot()::text, \
      (SELECT string_agg(x::text, ',') FROM pg_snapshot_xip(pg_current_snapshot()) AS x \
-      WHERE pg_xact_status(x) = 'committed')";
+      WHERE pg_xact_status(x) = 'committed' \
+         OR x::xid IN (SELECT backend_xid FROM pg_stat_activity WHERE wait_event = 'SyncRep'))";
 
 /// Pages a split's key sample reads (`TABLESAMPLE SYSTEM`): 200 pages hold about 13,000 rows of
 /// a 10-column table, enough for even ranges, at the cost of 200 page reads on any size.
@@ -370,6 +376,8 @@ impl SnapshotBackend for PgBackend {
                 .collect();
             selected.push(SnapRow { row, key_text });
         }
+        tracing::debug!(connector = %self.connector, table = %table, chunk = request.id,
+            snapshot = %snapshot_text, committed_unseen = ?gap, rows = selected.len(), "snapshot chunk selected");
         self.unseen = gap;
         Ok(ChunkRead {
             schema: plan.schema.clone(),
@@ -380,7 +388,10 @@ impl SnapshotBackend for PgBackend {
 
     fn conflict(&mut self, read: &ChunkRead, stream: &mut StreamShared) -> Option<Conflict> {
         let snapshot = read.seen.as_ref()?;
-        stream.history.conflict(snapshot, &self.unseen)
+        let conflict = stream.history.conflict(snapshot, &self.unseen);
+        tracing::debug!(connector = %self.connector, history_base = stream.history.base(),
+            history_newest = ?stream.history.newest(), ?conflict, "snapshot chunk checked against the stream's commits");
+        conflict
     }
 
     /// Ids below the round's oldest `xmin` are forgotten: every snapshot taken from now on
