@@ -259,6 +259,10 @@ pub enum SourceMessage {
     /// of it is acknowledged by the sink, the source may resume from `Position` after a
     /// restart without losing anything.
     Checkpoint(Position),
+    /// A transaction ended here, and a later checkpoint of the same hand-over implies its
+    /// position (a source may defer building a position until it knows it is the newest).
+    /// For the pipeline it closes the open transaction, as a checkpoint does.
+    TransactionEnd,
     /// The log shows a table in a new shape (a DDL statement changed it) from the next change
     /// on. Informational for the pipeline (logged today; the schema stage will use it).
     SchemaChange {

@@ -516,7 +516,7 @@ pub async fn run_once(
                             previous_columns = %previous.as_ref().map_or_else(|| "unknown".to_string(), |p| p.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")),
                             "table changed shape in the log");
                     }
-                    SourceMessage::Checkpoint(position) => {
+                    boundary @ (SourceMessage::Checkpoint(_) | SourceMessage::TransactionEnd) => {
                         if let (Some(topic), Some(end)) =
                             (&transaction_topic, transaction_tracker.at_checkpoint())
                         {
@@ -525,6 +525,10 @@ pub async fn run_once(
                                 .await?;
                             output.send(message).await?;
                         }
+                        // A transaction's end whose position a later checkpoint carries.
+                        let SourceMessage::Checkpoint(position) = boundary else {
+                            continue;
+                        };
                         // A later checkpoint of the batch replaces an earlier one: it
                         // carries the earlier one's newest commit time too.
                         let earlier = checkpoint

@@ -159,6 +159,18 @@ pub struct Decoder {
     /// The snapshot in progress: its bookkeeping sees every change and watermark in binlog
     /// order here; the stream loop reads its chunks (`super::snapshot`).
     pub snapshot: Option<Driver>,
+    /// The last commit's checkpoint, not built yet (see [`Decoder::settle`]).
+    deferred: Option<DeferredCheckpoint>,
+}
+
+/// A commit's checkpoint whose position is built only if no later commit of the same
+/// hand-over replaces it: its placeholder's index in the hand-over, and the offset after the
+/// commit. The rest of the position (file, GTID state) cannot change before it is built:
+/// [`Decoder::settle`] runs before anything that changes them except a commit, which
+/// defers a checkpoint of its own.
+struct DeferredCheckpoint {
+    index: usize,
+    pos: u64,
 }
 
 impl Decoder {
@@ -205,14 +217,20 @@ impl Decoder {
             warned: HashSet::new(),
             current_gtid: None,
             payload: None,
+            deferred: None,
         })
     }
 
     /// The position after the last complete transaction.
     pub fn position(&self) -> MysqlPosition {
+        self.position_at(self.pos)
+    }
+
+    /// The position at offset `pos` of the current file, with the current GTID state.
+    fn position_at(&self, pos: u64) -> MysqlPosition {
         MysqlPosition {
             file: self.file.to_string(),
-            pos: self.pos,
+            pos,
             mariadb_gtid: self.maria_state.as_ref().map(ToString::to_string),
             mysql_gtid_set: self.mysql_state.as_ref().map(ToString::to_string),
             snapshot: self.snapshot.as_ref().and_then(|d| d.progress().cloned()),
@@ -294,6 +312,8 @@ impl Decoder {
         match ev.event_type {
             events::ROTATE => {
                 let r = events::rotate(ev.body).map_err(|e| self.bad(&ev, e))?;
+                // A deferred checkpoint names the file it was taken in.
+                self.settle(out)?;
                 let changed = *self.file != *r.file;
                 self.file = Arc::from(r.file.as_str());
                 self.pos = r.position;
@@ -395,14 +415,55 @@ impl Decoder {
         Ok(())
     }
 
+    /// A checkpoint at the current position. Without a snapshot in progress it is deferred:
+    /// a placeholder ([`SourceMessage::TransactionEnd`]) now, its position built by
+    /// [`Decoder::settle`] unless a later commit of the same hand-over replaces it. The
+    /// pipeline commits only the newest checkpoint of what it takes at once, so building one
+    /// per commit (a position and its JSON for every single-row transaction of a backlog) was
+    /// work for nothing. With a snapshot in progress the position carries the snapshot's
+    /// progress, which watermarks change between commits: it is built at once.
     fn checkpoint(&mut self, out: &mut Vec<SourceMessage>) -> Result<()> {
         if self.snapshot.as_ref().is_some_and(|d| d.is_done()) {
             self.snapshot = None;
         }
-        let p = Position::encode(&self.position())
-            .map_err(|e| Error::definite("encoding a MySQL position").with_source(e))?;
-        out.push(SourceMessage::Checkpoint(p));
+        if self.snapshot.is_some() {
+            self.settle(out)?;
+            out.push(SourceMessage::Checkpoint(self.encode(self.pos)?));
+            return Ok(());
+        }
+        // An earlier deferred checkpoint stays a placeholder: this one implies it.
+        out.push(SourceMessage::TransactionEnd);
+        self.deferred = Some(DeferredCheckpoint {
+            index: out.len() - 1,
+            pos: self.pos,
+        });
         Ok(())
+    }
+
+    fn encode(&self, pos: u64) -> Result<Position> {
+        Position::encode(&self.position_at(pos))
+            .map_err(|e| Error::definite("encoding a MySQL position").with_source(e))
+    }
+
+    /// Builds the deferred checkpoint in its place in `out`, the hand-over it was deferred in.
+    /// The stream loop calls it before it hands `out` over; the decoder calls it before it
+    /// changes the file or the snapshot.
+    pub fn settle(&mut self, out: &mut [SourceMessage]) -> Result<()> {
+        let Some(deferred) = self.deferred.take() else {
+            return Ok(());
+        };
+        let position = self.encode(deferred.pos)?;
+        match out.get_mut(deferred.index) {
+            Some(slot @ SourceMessage::TransactionEnd) => {
+                *slot = SourceMessage::Checkpoint(position);
+                Ok(())
+            }
+            _ => Err(Error::definite(format!(
+                "connector {}: the checkpoint after {}:{} lost its place in the hand-over \
+                 (the stream loop handed it over before settling it)",
+                self.name, self.file, deferred.pos
+            ))),
+        }
     }
 
     fn commit(&mut self, ev: &RawEvent<'_>, out: &mut Vec<SourceMessage>) -> Result<()> {
@@ -623,6 +684,8 @@ impl Decoder {
             self.notice(&schema, col, notice);
         }
         if signal {
+            // Watermarks and signals change the snapshot, which a checkpoint carries.
+            self.settle(out)?;
             let start = ev.log_pos.saturating_sub(u64::from(ev.size));
             for (i, change) in changes.into_iter().enumerate() {
                 if let Some(after) = change.after {
@@ -1015,6 +1078,8 @@ mod tests {
             .unwrap();
         assert!(!d.in_transaction());
         assert_eq!(out.len(), 3, "{out:?}");
+        assert!(matches!(out[2], SourceMessage::TransactionEnd), "deferred");
+        d.settle(&mut out).unwrap();
         match &out[1] {
             SourceMessage::Change(c) => {
                 assert_eq!(c.op, Op::Create);
@@ -1049,6 +1114,111 @@ mod tests {
         assert!(e.to_string().contains("bin.000001 at offset 290"), "{e}");
         let e = d2.handle(ev(99, 400, &[]), &mut out).unwrap_err();
         assert!(e.to_string().contains("unknown event type 99"), "{e}");
+    }
+
+    /// A MariaDB transaction of one inserted row: GTID `0-1-seq`, its events ending at
+    /// `end` (the XID's offset after it).
+    fn one_row_transaction(d: &mut Decoder, seq: u64, end: u64, out: &mut Vec<SourceMessage>) {
+        let mut gtid = seq.to_le_bytes().to_vec();
+        gtid.extend(0u32.to_le_bytes());
+        gtid.push(0);
+        d.handle(ev(events::MARIADB_GTID, end - 30, &gtid), out)
+            .unwrap();
+        d.handle(ev(events::TABLE_MAP, end - 20, &table_map_body()), out)
+            .unwrap();
+        let rows = super::super::binlog::rows::tests::event(
+            RowsKind::Insert,
+            false,
+            &[super::super::binlog::rows::tests::row_bytes(
+                i32::try_from(seq).unwrap(),
+                Some("a"),
+                "1.00",
+            )],
+        );
+        d.handle(ev(rows::WRITE_ROWS_V1, end - 10, &rows), out)
+            .unwrap();
+        d.handle(ev(events::XID, end, &seq.to_le_bytes()), out)
+            .unwrap();
+    }
+
+    fn stored(m: &SourceMessage) -> MysqlPosition {
+        match m {
+            SourceMessage::Checkpoint(p) => p.decode().unwrap(),
+            other => panic!("not a checkpoint: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_hand_over_builds_only_its_last_commits_position_in_that_commits_place() {
+        let start = MysqlPosition {
+            file: "bin.000001".into(),
+            pos: 4,
+            mariadb_gtid: Some("0-1-9".into()),
+            mysql_gtid_set: None,
+            snapshot: None,
+        };
+        let mut d = Decoder::new(cfg(), Flavor::MariaDb, CharsetMap::default(), &start).unwrap();
+        let mut out = Vec::new();
+        one_row_transaction(&mut d, 10, 100, &mut out);
+        one_row_transaction(&mut d, 11, 200, &mut out);
+        // The next transaction is still open when the hand-over ends.
+        let mut gtid = 12u64.to_le_bytes().to_vec();
+        gtid.extend(0u32.to_le_bytes());
+        gtid.push(0);
+        d.handle(ev(events::MARIADB_GTID, 230, &gtid), &mut out)
+            .unwrap();
+        d.handle(ev(events::TABLE_MAP, 240, &table_map_body()), &mut out)
+            .unwrap();
+        d.settle(&mut out).unwrap();
+        let kinds: Vec<&str> = out
+            .iter()
+            .map(|m| match m {
+                SourceMessage::Change(_) => "change",
+                SourceMessage::Checkpoint(_) => "checkpoint",
+                SourceMessage::TransactionEnd => "end",
+                SourceMessage::SchemaChange { .. } => "schema",
+            })
+            .collect();
+        assert_eq!(kinds, ["change", "end", "change", "checkpoint"], "{out:?}");
+        // The position is the commit's, not the open transaction's.
+        let p = stored(&out[3]);
+        assert_eq!(
+            (p.file.as_str(), p.pos, p.mariadb_gtid.as_deref()),
+            ("bin.000001", 200, Some("0-1-11"))
+        );
+        // Settled once: the next hand-over starts without a deferred checkpoint.
+        let mut next = Vec::new();
+        d.settle(&mut next).unwrap();
+        assert!(next.is_empty());
+        // The open transaction ends in the next hand-over.
+        d.handle(ev(events::XID, 300, &12u64.to_le_bytes()), &mut next)
+            .unwrap();
+        d.settle(&mut next).unwrap();
+        assert_eq!(stored(&next[0]).mariadb_gtid.as_deref(), Some("0-1-12"));
+
+        // A rotation settles the deferred checkpoint in the file it was taken in, then
+        // checkpoints the new file.
+        let mut out = Vec::new();
+        one_row_transaction(&mut d, 13, 400, &mut out);
+        let mut rotate = 4u64.to_le_bytes().to_vec();
+        rotate.extend(b"bin.000002");
+        d.handle(ev(events::ROTATE, 450, &rotate), &mut out)
+            .unwrap();
+        d.settle(&mut out).unwrap();
+        let old = stored(&out[1]);
+        assert_eq!((old.file.as_str(), old.pos), ("bin.000001", 400));
+        let new = stored(&out[2]);
+        assert_eq!(
+            (new.file.as_str(), new.pos, new.mariadb_gtid.as_deref()),
+            ("bin.000002", 4, Some("0-1-13"))
+        );
+
+        // A hand-over that lost its deferred checkpoint's place is an error, not a silently
+        // missing position.
+        let mut out = Vec::new();
+        one_row_transaction(&mut d, 14, 500, &mut out);
+        let e = d.settle(&mut []).unwrap_err();
+        assert!(e.to_string().contains("bin.000002:500"), "{e}");
     }
 
     fn query_body(sql: &str) -> Vec<u8> {
@@ -1107,6 +1277,7 @@ mod tests {
         for (ty, b) in &inner {
             d.handle(ev(*ty, 0, b), &mut out).unwrap();
         }
+        d.settle(&mut out).unwrap();
         assert!(!d.expects_payload_echo());
         assert_eq!(out.len(), 2, "{out:?}");
         match &out[0] {

@@ -259,6 +259,7 @@ pub async fn run(ctx: SourceContext) -> Result<()> {
             events += 1;
         }
         pacing.count(events);
+        decoder.settle(&mut batch)?;
         more_buffered = batch.len() >= HAND_OVER_MAX;
         if let Some(driver) = decoder.snapshot.as_mut() {
             driver.warn_if_stalled(&format_args!(
