@@ -36,6 +36,13 @@
 //! `--linger-ms` sets the producer's linger over tidemark's 5 (measured here: 0 made p99 ten
 //! times worse against tansu).
 //!
+//! `binlog-latency --url U --table T --column C --messages N`: the floor under the MariaDB
+//! source's share of that latency: a raw binlog client (mysql_async's stream from the
+//! server's current position, tidemark's own row decoder, nothing else) reads N inserted rows
+//! of table T and prints p50/p99 of (arrival time - the row's column C), C being the
+//! `TIMESTAMP(6)` the writer sets to the statement's time (index C, from 0): the server's
+//! commit and its binlog delivery, with no Kafka and no tidemark.
+//!
 //! The consumer of `latency` and `broker-latency` fetches with `fetch.wait.max.ms=1`
 //! (`BENCH_FETCH_WAIT_MS` overrides it): see `latency`.
 
@@ -430,8 +437,94 @@ async fn main() {
             )
             .await
         }
+        Some("binlog-latency") => binlog_latency(&args).await,
         _ => eprintln!(
-            "usage: kafka_baseline produce|wal-read|latency|broker-latency ... (see scripts/bench.sh)"
+            "usage: kafka_baseline produce|wal-read|latency|broker-latency|binlog-latency ... (see scripts/bench.sh)"
         ),
     }
+}
+
+async fn binlog_latency(args: &[String]) {
+    use mysql_async::prelude::Queryable;
+    use tidemark::source::mysql::binlog::charset::CharsetMap;
+    use tidemark::source::mysql::binlog::rows::{self, RowsKind};
+    use tidemark::source::mysql::binlog::table_map::TableMap;
+    let url = arg(args, "--url");
+    let table = arg(args, "--table");
+    let column: usize = arg(args, "--column").parse().expect("--column: an index");
+    let n: usize = arg(args, "--messages")
+        .parse()
+        .expect("--messages: a count");
+    let mut conn = mysql_async::Conn::from_url(url.as_str())
+        .await
+        .expect("connect");
+    let status: mysql_async::Row = conn
+        .query_first("SHOW MASTER STATUS")
+        .await
+        .expect("SHOW MASTER STATUS")
+        .expect("binary logging is on");
+    let file: String = status.get(0).expect("File");
+    let pos: u64 = status.get(1).expect("Position");
+    let server_id = 7000 + (std::process::id() % 1000);
+    let mut stream = conn
+        .get_binlog_stream(
+            mysql_async::BinlogStreamRequest::new(server_id)
+                .with_filename(file.as_bytes())
+                .with_pos(pos),
+        )
+        .await
+        .expect("binlog stream");
+    let charsets = CharsetMap::default();
+    let mut maps: std::collections::HashMap<u64, TableMap> = std::collections::HashMap::new();
+    let mut lat: Vec<i64> = Vec::with_capacity(n);
+    let mut notices = Vec::new();
+    while lat.len() < n {
+        let event = futures::StreamExt::next(&mut stream)
+            .await
+            .expect("the stream ended")
+            .expect("a binlog event");
+        let arrived_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as i64);
+        let ty = event.header().event_type_raw();
+        let body = event.data();
+        if ty == tidemark::source::mysql::binlog::events::TABLE_MAP {
+            let map = TableMap::decode(body, true).expect("table map");
+            maps.insert(map.table_id, map);
+            continue;
+        }
+        let Some((RowsKind::Insert, v2)) = RowsKind::of(ty) else {
+            continue;
+        };
+        let id = rows::table_id(body).expect("rows event");
+        let Some(map) = maps.get(&id).filter(|m| m.table == table) else {
+            continue;
+        };
+        let changes = rows::decode(
+            body,
+            RowsKind::Insert,
+            v2,
+            false,
+            map,
+            &charsets,
+            &mut notices,
+        )
+        .expect("rows");
+        for change in changes {
+            if let Some(tidemark::value::Value::TimestampTz(us)) =
+                change.after.as_ref().and_then(|r| r.get(column))
+            {
+                lat.push((arrived_us - us) / 1000);
+            }
+        }
+    }
+    lat.sort_unstable();
+    let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p) as usize];
+    println!(
+        "binlog_latency_rows={} binlog_latency_p50_ms={} binlog_latency_p99_ms={} binlog_latency_max_ms={}",
+        lat.len(),
+        pct(0.5),
+        pct(0.99),
+        lat.last().unwrap()
+    );
 }

@@ -319,6 +319,13 @@ latency_at_rates() {
         echo "$t0 $(date +%s.%N)" > "$OUT/load-$RATE.time"
       ) &
       load=$!
+      # The source's own floor where the script defines one (bench-mysql.sh: a raw binlog
+      # client reading the load table's rows), over the same writer's run.
+      log_floor_pid=
+      if declare -F log_floor > /dev/null; then
+        log_floor "$LOAD_T" "$LN" > "$OUT/log-floor-$RATE.txt" 2>&1 &
+        log_floor_pid=$!
+      fi
       sleep 2
       loaded=$("$BASE" broker-latency --brokers "$TIDEMARK_TEST_KAFKA_BROKERS" --topic "floor_load_${RATE}_$RUN" \
         --rate "$RATE" --messages "$LN" --sample "$OUT/latency-sample.jsonl" ${BENCH_FLOOR_LINGER_MS:+--linger-ms "$BENCH_FLOOR_LINGER_MS"} | tail -1)
@@ -328,6 +335,10 @@ latency_at_rates() {
       LOAD_TOTAL=$((LOAD_TOTAL + load_n))
       printf "    the same, while the writer commits %.0f/s into %s (not captured): %s\n" \
         "$(calc "$load_n / ($load_t1 - $load_t0)")" "$LOAD_T" "$loaded" >> "$OUT/latency.txt"
+      if [ -n "$log_floor_pid" ]; then
+        wait "$log_floor_pid" || true
+        echo "    the source's floor over the same writer's run (commit to a raw log client): $(tail -1 "$OUT/log-floor-$RATE.txt")" >> "$OUT/latency.txt"
+      fi
     fi
     echo "    inside tidemark (bucket bounds, from /metrics): $(stage_quantiles "$OUT/metrics-$RATE-0.txt" "$OUT/metrics-$RATE-1.txt")" >> "$OUT/latency.txt"
   done

@@ -5,7 +5,9 @@
 #   (2) raw produce: rdkafka with tidemark's producer settings, same count and mean size
 #   (3) tidemark end to end: binlog -> Kafka, until the committed position reaches the end
 #   (4) tidemark's peak RSS, including one transaction of BENCH_BIG_TX rows
-#   (5) commit-to-consumer latency p50/p99 at fixed rates (BENCH_RATES, BENCH_SECONDS each)
+#   (5) commit-to-consumer latency p50/p99 at fixed rates (BENCH_RATES, BENCH_SECONDS each),
+#       the floors under it: the broker and clients alone, and a raw binlog client's commit to
+#       arrival (kafka_baseline binlog-latency) while the same writer commits
 # Usage: scripts/bench-mysql.sh   (BENCH_CHANGES=500000 BENCH_BIG_TX=1000000 BENCH_RATES="1000 10000" BENCH_SECONDS=20 BENCH_FORMAT=json|json-schema|avro BENCH_VALUES=tidemark|debezium BENCH_MYSQL_READ_COALESCE_MS=N)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -97,6 +99,11 @@ DELIMITER ;
 SQL
 }
 NEXT_ID=$((TOTAL + 1))
+# The MariaDB source's floor: a raw binlog client (mysql_async and tidemark's row decoder, no
+# Kafka, no tidemark) reads the load table's inserts and measures arrival minus c5 (column 5).
+log_floor() {
+  "$BASE" binlog-latency --url "$TIDEMARK_TEST_MYSQL_URL" --table "$1" --column 5 --messages "$2" | tail -1
+}
 latency_at_rates "$RUN.tidemark_test.$T" write_late --op c --ts-column c5
 READ_COUNT=$((TOTAL + LAT_TOTAL + LOAD_TOTAL))
 kill -TERM $TM; wait $TM || true

@@ -1045,8 +1045,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_transaction_yields_changes_then_one_checkpoint_with_its_gtid() {
+    /// A MariaDB decoder at `bin.000001:4`, GTID position `0-1-9`.
+    fn maria_decoder() -> Decoder {
         let start = MysqlPosition {
             file: "bin.000001".into(),
             pos: 4,
@@ -1054,12 +1054,22 @@ mod tests {
             mysql_gtid_set: None,
             snapshot: None,
         };
-        let mut d = Decoder::new(cfg(), Flavor::MariaDb, CharsetMap::default(), &start).unwrap();
-        let mut out = Vec::new();
-        let mut gtid = 10u64.to_le_bytes().to_vec();
+        Decoder::new(cfg(), Flavor::MariaDb, CharsetMap::default(), &start).unwrap()
+    }
+
+    /// The body of a MariaDB GTID event for `0-1-seq` (domain 0, not standalone).
+    fn maria_gtid(seq: u64) -> Vec<u8> {
+        let mut gtid = seq.to_le_bytes().to_vec();
         gtid.extend(0u32.to_le_bytes());
         gtid.push(0);
-        d.handle(ev(events::MARIADB_GTID, 100, &gtid), &mut out)
+        gtid
+    }
+
+    #[test]
+    fn a_transaction_yields_changes_then_one_checkpoint_with_its_gtid() {
+        let mut d = maria_decoder();
+        let mut out = Vec::new();
+        d.handle(ev(events::MARIADB_GTID, 100, &maria_gtid(10)), &mut out)
             .unwrap();
         let tm = table_map_body();
         d.handle(ev(events::TABLE_MAP, 150, &tm), &mut out).unwrap();
@@ -1107,7 +1117,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // A rows event without its TABLE_MAP, and an unknown event type, are errors naming the position.
-        let mut d2 = Decoder::new(cfg(), Flavor::MariaDb, CharsetMap::default(), &start).unwrap();
+        let mut d2 = maria_decoder();
         let e = d2
             .handle(ev(rows::WRITE_ROWS_V1, 300, &rows), &mut out)
             .unwrap_err();
@@ -1119,10 +1129,7 @@ mod tests {
     /// A MariaDB transaction of one inserted row: GTID `0-1-seq`, its events ending at
     /// `end` (the XID's offset after it).
     fn one_row_transaction(d: &mut Decoder, seq: u64, end: u64, out: &mut Vec<SourceMessage>) {
-        let mut gtid = seq.to_le_bytes().to_vec();
-        gtid.extend(0u32.to_le_bytes());
-        gtid.push(0);
-        d.handle(ev(events::MARIADB_GTID, end - 30, &gtid), out)
+        d.handle(ev(events::MARIADB_GTID, end - 30, &maria_gtid(seq)), out)
             .unwrap();
         d.handle(ev(events::TABLE_MAP, end - 20, &table_map_body()), out)
             .unwrap();
@@ -1150,22 +1157,12 @@ mod tests {
 
     #[test]
     fn a_hand_over_builds_only_its_last_commits_position_in_that_commits_place() {
-        let start = MysqlPosition {
-            file: "bin.000001".into(),
-            pos: 4,
-            mariadb_gtid: Some("0-1-9".into()),
-            mysql_gtid_set: None,
-            snapshot: None,
-        };
-        let mut d = Decoder::new(cfg(), Flavor::MariaDb, CharsetMap::default(), &start).unwrap();
+        let mut d = maria_decoder();
         let mut out = Vec::new();
         one_row_transaction(&mut d, 10, 100, &mut out);
         one_row_transaction(&mut d, 11, 200, &mut out);
         // The next transaction is still open when the hand-over ends.
-        let mut gtid = 12u64.to_le_bytes().to_vec();
-        gtid.extend(0u32.to_le_bytes());
-        gtid.push(0);
-        d.handle(ev(events::MARIADB_GTID, 230, &gtid), &mut out)
+        d.handle(ev(events::MARIADB_GTID, 230, &maria_gtid(12)), &mut out)
             .unwrap();
         d.handle(ev(events::TABLE_MAP, 240, &table_map_body()), &mut out)
             .unwrap();
