@@ -296,15 +296,18 @@ fn latency(brokers: &str, topic: &str, n: usize, op: Option<&str>, ts_column: Op
             }
         }
     }
-    lat.sort_unstable();
-    let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p) as usize];
+    let (p50, p99, max) = quantiles(&mut lat);
     println!(
-        "latency_messages={} latency_p50_ms={} latency_p99_ms={} latency_max_ms={}",
-        lat.len(),
-        pct(0.5),
-        pct(0.99),
-        lat.last().unwrap()
+        "latency_messages={} latency_p50_ms={p50} latency_p99_ms={p99} latency_max_ms={max}",
+        lat.len()
     );
+}
+
+/// p50, p99 and the maximum of `values` (sorted in place; not empty).
+fn quantiles(values: &mut [i64]) -> (i64, i64, i64) {
+    values.sort_unstable();
+    let at = |p: f64| values[((values.len() as f64 - 1.0) * p) as usize];
+    (at(0.5), at(0.99), values[values.len() - 1])
 }
 
 /// The values `broker-latency` sends: `sample`'s envelopes (one JSON value per line, as
@@ -518,13 +521,9 @@ async fn binlog_latency(args: &[String]) {
             }
         }
     }
-    lat.sort_unstable();
-    let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p) as usize];
+    let (p50, p99, max) = quantiles(&mut lat);
     println!(
-        "binlog_latency_rows={} binlog_latency_p50_ms={} binlog_latency_p99_ms={} binlog_latency_max_ms={}",
-        lat.len(),
-        pct(0.5),
-        pct(0.99),
-        lat.last().unwrap()
+        "binlog_latency_rows={} binlog_latency_p50_ms={p50} binlog_latency_p99_ms={p99} binlog_latency_max_ms={max}",
+        lat.len()
     );
 }
